@@ -1,0 +1,162 @@
+/* The nanodiff command. Until the diffusion layer lands, its default job is
+ * a tour of the tensor layer that the rest is built on. */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor/tensor.h"
+
+static const char usage[] =
+    "usage: nanodiff [demo] [options]\n"
+    "\n"
+    "nanodiff is a C11 tensor/autograd micro-framework with DDPM on top.\n"
+    "\n"
+    "commands:\n"
+    "  demo        (default) a tour of the tensor layer: views, broadcasting,\n"
+    "              reductions, matmul and the counter-based random numbers\n"
+    "  help        this text\n"
+    "\n"
+    "options:\n"
+    "  --seed N      seed of the random numbers (default 0)\n"
+    "  --samples N   normal samples drawn for the histogram, 1..100000000\n"
+    "                (default 100000)\n"
+    "  -h, --help    this text\n";
+
+/* A whole decimal number in [lo, hi], or ND_ERR with a message. */
+static int parse_u64(const char *name, const char *text, uint64_t lo, uint64_t hi,
+                     uint64_t *out, nd_error *err) {
+    if (!text) return nd_error_set(err, "%s needs a value", name);
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (text[0] == '\0' || text[0] == '-' || *end != '\0' || errno == ERANGE)
+        return nd_error_set(err, "%s: '%s' is not a whole number", name, text);
+    if (v < lo || v > hi)
+        return nd_error_set(err, "%s: %llu is outside %" PRIu64 "..%" PRIu64, name, v,
+                            lo, hi);
+    *out = v;
+    return ND_OK;
+}
+
+static void heading(const char *title) { printf("\n== %s\n", title); }
+
+static void show(const char *expr, const nd_tensor *t) {
+    printf("%s =\n", expr);
+    nd_print(t);
+}
+
+/* A histogram of the samples next to the N(0, 1) density, as text. */
+static void histogram(const nd_tensor *z) {
+    enum { BINS = 24, WIDTH = 50 };
+    const double lo = -4.0, hi = 4.0, w = (hi - lo) / BINS;
+    int64_t count[BINS] = {0}, n = nd_numel(z);
+    const float *p = nd_data(z);
+    for (int64_t i = 0; i < n; i++) {
+        int b = (int)floor((p[i] - lo) / w);
+        if (b >= 0 && b < BINS) count[b]++;
+    }
+    double peak = 1.0 / sqrt(2.0 * 3.14159265358979323846); /* density at 0 */
+    printf("  bin        samples  '#' = samples, '|' = N(0,1) density\n");
+    for (int b = 0; b < BINS; b++) {
+        double mid = lo + (b + 0.5) * w;
+        double dens = peak * exp(-0.5 * mid * mid);
+        int bar = (int)lround((double)count[b] / ((double)n * w) / peak * WIDTH);
+        int mark = (int)lround(dens / peak * WIDTH);
+        char line[WIDTH + 2];
+        for (int i = 0; i <= WIDTH; i++) line[i] = i < bar ? '#' : ' ';
+        if (mark <= WIDTH) line[mark] = '|';
+        line[WIDTH + 1] = 0;
+        printf("  %+5.2f %10lld  %s\n", mid, (long long)count[b], line);
+    }
+}
+
+static void demo(uint64_t seed, uint64_t samples) {
+    nd_scope *scope = nd_scope_begin();
+
+    heading("views share storage");
+    nd_tensor *x = nd_reshape(nd_arange(0, 12, 1), ND_SHAPE(3, 4));
+    show("x = arange(12).reshape(3, 4)", x);
+    nd_tensor *xt = nd_transpose(x, 0, 1);
+    show("x.T (a view: strides swap, nothing is copied)", xt);
+    nd_tensor *col = nd_slice(x, 1, 1, 4, 2);
+    show("x[:, 1:4:2]", col);
+    nd_fill_(col, -1.0f);
+    show("x after x[:, 1:4:2] = -1 (written through the view)", x);
+
+    heading("broadcasting");
+    nd_tensor *c = nd_reshape(nd_arange(0, 3, 1), ND_SHAPE(3, 1));
+    nd_tensor *r = nd_mul_scalar(nd_arange(0, 4, 1), 10.0f);
+    show("[3,1] + [4]", nd_add(c, r));
+
+    heading("reductions and softmax");
+    nd_tensor *y = nd_reshape(nd_arange(0, 12, 1), ND_SHAPE(3, 4));
+    show("sum over axis 0", nd_sum(y, ND_AXES(0), false));
+    show("mean over axis 1, keepdim", nd_mean(y, ND_AXES(1), true));
+    show("var (unbiased) of all", nd_var(y, NULL, 0, 1, false));
+    show("softmax over axis 1", nd_softmax(y, 1));
+
+    heading("matmul");
+    show("x.T @ x", nd_matmul(xt, x));
+
+    heading("random numbers (Philox-4x32-10)");
+    nd_rng g = nd_rng_init(seed, 0);
+    nd_tensor *z = nd_randn(&g, ND_SHAPE((int64_t)samples));
+    double mean = nd_item(nd_mean(z, NULL, 0, false));
+    double var = nd_item(nd_var(z, NULL, 0, 1, false));
+    printf("%" PRIu64 " normals, seed %" PRIu64 ": mean %+.5f (expect 0 +- %.5f), "
+           "variance %.5f (expect 1 +- %.5f)\n",
+           samples, seed, mean, 1.0 / sqrt((double)samples), var,
+           sqrt(2.0 / (double)samples));
+    printf("element 7 alone: %.7f, in the bulk draw: %.7f\n",
+           (double)nd_randn_at(seed, 0, 7), (double)nd_data(z)[samples > 7 ? 7 : 0]);
+    histogram(z);
+
+    heading("memory");
+    printf("live %zu bytes, peak %zu bytes; ending the scope frees them all\n",
+           nd_mem_live(), nd_mem_peak());
+    nd_scope_end(scope);
+    printf("live %zu bytes\n", nd_mem_live());
+}
+
+int main(int argc, char **argv) {
+    uint64_t seed = 0, samples = 100000;
+    nd_error err;
+    int i = 1;
+    if (i < argc && argv[i][0] != '-') {
+        if (!strcmp(argv[i], "help")) {
+            fputs(usage, stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "demo")) {
+            fprintf(stderr, "nanodiff: unknown command '%s'\n\n%s", argv[i], usage);
+            return 2;
+        }
+        i++;
+    }
+    for (; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = ND_OK;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (!strcmp(a, "--seed")) {
+            rc = parse_u64("--seed", v, 0, UINT64_MAX, &seed, &err);
+            i++;
+        } else if (!strcmp(a, "--samples")) {
+            rc = parse_u64("--samples", v, 1, 100000000, &samples, &err);
+            i++;
+        } else {
+            rc = nd_error_set(&err, "unknown option '%s'", a);
+        }
+        if (rc != ND_OK) {
+            fprintf(stderr, "nanodiff: %s\n(see nanodiff --help)\n", err.message);
+            return 2;
+        }
+    }
+    printf("nanodiff demo: the tensor layer\n");
+    demo(seed, samples);
+    return 0;
+}

@@ -1,0 +1,156 @@
+/* Creating tensors, copying into them, and comparing them. */
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+nd_tensor *nd_empty(const int64_t *shape, int ndim) {
+    return nd__new(shape, ndim, "empty");
+}
+
+nd_tensor *nd_full(const int64_t *shape, int ndim, float value) {
+    nd_tensor *t = nd__new(shape, ndim, "full");
+    float *p = nd_data(t);
+    for (int64_t i = 0, n = nd_numel(t); i < n; i++) p[i] = value;
+    return t;
+}
+
+nd_tensor *nd_zeros(const int64_t *shape, int ndim) {
+    nd_tensor *t = nd__new(shape, ndim, "zeros");
+    memset(nd_data(t), 0, (size_t)nd_numel(t) * sizeof(float));
+    return t;
+}
+
+nd_tensor *nd_ones(const int64_t *shape, int ndim) { return nd_full(shape, ndim, 1.0f); }
+nd_tensor *nd_scalar(float value) { return nd_full(NULL, 0, value); }
+
+nd_tensor *nd_zeros_like(const nd_tensor *x) {
+    nd__check_tensor(x, "zeros_like");
+    return nd_zeros(x->shape, x->ndim);
+}
+
+nd_tensor *nd_full_like(const nd_tensor *x, float value) {
+    nd__check_tensor(x, "full_like");
+    return nd_full(x->shape, x->ndim, value);
+}
+
+nd_tensor *nd_arange(double start, double stop, double step) {
+    if (!(step != 0) || !isfinite(step) || !isfinite(start) || !isfinite(stop))
+        nd_fatal("arange", "start %g, stop %g, step %g: need finite values and "
+                 "a nonzero step", start, stop, step);
+    double count = ceil((stop - start) / step);
+    if (count < 0) count = 0;
+    if (count > 1e12) nd_fatal("arange", "%g elements is too many", count);
+    int64_t n = (int64_t)count;
+    nd_tensor *t = nd__new(ND_SHAPE(n), "arange");
+    float *p = nd_data(t);
+    for (int64_t i = 0; i < n; i++) p[i] = (float)(start + (double)i * step);
+    return t;
+}
+
+nd_tensor *nd_linspace(double start, double end, int64_t steps) {
+    if (steps < 0 || !isfinite(start) || !isfinite(end))
+        nd_fatal("linspace", "start %g, end %g, steps %lld: need finite ends and "
+                 "steps >= 0", start, end, (long long)steps);
+    nd_tensor *t = nd__new(ND_SHAPE(steps), "linspace");
+    float *p = nd_data(t);
+    double d = steps > 1 ? (end - start) / (double)(steps - 1) : 0.0;
+    /* Count from the nearer end so that both ends are exact. */
+    for (int64_t i = 0; i < steps; i++)
+        p[i] = (float)(i < steps / 2 ? start + (double)i * d
+                                     : end - (double)(steps - 1 - i) * d);
+    return t;
+}
+
+nd_tensor *nd_from_buffer(const float *data, const int64_t *shape, int ndim) {
+    nd_tensor *t = nd__new(shape, ndim, "from_buffer");
+    int64_t n = nd_numel(t);
+    if (n > 0 && !data) nd_fatal("from_buffer", "data is NULL");
+    if (n > 0) memcpy(nd_data(t), data, (size_t)n * sizeof(float));
+    return t;
+}
+
+static void copy_row(void *ctx, int64_t n, float *const *p, const int64_t *s) {
+    (void)ctx;
+    float *y = p[0];
+    const float *x = p[1];
+    for (int64_t i = 0; i < n; i++) y[i * s[0]] = x[i * s[1]];
+}
+
+static void check_writable(const nd_tensor *dst, const char *op) {
+    for (int i = 0; i < dst->ndim; i++)
+        if (dst->strides[i] == 0 && dst->shape[i] > 1)
+            nd_fatal(op, "destination is a broadcast view (axis %d has stride 0)", i);
+}
+
+void nd_copy_(nd_tensor *dst, const nd_tensor *src) {
+    nd__check_tensor(dst, "copy_");
+    nd__check_tensor(src, "copy_");
+    int64_t shape[ND_MAX_DIMS];
+    int n = nd__broadcast_shape(dst->shape, dst->ndim, src->shape, src->ndim,
+                                shape, "copy_");
+    bool fits = n == dst->ndim;
+    for (int i = 0; fits && i < n; i++) fits = shape[i] == dst->shape[i];
+    if (!fits) {
+        char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
+        nd_fatal("copy_", "source of shape %s does not broadcast to destination %s",
+                 nd_shape_str(src->shape, src->ndim, b),
+                 nd_shape_str(dst->shape, dst->ndim, a));
+    }
+    check_writable(dst, "copy_");
+    int64_t st[2][ND_MAX_DIMS];
+    memcpy(st[0], dst->strides, sizeof st[0]);
+    nd__broadcast_strides(src, dst->shape, dst->ndim, st[1]);
+    float *base[2] = {nd_data(dst), nd_data(src)};
+    nd__loop(2, dst->ndim, dst->shape, (const int64_t(*)[ND_MAX_DIMS])st, base,
+             copy_row, NULL);
+}
+
+static void fill_row(void *ctx, int64_t n, float *const *p, const int64_t *s) {
+    float v = *(const float *)ctx;
+    for (int64_t i = 0; i < n; i++) p[0][i * s[0]] = v;
+}
+
+void nd_fill_(nd_tensor *dst, float value) {
+    nd__check_tensor(dst, "fill_");
+    float *base[1] = {nd_data(dst)};
+    nd__loop(1, dst->ndim, dst->shape,
+             (const int64_t(*)[ND_MAX_DIMS])dst->strides, base, fill_row, &value);
+}
+
+nd_tensor *nd_clone(const nd_tensor *x) {
+    nd__check_tensor(x, "clone");
+    nd_tensor *y = nd__new(x->shape, x->ndim, "clone");
+    nd_copy_(y, x);
+    return y;
+}
+
+struct close_ctx {
+    double rtol, atol;
+    bool equal_nan, all;
+};
+
+static void close_row(void *ctx, int64_t n, float *const *p, const int64_t *s) {
+    struct close_ctx *c = ctx;
+    for (int64_t i = 0; i < n && c->all; i++) {
+        double a = p[0][i * s[0]], b = p[1][i * s[1]];
+        if (isnan(a) || isnan(b)) c->all = c->equal_nan && isnan(a) && isnan(b);
+        else if (isinf(a) || isinf(b)) c->all = a == b;
+        else c->all = fabs(a - b) <= c->atol + c->rtol * fabs(b);
+    }
+}
+
+bool nd_allclose(const nd_tensor *a, const nd_tensor *b, double rtol,
+                 double atol, bool equal_nan) {
+    nd__check_tensor(a, "allclose");
+    nd__check_tensor(b, "allclose");
+    int64_t shape[ND_MAX_DIMS], st[2][ND_MAX_DIMS];
+    int n = nd__broadcast_shape(a->shape, a->ndim, b->shape, b->ndim, shape,
+                                "allclose");
+    nd__broadcast_strides(a, shape, n, st[0]);
+    nd__broadcast_strides(b, shape, n, st[1]);
+    struct close_ctx c = {rtol, atol, equal_nan, true};
+    float *base[2] = {nd_data(a), nd_data(b)};
+    nd__loop(2, n, shape, (const int64_t(*)[ND_MAX_DIMS])st, base, close_row, &c);
+    return c.all;
+}

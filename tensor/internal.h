@@ -1,0 +1,50 @@
+/* Private helpers shared by the files of tensor/. Not installed. */
+#ifndef NANODIFF_TENSOR_INTERNAL_H
+#define NANODIFF_TENSOR_INTERNAL_H
+
+#include "tensor.h"
+
+struct nd_storage {
+    float *data;
+    int64_t size;  /* elements */
+    int refcount;  /* tensors viewing this storage */
+    bool borrowed; /* caller's memory (nd_wrap_buffer): never freed here */
+};
+
+/* Counted allocation: every byte the layer holds goes through these. */
+void *nd__alloc(size_t bytes, const char *op);
+void nd__release(void *p, size_t bytes);
+
+/* A new contiguous tensor with uninitialised data. */
+nd_tensor *nd__new(const int64_t *shape, int ndim, const char *op);
+/* A new tensor object viewing base's storage. */
+nd_tensor *nd__view_of(const nd_tensor *base, int ndim, const int64_t *shape,
+                       const int64_t *strides, int64_t offset);
+
+void nd__contiguous_strides(const int64_t *shape, int ndim, int64_t *strides);
+int64_t nd__prod(const int64_t *shape, int ndim);
+void nd__check_tensor(const nd_tensor *t, const char *op);
+void nd__check_shape(const int64_t *shape, int ndim, const char *op);
+/* A possibly negative axis of an ndim-d tensor, made non-negative. */
+int nd__axis(int axis, int ndim, const char *op);
+/* Broadcast shapes a and b (NumPy rules); stops naming op if impossible. */
+int nd__broadcast_shape(const int64_t *a, int na, const int64_t *b, int nb,
+                        int64_t *out, const char *op);
+/* The strides of x seen through shape (ndim >= x->ndim, broadcastable):
+ * leading and stretched axes get stride 0. */
+void nd__broadcast_strides(const nd_tensor *x, const int64_t *shape, int ndim,
+                           int64_t *strides);
+
+/* Strided loops. Calls row(ctx, n, p, s) once per innermost row, where
+ * p[k] points at operand k's first element of the row and s[k] is its
+ * stride along the row. Axes are first coalesced wherever every operand
+ * allows it, so contiguous data arrives as one long row. Rows come in
+ * row-major order. */
+#define ND_MAX_OPERANDS 4
+typedef void (*nd_row_fn)(void *ctx, int64_t n, float *const *p,
+                          const int64_t *s);
+void nd__loop(int nops, int ndim, const int64_t *shape,
+              const int64_t (*strides)[ND_MAX_DIMS], float *const *base,
+              nd_row_fn row, void *ctx);
+
+#endif

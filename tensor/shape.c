@@ -1,0 +1,213 @@
+/* Shapes, strides, broadcasting and the strided loop every kernel runs on. */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+int64_t nd__prod(const int64_t *shape, int ndim) {
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= shape[i];
+    return n;
+}
+
+void nd__contiguous_strides(const int64_t *shape, int ndim, int64_t *strides) {
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        strides[i] = s;
+        s *= shape[i] > 0 ? shape[i] : 1;
+    }
+}
+
+char *nd_shape_str(const int64_t *shape, int ndim, char *buf) {
+    size_t n = 0;
+    buf[n++] = '[';
+    for (int i = 0; i < ndim && n < ND_SHAPE_STR_LEN - 24; i++)
+        n += (size_t)snprintf(buf + n, ND_SHAPE_STR_LEN - n, i ? ",%lld" : "%lld",
+                              (long long)shape[i]);
+    snprintf(buf + n, ND_SHAPE_STR_LEN - n, "]");
+    return buf;
+}
+
+void nd__check_tensor(const nd_tensor *t, const char *op) {
+    if (!t) nd_fatal(op, "tensor is NULL");
+}
+
+void nd__check_shape(const int64_t *shape, int ndim, const char *op) {
+    if (ndim < 0 || ndim > ND_MAX_DIMS)
+        nd_fatal(op, "%d dimensions requested; between 0 and %d are supported",
+                 ndim, ND_MAX_DIMS);
+    if (ndim > 0 && !shape) nd_fatal(op, "shape is NULL");
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0) {
+            char s[ND_SHAPE_STR_LEN];
+            nd_fatal(op, "negative size in shape %s", nd_shape_str(shape, ndim, s));
+        }
+        if (shape[i] > 0 && n > INT64_MAX / shape[i]) {
+            char s[ND_SHAPE_STR_LEN];
+            nd_fatal(op, "shape %s has too many elements", nd_shape_str(shape, ndim, s));
+        }
+        n *= shape[i];
+    }
+}
+
+int nd__axis(int axis, int ndim, const char *op) {
+    if (axis < -ndim || axis >= ndim || (ndim == 0))
+        nd_fatal(op, "axis %d is out of range for a %d-d tensor", axis, ndim);
+    return axis < 0 ? axis + ndim : axis;
+}
+
+int nd__broadcast_shape(const int64_t *a, int na, const int64_t *b, int nb,
+                        int64_t *out, const char *op) {
+    int n = na > nb ? na : nb;
+    for (int i = 0; i < n; i++) {
+        int64_t da = i < n - na ? 1 : a[i - (n - na)];
+        int64_t db = i < n - nb ? 1 : b[i - (n - nb)];
+        if (da != db && da != 1 && db != 1) {
+            char sa[ND_SHAPE_STR_LEN], sb[ND_SHAPE_STR_LEN];
+            nd_fatal(op, "shapes %s and %s do not broadcast",
+                     nd_shape_str(a, na, sa), nd_shape_str(b, nb, sb));
+        }
+        out[i] = da == 1 ? db : da;
+    }
+    return n;
+}
+
+void nd__broadcast_strides(const nd_tensor *x, const int64_t *shape, int ndim,
+                           int64_t *strides) {
+    int lead = ndim - x->ndim;
+    for (int i = 0; i < ndim; i++) {
+        if (i < lead) strides[i] = 0;
+        else if (x->shape[i - lead] == 1 && shape[i] != 1) strides[i] = 0;
+        else strides[i] = x->strides[i - lead];
+    }
+}
+
+void nd__loop(int nops, int ndim, const int64_t *shape,
+              const int64_t (*strides)[ND_MAX_DIMS], float *const *base,
+              nd_row_fn row, void *ctx) {
+    /* Drop size-1 axes, then merge axis i into i+1 wherever, for every
+     * operand, stepping once along i equals stepping shape[i+1] times
+     * along i+1. */
+    int64_t sh[ND_MAX_DIMS], st[ND_MAX_OPERANDS][ND_MAX_DIMS];
+    int nd = 0;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] == 0) return;
+        if (shape[i] == 1) continue;
+        sh[nd] = shape[i];
+        for (int k = 0; k < nops; k++) st[k][nd] = strides[k][i];
+        nd++;
+    }
+    if (nd == 0) {
+        sh[0] = 1;
+        for (int k = 0; k < nops; k++) st[k][0] = 0;
+        nd = 1;
+    }
+    int m = 0;
+    for (int i = 1; i < nd; i++) {
+        bool merge = true;
+        for (int k = 0; k < nops; k++)
+            if (st[k][m] != st[k][i] * sh[i]) merge = false;
+        if (merge) {
+            sh[m] *= sh[i];
+            for (int k = 0; k < nops; k++) st[k][m] = st[k][i];
+        } else {
+            m++;
+            sh[m] = sh[i];
+            for (int k = 0; k < nops; k++) st[k][m] = st[k][i];
+        }
+    }
+    nd = m + 1;
+
+    /* Odometer over the outer axes; the last axis is the row. */
+    int64_t idx[ND_MAX_DIMS] = {0};
+    float *p[ND_MAX_OPERANDS];
+    int64_t s[ND_MAX_OPERANDS];
+    for (int k = 0; k < nops; k++) {
+        p[k] = base[k];
+        s[k] = st[k][nd - 1];
+    }
+    int64_t n = sh[nd - 1];
+    for (;;) {
+        row(ctx, n, p, s);
+        int i = nd - 2;
+        for (; i >= 0; i--) {
+            for (int k = 0; k < nops; k++) p[k] += st[k][i];
+            if (++idx[i] < sh[i]) break;
+            for (int k = 0; k < nops; k++) p[k] -= st[k][i] * sh[i];
+            idx[i] = 0;
+        }
+        if (i < 0) return;
+    }
+}
+
+/* ---- inspection -------------------------------------------------------- */
+
+int64_t nd_numel(const nd_tensor *t) {
+    nd__check_tensor(t, "numel");
+    return nd__prod(t->shape, t->ndim);
+}
+
+int64_t nd_size(const nd_tensor *t, int axis) {
+    nd__check_tensor(t, "size");
+    return t->shape[nd__axis(axis, t->ndim, "size")];
+}
+
+bool nd_is_contiguous(const nd_tensor *t) {
+    nd__check_tensor(t, "is_contiguous");
+    int64_t expect = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] == 0) return true;
+        if (t->shape[i] != 1 && t->strides[i] != expect) return false;
+        expect *= t->shape[i];
+    }
+    return true;
+}
+
+bool nd_same_shape(const nd_tensor *a, const nd_tensor *b) {
+    nd__check_tensor(a, "same_shape");
+    nd__check_tensor(b, "same_shape");
+    if (a->ndim != b->ndim) return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i]) return false;
+    return true;
+}
+
+float *nd_data(const nd_tensor *t) {
+    nd__check_tensor(t, "data");
+    return t->storage->data + t->offset;
+}
+
+static int64_t element_offset(const nd_tensor *t, const int64_t *index,
+                              const char *op) {
+    nd__check_tensor(t, op);
+    if (t->ndim > 0 && !index) nd_fatal(op, "index is NULL");
+    int64_t off = t->offset;
+    for (int i = 0; i < t->ndim; i++) {
+        if (index[i] < 0 || index[i] >= t->shape[i]) {
+            char s[ND_SHAPE_STR_LEN];
+            nd_fatal(op, "index %lld is out of range for axis %d of shape %s",
+                     (long long)index[i], i, nd_shape_str(t->shape, t->ndim, s));
+        }
+        off += index[i] * t->strides[i];
+    }
+    return off;
+}
+
+float nd_get(const nd_tensor *t, const int64_t *index) {
+    return t->storage->data[element_offset(t, index, "get")];
+}
+
+void nd_set(nd_tensor *t, const int64_t *index, float value) {
+    t->storage->data[element_offset(t, index, "set")] = value;
+}
+
+float nd_item(const nd_tensor *t) {
+    nd__check_tensor(t, "item");
+    if (nd_numel(t) != 1) {
+        char s[ND_SHAPE_STR_LEN];
+        nd_fatal("item", "tensor of shape %s has %lld elements, not one",
+                 nd_shape_str(t->shape, t->ndim, s), (long long)nd_numel(t));
+    }
+    return t->storage->data[t->offset];
+}

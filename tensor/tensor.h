@@ -1,0 +1,281 @@
+/* nanodiff tensor layer: strided float32 tensors over shared storage.
+ *
+ * A tensor is a view: shape + strides + offset into a reference-counted
+ * storage. Views (reshape, permute, slice, expand, ...) share storage and
+ * copy nothing; every other op returns a new contiguous tensor.
+ *
+ * Conventions
+ *   - Shapes are passed as (const int64_t *shape, int ndim); ND_SHAPE(2,3)
+ *     expands to exactly that pair. 0-d tensors (scalars) have ndim 0.
+ *   - Axes may be negative (-1 is the last axis), as in NumPy and PyTorch.
+ *   - Misuse of the API (bad shapes, bad axes, NULL tensors) stops the
+ *     program with one line on stderr: "nanodiff: <op>: <what is wrong>".
+ *     Functions that read the outside world return ND_OK / ND_ERR and fill
+ *     an nd_error instead; they never stop the program.
+ *   - Every op returns a new tensor object owned by the caller. It is
+ *     released by nd_free, or at nd_scope_end if a scope was open when it
+ *     was created.
+ *   - The API is used from one thread; kernels may use several internally.
+ */
+#ifndef NANODIFF_TENSOR_H
+#define NANODIFF_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ND_MAX_DIMS 8
+
+#if defined(__cplusplus)
+#define ND_NORETURN [[noreturn]]
+#else
+#define ND_NORETURN _Noreturn
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define ND_PRINTF(fmt_index, first_arg)                                        \
+    __attribute__((format(printf, fmt_index, first_arg)))
+#else
+#define ND_PRINTF(fmt_index, first_arg)
+#endif
+
+/* ND_SHAPE(2, 3) -> (const int64_t[]){2, 3}, 2 */
+#define ND_SHAPE(...)                                                          \
+    ((const int64_t[]){__VA_ARGS__}),                                          \
+        ((int)(sizeof((const int64_t[]){__VA_ARGS__}) / sizeof(int64_t)))
+/* ND_AXES(0, 2) -> (const int[]){0, 2}, 2 */
+#define ND_AXES(...)                                                           \
+    ((const int[]){__VA_ARGS__}),                                              \
+        ((int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int)))
+/* Slice stop meaning "to the end of the axis". */
+#define ND_END INT64_MAX
+
+typedef struct nd_storage nd_storage;
+typedef struct nd_scope nd_scope;
+
+/* Fields are public for reading; change them only through the API. */
+typedef struct nd_tensor {
+    int ndim;
+    int64_t shape[ND_MAX_DIMS];
+    int64_t strides[ND_MAX_DIMS]; /* in elements; 0 on broadcast axes */
+    int64_t offset;               /* in elements, into storage */
+    nd_storage *storage;
+    /* lifetime bookkeeping: the scope that owns this tensor, if any */
+    nd_scope *scope;
+    struct nd_tensor *scope_prev, *scope_next;
+} nd_tensor;
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* Called with the whole message ("nanodiff: add: ...", no newline) when the
+ * API is misused. The default prints it to stderr and exits with status 1.
+ * A hook that returns leads to the same exit; one that longjmps out is
+ * allowed (tests do) but leaves the op's partial work unreleased. */
+typedef void (*nd_error_hook)(const char *message);
+nd_error_hook nd_set_error_hook(nd_error_hook hook); /* returns the old one */
+ND_NORETURN void nd_fatal(const char *op, const char *fmt, ...) ND_PRINTF(2, 3);
+
+/* Recoverable errors (files, user arguments). */
+enum { ND_OK = 0, ND_ERR = -1 };
+typedef struct nd_error {
+    char message[512];
+} nd_error;
+int nd_error_set(nd_error *err, const char *fmt, ...) ND_PRINTF(2, 3);
+/* returns ND_ERR; err may be NULL */
+
+/* ---- memory ------------------------------------------------------------ */
+
+/* Bytes currently held (tensor data, tensor objects, scopes) and the most
+ * ever held at once since the last reset. A leak check and a teaching aid. */
+size_t nd_mem_live(void);
+size_t nd_mem_peak(void);
+void nd_mem_reset_peak(void);
+
+void nd_free(nd_tensor *t); /* NULL is allowed */
+
+/* Scopes: every tensor created while a scope is open belongs to the
+ * innermost one and is freed when it ends. Scopes nest and end in order. */
+nd_scope *nd_scope_begin(void);
+void nd_scope_end(nd_scope *scope);
+nd_tensor *nd_keep(nd_tensor *t);    /* move t to the enclosing scope */
+nd_tensor *nd_persist(nd_tensor *t); /* take t out of every scope */
+
+/* ---- inspection -------------------------------------------------------- */
+
+int64_t nd_numel(const nd_tensor *t);
+int64_t nd_size(const nd_tensor *t, int axis);
+bool nd_is_contiguous(const nd_tensor *t);
+bool nd_same_shape(const nd_tensor *a, const nd_tensor *b);
+float *nd_data(const nd_tensor *t); /* first element (storage + offset) */
+float nd_get(const nd_tensor *t, const int64_t *index);
+void nd_set(nd_tensor *t, const int64_t *index, float value);
+float nd_item(const nd_tensor *t); /* the value of a one-element tensor */
+/* "[2,3]" into buf (at least ND_SHAPE_STR_LEN bytes); returns buf. */
+#define ND_SHAPE_STR_LEN 192
+char *nd_shape_str(const int64_t *shape, int ndim, char *buf);
+/* |a - b| <= atol + rtol * |b| elementwise (after broadcasting); NaNs
+ * compare equal to NaNs only when equal_nan. */
+bool nd_allclose(const nd_tensor *a, const nd_tensor *b, double rtol,
+                 double atol, bool equal_nan);
+
+/* ---- creation ---------------------------------------------------------- */
+
+nd_tensor *nd_empty(const int64_t *shape, int ndim); /* uninitialised */
+nd_tensor *nd_zeros(const int64_t *shape, int ndim);
+nd_tensor *nd_ones(const int64_t *shape, int ndim);
+nd_tensor *nd_full(const int64_t *shape, int ndim, float value);
+nd_tensor *nd_scalar(float value); /* 0-d */
+nd_tensor *nd_zeros_like(const nd_tensor *x);
+nd_tensor *nd_full_like(const nd_tensor *x, float value);
+/* [start, stop) in steps of step; ceil((stop - start) / step) elements */
+nd_tensor *nd_arange(double start, double stop, double step);
+/* steps values from start to end inclusive, evenly spaced */
+nd_tensor *nd_linspace(double start, double end, int64_t steps);
+/* A contiguous copy of data (row-major, numel floats). */
+nd_tensor *nd_from_buffer(const float *data, const int64_t *shape, int ndim);
+/* A tensor over the caller's memory, no copy; the caller keeps it alive
+ * for as long as the tensor and its views live, and frees it after. */
+nd_tensor *nd_wrap_buffer(float *data, const int64_t *shape, int ndim);
+nd_tensor *nd_clone(const nd_tensor *x); /* contiguous deep copy */
+
+/* In place: dst[...] = src broadcast to dst's shape. dst must not be a
+ * broadcast view (it would write one element several times). */
+void nd_copy_(nd_tensor *dst, const nd_tensor *src);
+void nd_fill_(nd_tensor *dst, float value);
+
+/* ---- views (no copy) --------------------------------------------------- */
+
+/* Same elements, new shape; one entry may be -1 (inferred). nd_view stops
+ * if the strides do not allow a view; nd_reshape then copies instead. */
+nd_tensor *nd_view(const nd_tensor *x, const int64_t *shape, int ndim);
+nd_tensor *nd_reshape(const nd_tensor *x, const int64_t *shape, int ndim);
+nd_tensor *nd_flatten(const nd_tensor *x); /* 1-d, via nd_reshape */
+nd_tensor *nd_permute(const nd_tensor *x, const int *perm, int ndim);
+nd_tensor *nd_transpose(const nd_tensor *x, int axis0, int axis1);
+/* Python-style x[start:stop:step] along axis: negative start/stop count
+ * from the end, out-of-range values are clamped, step >= 1. */
+nd_tensor *nd_slice(const nd_tensor *x, int axis, int64_t start,
+                    int64_t stop, int64_t step);
+/* Broadcast to shape (NumPy rules: align right, size-1 axes repeat with
+ * stride 0, new leading axes); -1 keeps the size of that axis. */
+nd_tensor *nd_expand(const nd_tensor *x, const int64_t *shape, int ndim);
+nd_tensor *nd_squeeze(const nd_tensor *x, int axis);   /* axis of size 1 */
+nd_tensor *nd_unsqueeze(const nd_tensor *x, int axis); /* new size-1 axis */
+/* A contiguous tensor with x's values: a view when x already is one, a
+ * copy otherwise. */
+nd_tensor *nd_contiguous(const nd_tensor *x);
+
+/* ---- elementwise, NumPy broadcasting ----------------------------------- */
+
+nd_tensor *nd_add(const nd_tensor *a, const nd_tensor *b);
+nd_tensor *nd_sub(const nd_tensor *a, const nd_tensor *b);
+nd_tensor *nd_mul(const nd_tensor *a, const nd_tensor *b);
+nd_tensor *nd_div(const nd_tensor *a, const nd_tensor *b);
+nd_tensor *nd_maximum(const nd_tensor *a, const nd_tensor *b);
+nd_tensor *nd_minimum(const nd_tensor *a, const nd_tensor *b);
+/* Comparisons give 1.0f where true, 0.0f where false. */
+nd_tensor *nd_eq(const nd_tensor *a, const nd_tensor *b);
+nd_tensor *nd_ne(const nd_tensor *a, const nd_tensor *b);
+nd_tensor *nd_lt(const nd_tensor *a, const nd_tensor *b);
+nd_tensor *nd_le(const nd_tensor *a, const nd_tensor *b);
+nd_tensor *nd_gt(const nd_tensor *a, const nd_tensor *b);
+nd_tensor *nd_ge(const nd_tensor *a, const nd_tensor *b);
+/* cond != 0 ? a : b, all three broadcast together */
+nd_tensor *nd_where(const nd_tensor *cond, const nd_tensor *a,
+                    const nd_tensor *b);
+
+nd_tensor *nd_add_scalar(const nd_tensor *x, float s);  /* x + s */
+nd_tensor *nd_sub_scalar(const nd_tensor *x, float s);  /* x - s */
+nd_tensor *nd_rsub_scalar(const nd_tensor *x, float s); /* s - x */
+nd_tensor *nd_mul_scalar(const nd_tensor *x, float s);  /* x * s */
+nd_tensor *nd_div_scalar(const nd_tensor *x, float s);  /* x / s */
+nd_tensor *nd_pow_scalar(const nd_tensor *x, float p);  /* x ^ p */
+nd_tensor *nd_clamp(const nd_tensor *x, float lo, float hi);
+
+nd_tensor *nd_neg(const nd_tensor *x);
+nd_tensor *nd_exp(const nd_tensor *x);
+nd_tensor *nd_log(const nd_tensor *x);
+nd_tensor *nd_sqrt(const nd_tensor *x);
+nd_tensor *nd_rsqrt(const nd_tensor *x);
+nd_tensor *nd_square(const nd_tensor *x);
+nd_tensor *nd_abs(const nd_tensor *x);
+nd_tensor *nd_sin(const nd_tensor *x);
+nd_tensor *nd_cos(const nd_tensor *x);
+nd_tensor *nd_tanh(const nd_tensor *x);
+nd_tensor *nd_sigmoid(const nd_tensor *x);
+nd_tensor *nd_silu(const nd_tensor *x);
+nd_tensor *nd_gelu(const nd_tensor *x); /* erf form */
+nd_tensor *nd_relu(const nd_tensor *x);
+
+/* ---- reductions -------------------------------------------------------- */
+
+/* Reduce over the listed axes (axes == NULL: over all of them; an empty
+ * list: over none). keepdim keeps reduced axes with size 1. Sums are
+ * accumulated in double, in a fixed order. */
+nd_tensor *nd_sum(const nd_tensor *x, const int *axes, int naxes,
+                  bool keepdim);
+nd_tensor *nd_mean(const nd_tensor *x, const int *axes, int naxes,
+                   bool keepdim);
+nd_tensor *nd_max(const nd_tensor *x, const int *axes, int naxes,
+                  bool keepdim);
+nd_tensor *nd_min(const nd_tensor *x, const int *axes, int naxes,
+                  bool keepdim);
+/* sum((x - mean)^2) / (N - correction); correction 1 is the unbiased
+ * estimate (PyTorch's default), 0 the population variance. */
+nd_tensor *nd_var(const nd_tensor *x, const int *axes, int naxes,
+                  int correction, bool keepdim);
+/* Index of the first maximum along axis (NaN counts as the maximum),
+ * stored as float. */
+nd_tensor *nd_argmax(const nd_tensor *x, int axis, bool keepdim);
+nd_tensor *nd_softmax(const nd_tensor *x, int axis);
+nd_tensor *nd_log_softmax(const nd_tensor *x, int axis);
+
+/* ---- linear algebra and joins ------------------------------------------ */
+
+/* NumPy matmul: (..., n, k) @ (..., k, m) -> (..., n, m), batch axes
+ * broadcast; a 1-d left operand is a row, a 1-d right operand a column,
+ * and the added axis is removed from the result. */
+nd_tensor *nd_matmul(const nd_tensor *a, const nd_tensor *b);
+nd_tensor *nd_concat(const nd_tensor *const *xs, int n, int axis);
+nd_tensor *nd_stack(const nd_tensor *const *xs, int n, int axis);
+/* pads[2*i], pads[2*i+1]: elements added before and after along axis i
+ * (ndim pairs, all >= 0), filled with value. */
+nd_tensor *nd_pad(const nd_tensor *x, const int64_t *pads, float value);
+
+/* ---- random numbers: Philox-4x32-10 ------------------------------------ */
+
+/* One block of the Philox-4x32-10 counter-based generator (Salmon et al.,
+ * SC'11): out = philox(ctr, key). */
+void nd_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2],
+                      uint32_t out[4]);
+
+/* A generator is (seed, stream) plus the index of the next element. Element
+ * i of a stream depends only on (seed, stream, i): not on how many were
+ * drawn at once, nor on the thread count. */
+typedef struct nd_rng {
+    uint64_t seed;
+    uint32_t stream;
+    uint64_t offset; /* index of the next element */
+} nd_rng;
+nd_rng nd_rng_init(uint64_t seed, uint32_t stream);
+nd_tensor *nd_rand(nd_rng *rng, const int64_t *shape, int ndim);  /* U[0,1) */
+nd_tensor *nd_randn(nd_rng *rng, const int64_t *shape, int ndim); /* N(0,1) */
+/* Element i alone. */
+float nd_rand_at(uint64_t seed, uint32_t stream, uint64_t i);
+float nd_randn_at(uint64_t seed, uint32_t stream, uint64_t i);
+
+/* ---- printing ---------------------------------------------------------- */
+
+/* PyTorch-like: values (summarised with "..." beyond 1000 elements), the
+ * shape, and the strides when the tensor is not contiguous. */
+void nd_fprint(FILE *f, const nd_tensor *t);
+void nd_print(const nd_tensor *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,55 @@
+#include "helpers.h"
+
+#include <stdio.h>
+
+static nd_scope *test_scope;
+
+void nd_test_setup(void) {
+    ck_assert_uint_eq(nd_mem_live(), 0);
+    test_scope = nd_scope_begin();
+}
+
+void nd_test_teardown(void) {
+    nd_scope_end(test_scope);
+    ck_assert_msg(nd_mem_live() == 0, "%zu bytes still held after the test",
+                  nd_mem_live());
+}
+
+TCase *nd_test_case(const char *name) {
+    TCase *tc = tcase_create(name);
+    tcase_add_checked_fixture(tc, nd_test_setup, nd_test_teardown);
+    tcase_set_timeout(tc, 120);
+    return tc;
+}
+
+jmp_buf nd_test_jump;
+char nd_test_message[1024];
+static nd_error_hook saved_hook;
+
+static void catch_hook(const char *message) {
+    snprintf(nd_test_message, sizeof nd_test_message, "%s", message);
+    longjmp(nd_test_jump, 1);
+}
+
+void nd_test_catch_begin(void) {
+    nd_test_message[0] = 0;
+    saved_hook = nd_set_error_hook(catch_hook);
+}
+
+void nd_test_catch_end(void) { nd_set_error_hook(saved_hook); }
+
+nd_tensor *t_uniform(uint64_t seed, const int64_t *shape, int ndim, float lo,
+                     float hi) {
+    nd_tensor *t = nd_empty(shape, ndim);
+    float *p = nd_data(t);
+    for (int64_t i = 0, n = nd_numel(t); i < n; i++)
+        p[i] = lo + (hi - lo) * nd_rand_at(seed, 7, (uint64_t)i);
+    return t;
+}
+
+void t_unravel(int64_t i, const int64_t *shape, int ndim, int64_t *index) {
+    for (int d = ndim - 1; d >= 0; d--) {
+        index[d] = shape[d] ? i % shape[d] : 0;
+        i = shape[d] ? i / shape[d] : 0;
+    }
+}

@@ -1,0 +1,50 @@
+/* Shared by the tensor tests: a fixture that checks every test releases
+ * all it allocated, a way to catch the library's fatal errors, and small
+ * independent helpers (index arithmetic, random inputs). */
+#ifndef NANODIFF_TEST_HELPERS_H
+#define NANODIFF_TEST_HELPERS_H
+
+#include <check.h>
+#include <math.h>
+#include <setjmp.h>
+
+#include "tensor/tensor.h"
+
+/* Opens a scope before each test; after it, ends the scope and asserts
+ * that the library holds no memory any more. */
+void nd_test_setup(void);
+void nd_test_teardown(void);
+TCase *nd_test_case(const char *name); /* with the fixture and a timeout */
+
+/* EXPECT_FATAL(stmt, "nanodiff: add: ...") runs stmt and asserts that it
+ * stops with exactly that message. */
+extern jmp_buf nd_test_jump;
+extern char nd_test_message[1024];
+void nd_test_catch_begin(void);
+void nd_test_catch_end(void);
+#define EXPECT_FATAL(stmt, expected)                                           \
+    do {                                                                       \
+        nd_test_catch_begin();                                                 \
+        if (setjmp(nd_test_jump) == 0) {                                       \
+            stmt;                                                              \
+            nd_test_catch_end();                                               \
+            ck_abort_msg("expected the error \"%s\"", (expected));             \
+        }                                                                      \
+        nd_test_catch_end();                                                   \
+        ck_assert_str_eq(nd_test_message, (expected));                         \
+    } while (0)
+
+/* Uniform values in [lo, hi) from a fixed seed. */
+nd_tensor *t_uniform(uint64_t seed, const int64_t *shape, int ndim, float lo,
+                     float hi);
+/* Row-major multi-index of flat position i. */
+void t_unravel(int64_t i, const int64_t *shape, int ndim, int64_t *index);
+/* A float near b: |a - b| <= tol * max(1, |b|). */
+#define ck_assert_near(a, b, tol)                                              \
+    do {                                                                       \
+        double a_ = (a), b_ = (b);                                             \
+        ck_assert_msg(fabs(a_ - b_) <= (tol) * fmax(1.0, fabs(b_)),            \
+                      "%s = %.9g, expected %.9g", #a, a_, b_);                 \
+    } while (0)
+
+#endif
