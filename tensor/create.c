@@ -8,11 +8,15 @@ nd_tensor *nd_empty(const int64_t *shape, int ndim) {
     return nd__new(shape, ndim, "empty");
 }
 
-nd_tensor *nd_full(const int64_t *shape, int ndim, float value) {
-    nd_tensor *t = nd__new(shape, ndim, "full");
+static nd_tensor *filled(const int64_t *shape, int ndim, float value, const char *op) {
+    nd_tensor *t = nd__new(shape, ndim, op);
     float *p = nd_data(t);
     for (int64_t i = 0, n = nd_numel(t); i < n; i++) p[i] = value;
     return t;
+}
+
+nd_tensor *nd_full(const int64_t *shape, int ndim, float value) {
+    return filled(shape, ndim, value, "full");
 }
 
 nd_tensor *nd_zeros(const int64_t *shape, int ndim) {
@@ -21,17 +25,17 @@ nd_tensor *nd_zeros(const int64_t *shape, int ndim) {
     return t;
 }
 
-nd_tensor *nd_ones(const int64_t *shape, int ndim) { return nd_full(shape, ndim, 1.0f); }
-nd_tensor *nd_scalar(float value) { return nd_full(NULL, 0, value); }
+nd_tensor *nd_ones(const int64_t *shape, int ndim) { return filled(shape, ndim, 1.0f, "ones"); }
+nd_tensor *nd_scalar(float value) { return filled(NULL, 0, value, "scalar"); }
 
 nd_tensor *nd_zeros_like(const nd_tensor *x) {
     nd__check_tensor(x, "zeros_like");
-    return nd_zeros(x->shape, x->ndim);
+    return filled(x->shape, x->ndim, 0.0f, "zeros_like");
 }
 
 nd_tensor *nd_full_like(const nd_tensor *x, float value) {
     nd__check_tensor(x, "full_like");
-    return nd_full(x->shape, x->ndim, value);
+    return filled(x->shape, x->ndim, value, "full_like");
 }
 
 nd_tensor *nd_arange(double start, double stop, double step) {
@@ -63,9 +67,10 @@ nd_tensor *nd_linspace(double start, double end, int64_t steps) {
 }
 
 nd_tensor *nd_from_buffer(const float *data, const int64_t *shape, int ndim) {
-    nd_tensor *t = nd__new(shape, ndim, "from_buffer");
-    int64_t n = nd_numel(t);
+    nd__check_shape(shape, ndim, "from_buffer");
+    int64_t n = nd__prod(shape, ndim);
     if (n > 0 && !data) nd_fatal("from_buffer", "data is NULL");
+    nd_tensor *t = nd__new(shape, ndim, "from_buffer");
     if (n > 0) memcpy(nd_data(t), data, (size_t)n * sizeof(float));
     return t;
 }

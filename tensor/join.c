@@ -5,7 +5,8 @@
 #include "internal.h"
 
 nd_tensor *nd_concat(const nd_tensor *const *xs, int n, int axis) {
-    if (n < 1 || !xs) nd_fatal("concat", "needs at least one tensor, got %d", n);
+    if (!xs) nd_fatal("concat", "tensor list is NULL");
+    if (n < 1) nd_fatal("concat", "needs at least one tensor, got %d", n);
     for (int i = 0; i < n; i++) nd__check_tensor(xs[i], "concat");
     const nd_tensor *x0 = xs[0];
     int a = nd__axis(axis, x0->ndim, "concat");
@@ -36,7 +37,8 @@ nd_tensor *nd_concat(const nd_tensor *const *xs, int n, int axis) {
 }
 
 nd_tensor *nd_stack(const nd_tensor *const *xs, int n, int axis) {
-    if (n < 1 || !xs) nd_fatal("stack", "needs at least one tensor, got %d", n);
+    if (!xs) nd_fatal("stack", "tensor list is NULL");
+    if (n < 1) nd_fatal("stack", "needs at least one tensor, got %d", n);
     for (int i = 0; i < n; i++) {
         nd__check_tensor(xs[i], "stack");
         if (!nd_same_shape(xs[i], xs[0])) {
@@ -46,7 +48,12 @@ nd_tensor *nd_stack(const nd_tensor *const *xs, int n, int axis) {
                      nd_shape_str(xs[i]->shape, xs[i]->ndim, si));
         }
     }
-    nd__axis(axis, xs[0]->ndim + 1, "stack");
+    int nd = xs[0]->ndim;
+    if (nd == ND_MAX_DIMS)
+        nd_fatal("stack", "tensors already have %d dimensions", ND_MAX_DIMS);
+    if (axis < -(nd + 1) || axis > nd)
+        nd_fatal("stack", "axis %d is out of range for stacking %d-d tensors (%d..%d)",
+                 axis, nd, -(nd + 1), nd);
     size_t bytes = (size_t)n * sizeof(nd_tensor *);
     nd_tensor **parts = nd__alloc(bytes, "stack");
     for (int i = 0; i < n; i++) parts[i] = nd_unsqueeze(xs[i], axis);

@@ -210,14 +210,15 @@ static void softmax_fibre(const float *x, int64_t xs, float *y, int64_t ys, int6
     for (int64_t i = 0; i < n; i++) y[i * ys] *= inv;
 }
 
-/* y_i = x_i - m - log(sum_j exp(x_j - m)) */
+/* y_i = (x_i - m) - log(sum_j exp(x_j - m)); subtracting m first keeps
+ * the small differences exact when |x| is large */
 static void log_softmax_fibre(const float *x, int64_t xs, float *y, int64_t ys, int64_t n) {
     float m = -INFINITY;
     for (int64_t i = 0; i < n; i++) m = x[i * xs] > m ? x[i * xs] : m;
     double sum = 0;
     for (int64_t i = 0; i < n; i++) sum += expf(x[i * xs] - m);
-    float lse = m + (float)log(sum);
-    for (int64_t i = 0; i < n; i++) y[i * ys] = x[i * xs] - lse;
+    float log_sum = (float)log(sum);
+    for (int64_t i = 0; i < n; i++) y[i * ys] = (x[i * xs] - m) - log_sum;
 }
 
 /* y = the first i with x_i = max (or the first NaN) */

@@ -195,11 +195,13 @@ static int64_t element_offset(const nd_tensor *t, const int64_t *index,
 }
 
 float nd_get(const nd_tensor *t, const int64_t *index) {
-    return t->storage->data[element_offset(t, index, "get")];
+    int64_t off = element_offset(t, index, "get");
+    return t->storage->data[off];
 }
 
 void nd_set(nd_tensor *t, const int64_t *index, float value) {
-    t->storage->data[element_offset(t, index, "set")] = value;
+    int64_t off = element_offset(t, index, "set");
+    t->storage->data[off] = value;
 }
 
 float nd_item(const nd_tensor *t) {

@@ -179,7 +179,7 @@ nd_tensor *nd_expand(const nd_tensor *x, const int64_t *shape, int ndim) {
     nd__check_tensor(x, "expand");
     if (ndim < x->ndim || ndim > ND_MAX_DIMS || (ndim > 0 && !shape)) {
         char a[ND_SHAPE_STR_LEN];
-        nd_fatal("expand", "cannot expand shape %s to %d dimensions",
+        nd_fatal("expand", "cannot expand shape %s to a %d-d shape",
                  nd_shape_str(x->shape, x->ndim, a), ndim);
     }
     int lead = ndim - x->ndim;
@@ -219,7 +219,10 @@ nd_tensor *nd_unsqueeze(const nd_tensor *x, int axis) {
     nd__check_tensor(x, "unsqueeze");
     if (x->ndim == ND_MAX_DIMS)
         nd_fatal("unsqueeze", "tensor already has %d dimensions", ND_MAX_DIMS);
-    int a = nd__axis(axis, x->ndim + 1, "unsqueeze");
+    if (axis < -(x->ndim + 1) || axis > x->ndim)
+        nd_fatal("unsqueeze", "axis %d is out of range for a %d-d tensor (%d..%d)", axis,
+                 x->ndim, -(x->ndim + 1), x->ndim);
+    int a = axis < 0 ? axis + x->ndim + 1 : axis;
     int64_t shape[ND_MAX_DIMS], strides[ND_MAX_DIMS];
     for (int i = 0, j = 0; i <= x->ndim; i++) {
         if (i == a) {
