@@ -169,8 +169,9 @@ nd_tensor *nd_slice(const nd_tensor *x, int axis, int64_t start, int64_t stop,
     int64_t shape[ND_MAX_DIMS], strides[ND_MAX_DIMS];
     memcpy(shape, x->shape, sizeof shape);
     memcpy(strides, x->strides, sizeof strides);
-    shape[a] = (stop - start + step - 1) / step;
-    strides[a] = x->strides[a] * step;
+    int64_t len = stop - start;
+    shape[a] = len == 0 ? 0 : 1 + (len - 1) / step; /* no overflow for huge steps */
+    if (shape[a] > 1) strides[a] = x->strides[a] * step;
     int64_t offset = x->offset + (shape[a] > 0 ? start * x->strides[a] : 0);
     return nd__view_of(x, x->ndim, shape, strides, offset);
 }
