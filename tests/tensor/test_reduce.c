@@ -432,7 +432,7 @@ END_TEST
  * maximum (or of the first NaN) of each fibre. */
 static void check_argmax(const nd_tensor *x, int axis, bool keepdim) {
     int nd = x->ndim, a = axis < 0 ? axis + nd : axis;
-    int64_t eshape[ND_MAX_DIMS], fshape[ND_MAX_DIMS];
+    int64_t eshape[ND_MAX_DIMS] = {0}, fshape[ND_MAX_DIMS] = {0};
     int en = 0;
     for (int d = 0; d < nd; d++) {
         fshape[d] = d == a ? 1 : x->shape[d];
