@@ -127,6 +127,7 @@ nd_tensor *nd_clone(const nd_tensor *x) {
     nd__check_tensor(x, "clone");
     nd_tensor *y = nd__new(x->shape, x->ndim, "clone");
     nd_copy_(y, x);
+    nd__emit_simple(ND_OP_CLONE, y, x, NULL);
     return y;
 }
 

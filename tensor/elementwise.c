@@ -9,8 +9,8 @@
 
 #include "internal.h"
 
-static nd_tensor *map1(const nd_tensor *x, nd_row_fn row, const float *c,
-                       const char *op) {
+static nd_tensor *map1(const nd_tensor *x, nd_row_fn row, const float *c, int nc,
+                       const char *op, nd_op id) {
     nd__check_tensor(x, op);
     nd_tensor *y = nd__new(x->shape, x->ndim, op);
     int64_t st[2][ND_MAX_DIMS];
@@ -19,11 +19,15 @@ static nd_tensor *map1(const nd_tensor *x, nd_row_fn row, const float *c,
     float *base[2] = {nd_data(y), nd_data(x)};
     nd__loop(2, x->ndim, x->shape, (const int64_t(*)[ND_MAX_DIMS])st, base, row,
              (void *)c);
+    const nd_tensor *in[1] = {x};
+    nd_op_event e = {.op = id, .out = y, .in = in, .nin = 1};
+    for (int i = 0; i < nc; i++) e.scalars[i] = c[i];
+    nd__emit(&e);
     return y;
 }
 
 static nd_tensor *map2(const nd_tensor *a, const nd_tensor *b, nd_row_fn row,
-                       const char *op) {
+                       const char *op, nd_op id) {
     nd__check_tensor(a, op);
     nd__check_tensor(b, op);
     int64_t shape[ND_MAX_DIMS], st[3][ND_MAX_DIMS];
@@ -34,6 +38,7 @@ static nd_tensor *map2(const nd_tensor *a, const nd_tensor *b, nd_row_fn row,
     nd__broadcast_strides(b, shape, n, st[2]);
     float *base[3] = {nd_data(y), nd_data(a), nd_data(b)};
     nd__loop(3, n, shape, (const int64_t(*)[ND_MAX_DIMS])st, base, row, NULL);
+    nd__emit_simple(id, y, a, b);
     return y;
 }
 
@@ -48,7 +53,7 @@ static nd_tensor *map2(const nd_tensor *a, const nd_tensor *b, nd_row_fn row,
         }                                                                      \
     }
 
-#define ND_BINARY(name, expr)                                                  \
+#define ND_BINARY(name, id, expr)                                                  \
     static void name##_row(void *ctx, int64_t n, float *const *p,              \
                            const int64_t *s) {                                 \
         (void)ctx;                                                             \
@@ -58,7 +63,7 @@ static nd_tensor *map2(const nd_tensor *a, const nd_tensor *b, nd_row_fn row,
         }                                                                      \
     }                                                                          \
     nd_tensor *nd_##name(const nd_tensor *a, const nd_tensor *b) {             \
-        return map2(a, b, name##_row, #name);                                  \
+        return map2(a, b, name##_row, #name, id);                              \
     }
 
 /* NaN in, NaN out, as PyTorch's maximum/minimum/clamp/relu do. */
@@ -73,18 +78,18 @@ static inline float sigmoidf(float x) {
 
 /* ---- binary ------------------------------------------------------------ */
 
-ND_BINARY(add, a + b)
-ND_BINARY(sub, a - b)
-ND_BINARY(mul, a * b)
-ND_BINARY(div, a / b)
-ND_BINARY(maximum, max_nan(a, b))
-ND_BINARY(minimum, min_nan(a, b))
-ND_BINARY(eq, a == b ? 1.0f : 0.0f)
-ND_BINARY(ne, a != b ? 1.0f : 0.0f)
-ND_BINARY(lt, a < b ? 1.0f : 0.0f)
-ND_BINARY(le, a <= b ? 1.0f : 0.0f)
-ND_BINARY(gt, a > b ? 1.0f : 0.0f)
-ND_BINARY(ge, a >= b ? 1.0f : 0.0f)
+ND_BINARY(add, ND_OP_ADD, a + b)
+ND_BINARY(sub, ND_OP_SUB, a - b)
+ND_BINARY(mul, ND_OP_MUL, a * b)
+ND_BINARY(div, ND_OP_DIV, a / b)
+ND_BINARY(maximum, ND_OP_MAXIMUM, max_nan(a, b))
+ND_BINARY(minimum, ND_OP_MINIMUM, min_nan(a, b))
+ND_BINARY(eq, ND_OP_EQ, a == b ? 1.0f : 0.0f)
+ND_BINARY(ne, ND_OP_NE, a != b ? 1.0f : 0.0f)
+ND_BINARY(lt, ND_OP_LT, a < b ? 1.0f : 0.0f)
+ND_BINARY(le, ND_OP_LE, a <= b ? 1.0f : 0.0f)
+ND_BINARY(gt, ND_OP_GT, a > b ? 1.0f : 0.0f)
+ND_BINARY(ge, ND_OP_GE, a >= b ? 1.0f : 0.0f)
 
 /* ---- with scalar parameters c[] ---------------------------------------- */
 
@@ -96,17 +101,17 @@ ND_UNARY(div_scalar, x / c[0])
 ND_UNARY(pow_scalar, c[0] == 2.0f ? x * x : powf(x, c[0]))
 ND_UNARY(clamp, x < c[0] ? c[0] : (x > c[1] ? c[1] : x))
 
-nd_tensor *nd_add_scalar(const nd_tensor *x, float s) { return map1(x, add_scalar_row, &s, "add_scalar"); }
-nd_tensor *nd_sub_scalar(const nd_tensor *x, float s) { return map1(x, sub_scalar_row, &s, "sub_scalar"); }
-nd_tensor *nd_rsub_scalar(const nd_tensor *x, float s) { return map1(x, rsub_scalar_row, &s, "rsub_scalar"); }
-nd_tensor *nd_mul_scalar(const nd_tensor *x, float s) { return map1(x, mul_scalar_row, &s, "mul_scalar"); }
-nd_tensor *nd_div_scalar(const nd_tensor *x, float s) { return map1(x, div_scalar_row, &s, "div_scalar"); }
-nd_tensor *nd_pow_scalar(const nd_tensor *x, float p) { return map1(x, pow_scalar_row, &p, "pow_scalar"); }
+nd_tensor *nd_add_scalar(const nd_tensor *x, float s) { return map1(x, add_scalar_row, &s, 1, "add_scalar", ND_OP_ADD_SCALAR); }
+nd_tensor *nd_sub_scalar(const nd_tensor *x, float s) { return map1(x, sub_scalar_row, &s, 1, "sub_scalar", ND_OP_SUB_SCALAR); }
+nd_tensor *nd_rsub_scalar(const nd_tensor *x, float s) { return map1(x, rsub_scalar_row, &s, 1, "rsub_scalar", ND_OP_RSUB_SCALAR); }
+nd_tensor *nd_mul_scalar(const nd_tensor *x, float s) { return map1(x, mul_scalar_row, &s, 1, "mul_scalar", ND_OP_MUL_SCALAR); }
+nd_tensor *nd_div_scalar(const nd_tensor *x, float s) { return map1(x, div_scalar_row, &s, 1, "div_scalar", ND_OP_DIV_SCALAR); }
+nd_tensor *nd_pow_scalar(const nd_tensor *x, float p) { return map1(x, pow_scalar_row, &p, 1, "pow_scalar", ND_OP_POW_SCALAR); }
 
 nd_tensor *nd_clamp(const nd_tensor *x, float lo, float hi) {
     if (!(lo <= hi)) nd_fatal("clamp", "lo %g must not exceed hi %g", lo, hi);
     const float c[2] = {lo, hi};
-    return map1(x, clamp_row, c, "clamp");
+    return map1(x, clamp_row, c, 2, "clamp", ND_OP_CLAMP);
 }
 
 /* ---- unary ------------------------------------------------------------- */
@@ -123,25 +128,27 @@ ND_UNARY(cos, cosf(x))
 ND_UNARY(tanh, tanhf(x))
 ND_UNARY(sigmoid, sigmoidf(x))
 ND_UNARY(silu, x * sigmoidf(x))                                 /* x sigma(x) */
+ND_UNARY(erf, erff(x))
 ND_UNARY(gelu, 0.5f * x * (1.0f + erff(x * 0.70710678118654752f))) /* x Phi(x) */
 ND_UNARY(relu, x < 0 ? 0.0f : x)
 
-#define ND_UNARY_API(name)                                                     \
-    nd_tensor *nd_##name(const nd_tensor *x) { return map1(x, name##_row, NULL, #name); }
-ND_UNARY_API(neg)
-ND_UNARY_API(exp)
-ND_UNARY_API(log)
-ND_UNARY_API(sqrt)
-ND_UNARY_API(rsqrt)
-ND_UNARY_API(square)
-ND_UNARY_API(abs)
-ND_UNARY_API(sin)
-ND_UNARY_API(cos)
-ND_UNARY_API(tanh)
-ND_UNARY_API(sigmoid)
-ND_UNARY_API(silu)
-ND_UNARY_API(gelu)
-ND_UNARY_API(relu)
+#define ND_UNARY_API(name, id)                                                 \
+    nd_tensor *nd_##name(const nd_tensor *x) { return map1(x, name##_row, NULL, 0, #name, id); }
+ND_UNARY_API(neg, ND_OP_NEG)
+ND_UNARY_API(exp, ND_OP_EXP)
+ND_UNARY_API(log, ND_OP_LOG)
+ND_UNARY_API(sqrt, ND_OP_SQRT)
+ND_UNARY_API(rsqrt, ND_OP_RSQRT)
+ND_UNARY_API(square, ND_OP_SQUARE)
+ND_UNARY_API(abs, ND_OP_ABS)
+ND_UNARY_API(sin, ND_OP_SIN)
+ND_UNARY_API(cos, ND_OP_COS)
+ND_UNARY_API(tanh, ND_OP_TANH)
+ND_UNARY_API(sigmoid, ND_OP_SIGMOID)
+ND_UNARY_API(silu, ND_OP_SILU)
+ND_UNARY_API(erf, ND_OP_ERF)
+ND_UNARY_API(gelu, ND_OP_GELU)
+ND_UNARY_API(relu, ND_OP_RELU)
 
 /* ---- where ------------------------------------------------------------- */
 
@@ -165,5 +172,8 @@ nd_tensor *nd_where(const nd_tensor *cond, const nd_tensor *a, const nd_tensor *
     nd__broadcast_strides(b, shape, n, st[3]);
     float *base[4] = {nd_data(y), nd_data(cond), nd_data(a), nd_data(b)};
     nd__loop(4, n, shape, (const int64_t(*)[ND_MAX_DIMS])st, base, where_row, NULL);
+    const nd_tensor *in[3] = {cond, a, b};
+    nd_op_event e = {.op = ND_OP_WHERE, .out = y, .in = in, .nin = 3};
+    nd__emit(&e);
     return y;
 }

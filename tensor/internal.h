@@ -35,6 +35,14 @@ int nd__broadcast_shape(const int64_t *a, int na, const int64_t *b, int nb,
 void nd__broadcast_strides(const nd_tensor *x, const int64_t *shape, int ndim,
                            int64_t *strides);
 
+/* Op events. An op that runs other ops as steps of its own raises
+ * nd__quiet around them, so that only the op itself is reported. */
+extern int nd__quiet;
+void nd__emit(const nd_op_event *event);
+/* The common case: one or two inputs, no arguments. */
+void nd__emit_simple(nd_op op, nd_tensor *out, const nd_tensor *a,
+                     const nd_tensor *b);
+
 /* Strided loops. Calls row(ctx, n, p, s) once per innermost row, where
  * p[k] points at operand k's first element of the row and s[k] is its
  * stride along the row. Axes are first coalesced wherever every operand

@@ -27,12 +27,16 @@ nd_tensor *nd_concat(const nd_tensor *const *xs, int n, int axis) {
     }
     nd_tensor *y = nd__new(shape, x0->ndim, "concat");
     int64_t at = 0;
+    nd__quiet++;
     for (int i = 0; i < n; i++) {
         nd_tensor *part = nd_slice(y, a, at, at + xs[i]->shape[a], 1);
         nd_copy_(part, xs[i]);
         nd_free(part);
         at += xs[i]->shape[a];
     }
+    nd__quiet--;
+    nd_op_event e = {.op = ND_OP_CONCAT, .out = y, .in = xs, .nin = n, .axis = a};
+    nd__emit(&e);
     return y;
 }
 
@@ -56,10 +60,15 @@ nd_tensor *nd_stack(const nd_tensor *const *xs, int n, int axis) {
                  axis, nd, -(nd + 1), nd);
     size_t bytes = (size_t)n * sizeof(nd_tensor *);
     nd_tensor **parts = nd__alloc(bytes, "stack");
+    nd__quiet++;
     for (int i = 0; i < n; i++) parts[i] = nd_unsqueeze(xs[i], axis);
     nd_tensor *y = nd_concat((const nd_tensor *const *)parts, n, axis);
     for (int i = 0; i < n; i++) nd_free(parts[i]);
+    nd__quiet--;
     nd__release(parts, bytes);
+    nd_op_event e = {.op = ND_OP_STACK, .out = y, .in = xs, .nin = n,
+                     .axis = axis < 0 ? axis + nd + 1 : axis};
+    nd__emit(&e);
     return y;
 }
 
@@ -73,6 +82,7 @@ nd_tensor *nd_pad(const nd_tensor *x, const int64_t *pads, float value) {
                      i, (long long)pads[2 * i], (long long)pads[2 * i + 1]);
         shape[i] = x->shape[i] + pads[2 * i] + pads[2 * i + 1];
     }
+    nd__quiet++;
     nd_tensor *y = nd_full(shape, x->ndim, value);
     nd_tensor *inner = nd__view_of(y, y->ndim, y->shape, y->strides, y->offset);
     for (int i = 0; i < x->ndim; i++) {
@@ -82,5 +92,10 @@ nd_tensor *nd_pad(const nd_tensor *x, const int64_t *pads, float value) {
     }
     nd_copy_(inner, x);
     nd_free(inner);
+    nd__quiet--;
+    const nd_tensor *in[1] = {x};
+    nd_op_event e = {.op = ND_OP_PAD, .out = y, .in = in, .nin = 1, .scalars = {value}};
+    for (int i = 0; i < 2 * x->ndim; i++) e.args[i] = pads[i];
+    nd__emit(&e);
     return y;
 }

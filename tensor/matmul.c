@@ -85,5 +85,6 @@ nd_tensor *nd_matmul(const nd_tensor *a, const nd_tensor *b) {
     if (n > 0 && m > 0)
         nd__loop(3, nb, batch, (const int64_t(*)[ND_MAX_DIMS])st, base, batch_row, &c);
     nd__release(c.acc, (size_t)(m > 0 ? m : 1) * sizeof(double));
+    nd__emit_simple(ND_OP_MATMUL, y, a, b);
     return y;
 }

@@ -33,6 +33,9 @@ void nd__release(void *p, size_t bytes) {
     free(p);
 }
 
+void *nd_alloc(size_t bytes) { return nd__alloc(bytes, "alloc"); }
+void nd_dealloc(void *p, size_t bytes) { nd__release(p, bytes); }
+
 /* ---- scopes ------------------------------------------------------------ */
 
 struct nd_scope {
@@ -99,6 +102,7 @@ nd_tensor *nd_persist(nd_tensor *t) {
 static nd_tensor *tensor_object(void) {
     nd_tensor *t = nd__alloc(sizeof *t, "tensor");
     memset(t, 0, sizeof *t);
+    t->refs = 1;
     scope_link(innermost, t);
     return t;
 }
@@ -152,9 +156,30 @@ nd_tensor *nd_wrap_buffer(float *data, const int64_t *shape, int ndim) {
     return t;
 }
 
+static nd_release_hook release_hook;
+
+nd_release_hook nd_set_release_hook(nd_release_hook hook) {
+    nd_release_hook old = release_hook;
+    release_hook = hook;
+    return old;
+}
+
+nd_tensor *nd_retain(nd_tensor *t) {
+    nd__check_tensor(t, "retain");
+    t->refs++;
+    return t;
+}
+
 void nd_free(nd_tensor *t) {
     if (!t) return;
     scope_unlink(t);
+    nd_release(t);
+}
+
+void nd_release(nd_tensor *t) {
+    if (!t) return;
+    if (--t->refs > 0) return;
+    if ((t->grad || t->record) && release_hook) release_hook(t);
     nd_storage *s = t->storage;
     if (s && --s->refcount == 0) {
         if (!s->borrowed) nd__release(s->data, (size_t)s->size * sizeof(float));

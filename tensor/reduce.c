@@ -11,6 +11,7 @@
  * is walked once per output element. */
 typedef struct {
     const char *op;
+    nd_op id;
     int nred;
     int64_t red_shape[ND_MAX_DIMS], red_strides[ND_MAX_DIMS];
     int64_t count; /* elements per output element */
@@ -76,6 +77,11 @@ static nd_tensor *reduce(const nd_tensor *x, const int *axes, int naxes,
     float *base[2] = {nd_data(y), nd_data(x)};
     nd__loop(2, x->ndim, loop_shape, (const int64_t(*)[ND_MAX_DIMS])loop_st,
              base, reduce_row, pl);
+    const nd_tensor *in[1] = {x};
+    nd_op_event e = {.op = pl->id, .out = y, .in = in, .nin = 1, .keepdim = keepdim,
+                     .correction = pl->correction};
+    for (int i = 0; i < x->ndim; i++) e.args[i] = red[i];
+    nd__emit(&e);
     return y;
 }
 
@@ -143,25 +149,25 @@ static double r_var(const float *x, const void *p) {
 }
 
 nd_tensor *nd_sum(const nd_tensor *x, const int *axes, int naxes, bool keepdim) {
-    plan pl = {.op = "sum", .reduce = r_sum};
+    plan pl = {.op = "sum", .id = ND_OP_SUM, .reduce = r_sum};
     return reduce(x, axes, naxes, keepdim, &pl);
 }
 nd_tensor *nd_mean(const nd_tensor *x, const int *axes, int naxes, bool keepdim) {
-    plan pl = {.op = "mean", .reduce = r_mean};
+    plan pl = {.op = "mean", .id = ND_OP_MEAN, .reduce = r_mean};
     return reduce(x, axes, naxes, keepdim, &pl);
 }
 nd_tensor *nd_max(const nd_tensor *x, const int *axes, int naxes, bool keepdim) {
-    plan pl = {.op = "max", .reduce = r_max, .needs_values = true};
+    plan pl = {.op = "max", .id = ND_OP_MAX, .reduce = r_max, .needs_values = true};
     return reduce(x, axes, naxes, keepdim, &pl);
 }
 nd_tensor *nd_min(const nd_tensor *x, const int *axes, int naxes, bool keepdim) {
-    plan pl = {.op = "min", .reduce = r_min, .needs_values = true};
+    plan pl = {.op = "min", .id = ND_OP_MIN, .reduce = r_min, .needs_values = true};
     return reduce(x, axes, naxes, keepdim, &pl);
 }
 nd_tensor *nd_var(const nd_tensor *x, const int *axes, int naxes, int correction,
                   bool keepdim) {
     if (correction < 0) nd_fatal("var", "correction %d must be >= 0", correction);
-    plan pl = {.op = "var", .reduce = r_var, .correction = correction};
+    plan pl = {.op = "var", .id = ND_OP_VAR, .reduce = r_var, .correction = correction};
     return reduce(x, axes, naxes, keepdim, &pl);
 }
 
@@ -233,22 +239,25 @@ static void argmax_fibre(const float *x, int64_t xs, float *y, int64_t ys, int64
     *y = (float)best;
 }
 
-static nd_tensor *softmax_like(const nd_tensor *x, int axis, const char *op,
+static nd_tensor *softmax_like(const nd_tensor *x, int axis, const char *op, nd_op id,
                                void (*fn)(const float *, int64_t, float *, int64_t, int64_t)) {
     nd__check_tensor(x, op);
     int a = nd__axis(axis, x->ndim, op);
     nd_tensor *y = nd__new(x->shape, x->ndim, op);
     along al = {.fn = fn};
     run_along(x, y, a, &al);
+    const nd_tensor *in[1] = {x};
+    nd_op_event e = {.op = id, .out = y, .in = in, .nin = 1, .axis = a};
+    nd__emit(&e);
     return y;
 }
 
 nd_tensor *nd_softmax(const nd_tensor *x, int axis) {
-    return softmax_like(x, axis, "softmax", softmax_fibre);
+    return softmax_like(x, axis, "softmax", ND_OP_SOFTMAX, softmax_fibre);
 }
 
 nd_tensor *nd_log_softmax(const nd_tensor *x, int axis) {
-    return softmax_like(x, axis, "log_softmax", log_softmax_fibre);
+    return softmax_like(x, axis, "log_softmax", ND_OP_LOG_SOFTMAX, log_softmax_fibre);
 }
 
 nd_tensor *nd_argmax(const nd_tensor *x, int axis, bool keepdim) {
@@ -267,9 +276,15 @@ nd_tensor *nd_argmax(const nd_tensor *x, int axis, bool keepdim) {
     }
     nd_tensor *y = nd__new(shape, n, "argmax");
     /* run_along wants y with x's rank: view it with a size-1 axis. */
+    nd__quiet++;
     nd_tensor *yv = keepdim ? y : nd_unsqueeze(y, a);
+    nd__quiet--;
     along al = {.fn = argmax_fibre};
     run_along(x, yv, a, &al);
     if (yv != y) nd_free(yv);
+    const nd_tensor *in[1] = {x};
+    nd_op_event e = {.op = ND_OP_ARGMAX, .out = y, .in = in, .nin = 1, .axis = a,
+                     .keepdim = keepdim};
+    nd__emit(&e);
     return y;
 }

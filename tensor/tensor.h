@@ -64,9 +64,17 @@ typedef struct nd_tensor {
     int64_t strides[ND_MAX_DIMS]; /* in elements; 0 on broadcast axes */
     int64_t offset;               /* in elements, into storage */
     nd_storage *storage;
-    /* lifetime bookkeeping: the scope that owns this tensor, if any */
+    /* lifetime: the scope that owns this tensor (if any) and the number of
+     * references (its owner's, plus one per nd_retain) */
     nd_scope *scope;
     struct nd_tensor *scope_prev, *scope_next;
+    int refs;
+    /* Carried for autograd/, never read here: whether gradients flow to
+     * this tensor, its gradient, and the tape record of the op that made
+     * it. The tensor owns both; they go through the release hook. */
+    bool requires_grad;
+    struct nd_tensor *grad;
+    struct nd_record *record;
 } nd_tensor;
 
 /* ---- errors ------------------------------------------------------------ */
@@ -92,10 +100,18 @@ int nd_error_set(nd_error *err, const char *fmt, ...) ND_PRINTF(2, 3);
 /* Bytes currently held (tensor data, tensor objects, scopes) and the most
  * ever held at once since the last reset. A leak check and a teaching aid. */
 size_t nd_mem_live(void);
+/* Counted allocation for the layers above (tape records, optimizer
+ * state): 64-byte aligned; stops on failure; free with the same size. */
+void *nd_alloc(size_t bytes);
+void nd_dealloc(void *p, size_t bytes);
 size_t nd_mem_peak(void);
 void nd_mem_reset_peak(void);
 
-void nd_free(nd_tensor *t); /* NULL is allowed */
+/* Drop the owner's reference: the tensor is destroyed once no retained
+ * reference is left either. NULL is allowed. */
+void nd_free(nd_tensor *t);
+nd_tensor *nd_retain(nd_tensor *t); /* one more reference */
+void nd_release(nd_tensor *t);      /* drop a reference taken by nd_retain */
 
 /* Scopes: every tensor created while a scope is open belongs to the
  * innermost one and is freed when it ends. Scopes nest and end in order. */
@@ -208,7 +224,8 @@ nd_tensor *nd_cos(const nd_tensor *x);
 nd_tensor *nd_tanh(const nd_tensor *x);
 nd_tensor *nd_sigmoid(const nd_tensor *x);
 nd_tensor *nd_silu(const nd_tensor *x);
-nd_tensor *nd_gelu(const nd_tensor *x); /* erf form */
+nd_tensor *nd_erf(const nd_tensor *x);
+nd_tensor *nd_gelu(const nd_tensor *x); /* erf form: x Phi(x) */
 nd_tensor *nd_relu(const nd_tensor *x);
 
 /* ---- reductions -------------------------------------------------------- */
@@ -267,6 +284,49 @@ nd_tensor *nd_randn(nd_rng *rng, const int64_t *shape, int ndim); /* N(0,1) */
 /* Element i alone. */
 float nd_rand_at(uint64_t seed, uint32_t stream, uint64_t i);
 float nd_randn_at(uint64_t seed, uint32_t stream, uint64_t i);
+
+/* ---- op events: how the layer above sees what ran ---------------------- */
+
+typedef enum nd_op {
+    ND_OP_ADD, ND_OP_SUB, ND_OP_MUL, ND_OP_DIV, ND_OP_MAXIMUM, ND_OP_MINIMUM,
+    ND_OP_EQ, ND_OP_NE, ND_OP_LT, ND_OP_LE, ND_OP_GT, ND_OP_GE, ND_OP_WHERE,
+    ND_OP_ADD_SCALAR, ND_OP_SUB_SCALAR, ND_OP_RSUB_SCALAR, ND_OP_MUL_SCALAR,
+    ND_OP_DIV_SCALAR, ND_OP_POW_SCALAR, ND_OP_CLAMP,
+    ND_OP_NEG, ND_OP_EXP, ND_OP_LOG, ND_OP_SQRT, ND_OP_RSQRT, ND_OP_SQUARE,
+    ND_OP_ABS, ND_OP_SIN, ND_OP_COS, ND_OP_TANH, ND_OP_SIGMOID, ND_OP_SILU,
+    ND_OP_ERF, ND_OP_GELU, ND_OP_RELU,
+    ND_OP_SUM, ND_OP_MEAN, ND_OP_MAX, ND_OP_MIN, ND_OP_VAR, ND_OP_ARGMAX,
+    ND_OP_SOFTMAX, ND_OP_LOG_SOFTMAX,
+    ND_OP_MATMUL, ND_OP_CONCAT, ND_OP_STACK, ND_OP_PAD,
+    ND_OP_VIEW, ND_OP_PERMUTE, ND_OP_SLICE, ND_OP_EXPAND, ND_OP_SQUEEZE,
+    ND_OP_UNSQUEEZE, ND_OP_CONTIGUOUS, ND_OP_CLONE,
+    ND_OP_COUNT
+} nd_op;
+const char *nd_op_name(nd_op op); /* "add", "matmul", ... */
+
+/* What an op reports once its output is computed. Creation, in-place
+ * writes (nd_copy_, nd_fill_, nd_set) and the random draws report nothing. */
+typedef struct nd_op_event {
+    nd_op op;
+    nd_tensor *out;
+    const nd_tensor *const *in;
+    int nin;
+    int axis;        /* normalised: softmax, log_softmax, argmax, slice,
+                        squeeze, unsqueeze, concat, stack (in the output) */
+    bool keepdim;    /* reductions */
+    int correction;  /* var */
+    /* permute: the permutation; pad: the pads; slice: start, step (start
+     * normalised and clamped); sum/mean/max/min/var: 1 for each reduced
+     * input axis, 0 for the others */
+    int64_t args[2 * ND_MAX_DIMS];
+    float scalars[2]; /* the scalar ops' s, pow's p, clamp's lo and hi */
+} nd_op_event;
+typedef void (*nd_op_observer)(const nd_op_event *event);
+nd_op_observer nd_set_op_observer(nd_op_observer observer); /* returns the old */
+/* Called as a tensor carrying a grad or a record is destroyed, to release
+ * them. */
+typedef void (*nd_release_hook)(nd_tensor *t);
+nd_release_hook nd_set_release_hook(nd_release_hook hook);
 
 /* ---- printing ---------------------------------------------------------- */
 

@@ -107,17 +107,26 @@ nd_tensor *nd_view(const nd_tensor *x, const int64_t *shape, int ndim) {
                  nd_shape_str(x->shape, x->ndim, a),
                  nd_shape_str(x->strides, x->ndim, b), nd_shape_str(s, ndim, c));
     }
-    return nd__view_of(x, ndim, s, st, x->offset);
+    nd_tensor *y = nd__view_of(x, ndim, s, st, x->offset);
+    nd__emit_simple(ND_OP_VIEW, y, x, NULL);
+    return y;
 }
 
 nd_tensor *nd_reshape(const nd_tensor *x, const int64_t *shape, int ndim) {
     int64_t s[ND_MAX_DIMS], st[ND_MAX_DIMS];
     infer_shape(x, shape, ndim, s, "reshape");
-    if (view_strides(x, s, ndim, st)) return nd__view_of(x, ndim, s, st, x->offset);
-    nd_tensor *c = nd_contiguous(x);
-    nd__contiguous_strides(s, ndim, st);
-    nd_tensor *y = nd__view_of(c, ndim, s, st, c->offset);
-    nd_free(c);
+    nd_tensor *y;
+    if (view_strides(x, s, ndim, st)) {
+        y = nd__view_of(x, ndim, s, st, x->offset);
+    } else {
+        nd__quiet++;
+        nd_tensor *c = nd_contiguous(x);
+        nd__quiet--;
+        nd__contiguous_strides(s, ndim, st);
+        y = nd__view_of(c, ndim, s, st, c->offset);
+        nd_free(c);
+    }
+    nd__emit_simple(ND_OP_VIEW, y, x, NULL);
     return y;
 }
 
@@ -140,7 +149,12 @@ nd_tensor *nd_permute(const nd_tensor *x, const int *perm, int ndim) {
         shape[i] = x->shape[a];
         strides[i] = x->strides[a];
     }
-    return nd__view_of(x, ndim, shape, strides, x->offset);
+    nd_tensor *y = nd__view_of(x, ndim, shape, strides, x->offset);
+    const nd_tensor *in[1] = {x};
+    nd_op_event e = {.op = ND_OP_PERMUTE, .out = y, .in = in, .nin = 1};
+    for (int i = 0; i < ndim; i++) e.args[i] = perm[i] < 0 ? perm[i] + ndim : perm[i];
+    nd__emit(&e);
+    return y;
 }
 
 nd_tensor *nd_transpose(const nd_tensor *x, int axis0, int axis1) {
@@ -173,7 +187,12 @@ nd_tensor *nd_slice(const nd_tensor *x, int axis, int64_t start, int64_t stop,
     shape[a] = len == 0 ? 0 : 1 + (len - 1) / step; /* no overflow for huge steps */
     if (shape[a] > 1) strides[a] = x->strides[a] * step;
     int64_t offset = x->offset + (shape[a] > 0 ? start * x->strides[a] : 0);
-    return nd__view_of(x, x->ndim, shape, strides, offset);
+    nd_tensor *y = nd__view_of(x, x->ndim, shape, strides, offset);
+    const nd_tensor *in[1] = {x};
+    nd_op_event e = {.op = ND_OP_SLICE, .out = y, .in = in, .nin = 1, .axis = a,
+                     .args = {start, step}};
+    nd__emit(&e);
+    return y;
 }
 
 nd_tensor *nd_expand(const nd_tensor *x, const int64_t *shape, int ndim) {
@@ -196,7 +215,9 @@ nd_tensor *nd_expand(const nd_tensor *x, const int64_t *shape, int ndim) {
         out[i] = want;
         strides[i] = (i < lead || have != want) ? 0 : x->strides[i - lead];
     }
-    return nd__view_of(x, ndim, out, strides, x->offset);
+    nd_tensor *y = nd__view_of(x, ndim, out, strides, x->offset);
+    nd__emit_simple(ND_OP_EXPAND, y, x, NULL);
+    return y;
 }
 
 nd_tensor *nd_squeeze(const nd_tensor *x, int axis) {
@@ -213,7 +234,11 @@ nd_tensor *nd_squeeze(const nd_tensor *x, int axis) {
         shape[j] = x->shape[i];
         strides[j++] = x->strides[i];
     }
-    return nd__view_of(x, x->ndim - 1, shape, strides, x->offset);
+    nd_tensor *y = nd__view_of(x, x->ndim - 1, shape, strides, x->offset);
+    const nd_tensor *in[1] = {x};
+    nd_op_event e = {.op = ND_OP_SQUEEZE, .out = y, .in = in, .nin = 1, .axis = a};
+    nd__emit(&e);
+    return y;
 }
 
 nd_tensor *nd_unsqueeze(const nd_tensor *x, int axis) {
@@ -234,15 +259,25 @@ nd_tensor *nd_unsqueeze(const nd_tensor *x, int axis) {
             strides[i] = x->strides[j++];
         }
     }
-    return nd__view_of(x, x->ndim + 1, shape, strides, x->offset);
+    nd_tensor *y = nd__view_of(x, x->ndim + 1, shape, strides, x->offset);
+    const nd_tensor *in[1] = {x};
+    nd_op_event e = {.op = ND_OP_UNSQUEEZE, .out = y, .in = in, .nin = 1, .axis = a};
+    nd__emit(&e);
+    return y;
 }
 
 nd_tensor *nd_contiguous(const nd_tensor *x) {
     nd__check_tensor(x, "contiguous");
+    nd_tensor *y;
     if (nd_is_contiguous(x)) {
         int64_t st[ND_MAX_DIMS];
         nd__contiguous_strides(x->shape, x->ndim, st);
-        return nd__view_of(x, x->ndim, x->shape, st, x->offset);
+        y = nd__view_of(x, x->ndim, x->shape, st, x->offset);
+    } else {
+        nd__quiet++;
+        y = nd_clone(x);
+        nd__quiet--;
     }
-    return nd_clone(x);
+    nd__emit_simple(ND_OP_CONTIGUOUS, y, x, NULL);
+    return y;
 }

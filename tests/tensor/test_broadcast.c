@@ -647,6 +647,7 @@ static const struct {
     {"abs", nd_abs, fabs, -3, 3, 0},
     {"sin", nd_sin, sin, -6, 6, 0},
     {"cos", nd_cos, cos, -6, 6, 0},
+    {"erf", nd_erf, erf, -3, 3, 0},
     {"tanh", nd_tanh, tanh, -4, 4, 0},
     {"sigmoid", nd_sigmoid, r_sigmoid, -8, 8, 0},
     {"silu", nd_silu, r_silu, -8, 8, 0},

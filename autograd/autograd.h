@@ -1,0 +1,71 @@
+/* nanodiff autograd layer: tape-based reverse mode.
+ *
+ * Every op of the tensor layer reports what it computed (tensor.h, "op
+ * events"). When gradients are enabled and one of its inputs requires a
+ * gradient, the op appends one record to the tape: the op, its inputs and
+ * output, and its arguments. nd_backward(loss) seeds d loss = 1 and walks
+ * the tape once in reverse; each record's rule turns the gradient of its
+ * output into gradients of its inputs, which accumulate in their ->grad.
+ *
+ * Records and non-leaf gradients belong to the tensors they describe, so
+ * ending the step's scope releases the whole tape at once. */
+#ifndef NANODIFF_AUTOGRAD_H
+#define NANODIFF_AUTOGRAD_H
+
+#include "tensor/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Mark a leaf (a tensor no recorded op produced: parameters, inputs) as
+ * needing a gradient, or not. Returns t. */
+nd_tensor *nd_requires_grad(nd_tensor *t, bool on);
+
+/* Reverse pass from a one-element loss (d loss = 1), or from any y with a
+ * seed gradient dy of y's shape. Gradients accumulate into ->grad of every
+ * tensor on the way that requires one: leaves keep theirs until
+ * nd_zero_grad; non-leaves are recomputed by each backward. */
+void nd_backward(nd_tensor *loss);
+void nd_backward_with(nd_tensor *y, const nd_tensor *dy);
+
+void nd_zero_grad(nd_tensor *t); /* sets t->grad to zeros, if it has one */
+/* A view of x's values that no gradient flows through. */
+nd_tensor *nd_detach(const nd_tensor *x);
+
+/* No-grad mode (sampling runs in it): ops record nothing and allocate no
+ * tape memory. Nests; each begin needs its end. */
+void nd_no_grad_begin(void);
+void nd_no_grad_end(void);
+bool nd_is_grad_enabled(void);
+
+/* The recorded ops in order, with shapes and where their inputs come
+ * from: what backward will walk, in reverse. */
+void nd_tape_print(FILE *f);
+size_t nd_tape_length(void); /* records alive */
+
+/* Gradient checking: central differences against backward.
+ *
+ * f maps the inputs to a tensor y; the check compares, for every element
+ * of every input, d L / d x with L = sum_i w_i y_i for fixed random
+ * weights w (so every output element takes part), computing L in double.
+ * Inputs are perturbed in their storage: elements that share storage
+ * (expanded views) are checked together. An element passes when
+ * |analytic - numeric| <= atol + rtol * |numeric|. The inputs must be
+ * leaves; they require grad during the check and are restored after. */
+typedef nd_tensor *(*nd_grad_fn)(nd_tensor *const *inputs, void *ctx);
+typedef struct nd_gradcheck_report {
+    int64_t checked;     /* storage elements compared */
+    int64_t failed;      /* of which out of tolerance */
+    int worst_input;     /* largest violation (relative to its tolerance) */
+    int64_t worst_index; /* element of that input (row-major) */
+    double analytic, numeric;
+} nd_gradcheck_report;
+bool nd_gradcheck(nd_grad_fn f, void *ctx, nd_tensor *const *inputs, int n,
+                  double eps, double atol, double rtol,
+                  nd_gradcheck_report *report);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,40 @@
+/* Private to autograd/: the tape record and the table of backward rules. */
+#ifndef NANODIFF_AUTOGRAD_INTERNAL_H
+#define NANODIFF_AUTOGRAD_INTERNAL_H
+
+#include "autograd.h"
+
+/* One entry of the tape (a Wengert list): the op's event, with the inputs
+ * retained so they outlive any early nd_free, and the output that owns the
+ * record. */
+typedef struct nd_record {
+    nd_op_event ev;   /* ev.in points at ins */
+    nd_tensor **ins;
+    nd_tensor *out;
+    uint64_t id;      /* order of recording, from 1 */
+    size_t bytes;     /* of this allocation (record + ins) */
+    struct nd_record *prev, *next;
+} nd_record;
+
+/* A rule reads the record and the gradient dy of its output and adds the
+ * gradients of the inputs with nd__accumulate. */
+typedef void (*nd_backward_fn)(const nd_record *r, const nd_tensor *dy);
+typedef struct {
+    nd_backward_fn backward;
+    bool not_differentiable; /* outputs never require grad (comparisons) */
+} nd_rule;
+
+/* The table, indexed by nd_op. Each rules_*.c fills its ops' entries. */
+extern nd_rule nd__rules[ND_OP_COUNT];
+void nd__rules_elementwise(nd_rule *table);
+void nd__rules_reduce(nd_rule *table);
+void nd__rules_shape(nd_rule *table);
+
+/* ins[k]->grad += g, with g summed over the axes that broadcasting added
+ * or stretched; nothing if ins[k] does not require grad. */
+void nd__accumulate(const nd_record *r, int k, const nd_tensor *g);
+/* dy of a reduction, viewed with the reduced axes restored (size 1) and
+ * broadcast to the input's shape. */
+nd_tensor *nd__unreduce(const nd_record *r, const nd_tensor *dy);
+
+#endif

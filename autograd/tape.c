@@ -1,0 +1,230 @@
+/* The tape: recording ops as they run, and walking them back.
+ *
+ *   forward:  y = op(x1, x2, ...)        -> append record {op, x1, x2, ..., y}
+ *   backward: for each record, newest first, whose output has a gradient:
+ *             x_k.grad += rule_op(record, y.grad)   (chain rule, one op)
+ */
+#include <string.h>
+
+#include "internal.h"
+
+nd_rule nd__rules[ND_OP_COUNT];
+
+static nd_record *tape_head, *tape_tail; /* oldest, newest */
+static uint64_t next_id = 1;
+static size_t tape_records;
+static int no_grad_depth;
+static bool in_backward;
+static bool installed;
+
+/* ---- modes ------------------------------------------------------------- */
+
+bool nd_is_grad_enabled(void) { return no_grad_depth == 0 && !in_backward; }
+void nd_no_grad_begin(void) { no_grad_depth++; }
+void nd_no_grad_end(void) {
+    if (no_grad_depth == 0) nd_fatal("no_grad_end", "no matching nd_no_grad_begin");
+    no_grad_depth--;
+}
+
+/* ---- records ----------------------------------------------------------- */
+
+static void record_free(nd_record *r) {
+    if (r->prev) r->prev->next = r->next;
+    else tape_head = r->next;
+    if (r->next) r->next->prev = r->prev;
+    else tape_tail = r->prev;
+    tape_records--;
+    for (int k = 0; k < r->ev.nin; k++) nd_release(r->ins[k]);
+    nd_dealloc(r, r->bytes);
+}
+
+/* Destroying a tensor releases its gradient and its record. */
+static void release(nd_tensor *t) {
+    if (t->grad) {
+        nd_tensor *g = t->grad;
+        t->grad = NULL;
+        nd_free(g);
+    }
+    if (t->record) {
+        nd_record *r = t->record;
+        t->record = NULL;
+        record_free(r);
+    }
+}
+
+static void observe(const nd_op_event *e) {
+    if (!nd_is_grad_enabled()) return;
+    bool needed = false;
+    for (int k = 0; k < e->nin; k++) needed |= e->in[k]->requires_grad;
+    if (!needed) return;
+    const nd_rule *rule = &nd__rules[e->op];
+    if (rule->not_differentiable) return;
+    if (!rule->backward)
+        nd_fatal(nd_op_name(e->op), "has no backward rule, so it cannot run on "
+                 "tensors that require grad (detach them, or use no-grad mode)");
+    size_t bytes = sizeof(nd_record) + (size_t)e->nin * sizeof(nd_tensor *);
+    nd_record *r = nd_alloc(bytes);
+    r->ev = *e;
+    r->ins = (nd_tensor **)(r + 1);
+    for (int k = 0; k < e->nin; k++) r->ins[k] = nd_retain((nd_tensor *)e->in[k]);
+    r->ev.in = (const nd_tensor *const *)r->ins;
+    r->out = e->out;
+    r->id = next_id++;
+    r->bytes = bytes;
+    r->next = NULL;
+    r->prev = tape_tail;
+    if (tape_tail) tape_tail->next = r;
+    else tape_head = r;
+    tape_tail = r;
+    tape_records++;
+    e->out->record = r;
+    e->out->requires_grad = true;
+}
+
+static void install(void) {
+    if (installed) return;
+    nd__rules_elementwise(nd__rules);
+    nd__rules_reduce(nd__rules);
+    nd__rules_shape(nd__rules);
+    nd_set_op_observer(observe);
+    nd_set_release_hook(release);
+    installed = true;
+}
+
+/* ---- leaves ------------------------------------------------------------ */
+
+nd_tensor *nd_requires_grad(nd_tensor *t, bool on) {
+    if (!t) nd_fatal("requires_grad", "tensor is NULL");
+    if (t->record) {
+        char s[ND_SHAPE_STR_LEN];
+        nd_fatal("requires_grad", "tensor of shape %s was computed by %s; only leaves "
+                 "(tensors no recorded op produced) can be marked",
+                 nd_shape_str(t->shape, t->ndim, s), nd_op_name(t->record->ev.op));
+    }
+    install();
+    t->requires_grad = on;
+    return t;
+}
+
+void nd_zero_grad(nd_tensor *t) {
+    if (!t) nd_fatal("zero_grad", "tensor is NULL");
+    if (t->grad) nd_fill_(t->grad, 0.0f);
+}
+
+nd_tensor *nd_detach(const nd_tensor *x) {
+    if (!x) nd_fatal("detach", "tensor is NULL");
+    no_grad_depth++;
+    nd_tensor *y = nd_view(x, x->shape, x->ndim);
+    no_grad_depth--;
+    return y;
+}
+
+/* ---- accumulation ------------------------------------------------------ */
+
+void nd__accumulate(const nd_record *r, int k, const nd_tensor *g) {
+    nd_tensor *x = r->ins[k];
+    if (!x->requires_grad) return;
+    /* Broadcasting in forward means summing in backward: over the leading
+     * axes it added and over the size-1 axes it stretched. */
+    int axes[ND_MAX_DIMS], n = 0, lead = g->ndim - x->ndim;
+    for (int i = 0; i < g->ndim; i++)
+        if (i < lead || (x->shape[i - lead] == 1 && g->shape[i] != 1)) axes[n++] = i;
+    const nd_tensor *gx = g;
+    if (n > 0) gx = nd_reshape(nd_sum(g, axes, n, true), x->shape, x->ndim);
+    if (!nd_same_shape(gx, x)) {
+        char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
+        nd_fatal(nd_op_name(r->ev.op), "backward produced a gradient of shape %s for "
+                 "an input of shape %s", nd_shape_str(g->shape, g->ndim, a),
+                 nd_shape_str(x->shape, x->ndim, b));
+    }
+    if (!x->grad) {
+        x->grad = nd_persist(nd_clone(gx));
+    } else {
+        nd_tensor *sum = nd_add(x->grad, gx);
+        nd_copy_(x->grad, sum);
+        nd_free(sum);
+    }
+}
+
+nd_tensor *nd__unreduce(const nd_record *r, const nd_tensor *dy) {
+    const nd_tensor *x = r->ins[0];
+    int64_t kept[ND_MAX_DIMS];
+    for (int i = 0; i < x->ndim; i++) kept[i] = r->ev.args[i] ? 1 : x->shape[i];
+    nd_tensor *k = nd_reshape(dy, kept, x->ndim);
+    return nd_expand(k, x->shape, x->ndim);
+}
+
+/* ---- the reverse walk -------------------------------------------------- */
+
+void nd_backward_with(nd_tensor *y, const nd_tensor *dy) {
+    if (!y || !dy) nd_fatal("backward", "tensor is NULL");
+    char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
+    if (!y->requires_grad)
+        nd_fatal("backward", "the tensor of shape %s does not require grad: no "
+                 "recorded op produced it (no input required grad, or no-grad mode "
+                 "was on)", nd_shape_str(y->shape, y->ndim, a));
+    if (!nd_same_shape(y, dy))
+        nd_fatal("backward", "seed gradient of shape %s for a tensor of shape %s",
+                 nd_shape_str(dy->shape, dy->ndim, b), nd_shape_str(y->shape, y->ndim, a));
+    if (in_backward) nd_fatal("backward", "already running");
+    in_backward = true;
+    /* Gradients of non-leaves belong to one backward: start them afresh. */
+    for (nd_record *r = y->record; r; r = r->prev)
+        if (r->out->grad) {
+            nd_free(r->out->grad);
+            r->out->grad = NULL;
+        }
+    nd_scope *s = nd_scope_begin();
+    nd_record self = {.ins = &y, .ev = {.nin = 1}};
+    nd__accumulate(&self, 0, dy);
+    nd_scope_end(s);
+    for (nd_record *r = y->record; r; r = r->prev) {
+        if (!r->out->grad) continue;
+        s = nd_scope_begin(); /* the rule's temporaries */
+        nd__rules[r->ev.op].backward(r, r->out->grad);
+        nd_scope_end(s);
+    }
+    in_backward = false;
+}
+
+void nd_backward(nd_tensor *loss) {
+    if (!loss) nd_fatal("backward", "tensor is NULL");
+    if (nd_numel(loss) != 1) {
+        char a[ND_SHAPE_STR_LEN];
+        nd_fatal("backward", "the loss has shape %s, not one element; use "
+                 "nd_backward_with and a seed gradient",
+                 nd_shape_str(loss->shape, loss->ndim, a));
+    }
+    nd_scope *s = nd_scope_begin();
+    nd_tensor *one = nd_full(loss->shape, loss->ndim, 1.0f);
+    nd_backward_with(loss, one);
+    nd_scope_end(s);
+}
+
+/* ---- looking at the tape ----------------------------------------------- */
+
+size_t nd_tape_length(void) { return tape_records; }
+
+static void print_tensor_ref(FILE *f, const nd_tensor *t) {
+    char s[ND_SHAPE_STR_LEN];
+    nd_shape_str(t->shape, t->ndim, s);
+    if (t->record) fprintf(f, "#%llu%s", (unsigned long long)t->record->id, s);
+    else if (t->requires_grad) fprintf(f, "leaf%s", s);
+    else fprintf(f, "const%s", s);
+}
+
+void nd_tape_print(FILE *f) {
+    if (!f) nd_fatal("tape_print", "stream is NULL");
+    fprintf(f, "tape: %zu record%s (backward walks them bottom to top)\n",
+            tape_records, tape_records == 1 ? "" : "s");
+    for (const nd_record *r = tape_head; r; r = r->next) {
+        char s[ND_SHAPE_STR_LEN];
+        fprintf(f, "  #%-4llu %-12s ", (unsigned long long)r->id, nd_op_name(r->ev.op));
+        for (int k = 0; k < r->ev.nin; k++) {
+            if (k) fputs(", ", f);
+            print_tensor_ref(f, r->ins[k]);
+        }
+        fprintf(f, " -> %s%s\n", nd_shape_str(r->out->shape, r->out->ndim, s),
+                r->out->grad ? "  (has grad)" : "");
+    }
+}

@@ -1,0 +1,2 @@
+#include "helpers.h"
+TCase *tcase_tape(void) { return nd_test_case("tape"); }
