@@ -137,13 +137,8 @@ void nd__accumulate(const nd_record *r, int k, const nd_tensor *g) {
                  "an input of shape %s", nd_shape_str(g->shape, g->ndim, a),
                  nd_shape_str(x->shape, x->ndim, b));
     }
-    if (!x->grad) {
-        x->grad = nd_persist(nd_clone(gx));
-    } else {
-        nd_tensor *sum = nd_add(x->grad, gx);
-        nd_copy_(x->grad, sum);
-        nd_free(sum);
-    }
+    if (!x->grad) x->grad = nd_persist(nd_clone(gx));
+    else nd_add_(x->grad, gx);
 }
 
 nd_tensor *nd__unreduce(const nd_record *r, const nd_tensor *dy) {
@@ -156,17 +151,23 @@ nd_tensor *nd__unreduce(const nd_record *r, const nd_tensor *dy) {
 
 /* ---- the reverse walk -------------------------------------------------- */
 
-void nd_backward_with(nd_tensor *y, const nd_tensor *dy) {
-    if (!y || !dy) nd_fatal("backward", "tensor is NULL");
-    char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
+static void check_backward(const nd_tensor *y) {
+    char a[ND_SHAPE_STR_LEN];
+    if (!y) nd_fatal("backward", "tensor is NULL");
     if (!y->requires_grad)
         nd_fatal("backward", "the tensor of shape %s does not require grad: no "
                  "recorded op produced it (no input required grad, or no-grad mode "
                  "was on)", nd_shape_str(y->shape, y->ndim, a));
+    if (in_backward) nd_fatal("backward", "already running");
+}
+
+void nd_backward_with(nd_tensor *y, const nd_tensor *dy) {
+    check_backward(y);
+    if (!dy) nd_fatal("backward", "seed gradient is NULL");
+    char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
     if (!nd_same_shape(y, dy))
         nd_fatal("backward", "seed gradient of shape %s for a tensor of shape %s",
                  nd_shape_str(dy->shape, dy->ndim, b), nd_shape_str(y->shape, y->ndim, a));
-    if (in_backward) nd_fatal("backward", "already running");
     in_backward = true;
     /* Gradients of non-leaves belong to one backward: start them afresh. */
     for (nd_record *r = y->record; r; r = r->prev)
@@ -188,7 +189,7 @@ void nd_backward_with(nd_tensor *y, const nd_tensor *dy) {
 }
 
 void nd_backward(nd_tensor *loss) {
-    if (!loss) nd_fatal("backward", "tensor is NULL");
+    check_backward(loss);
     if (nd_numel(loss) != 1) {
         char a[ND_SHAPE_STR_LEN];
         nd_fatal("backward", "the loss has shape %s, not one element; use "

@@ -1,5 +1,5 @@
 /* The nanodiff command. Until the diffusion layer lands, its default job is
- * a tour of the tensor layer that the rest is built on. */
+ * a tour of the layers the rest is built on: tensors and autograd. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tensor/tensor.h"
+#include "autograd/autograd.h"
 
 static const char usage[] =
     "usage: nanodiff [demo] [options]\n"
@@ -15,8 +15,9 @@ static const char usage[] =
     "nanodiff is a C11 tensor/autograd micro-framework with DDPM on top.\n"
     "\n"
     "commands:\n"
-    "  demo        (default) a tour of the tensor layer: views, broadcasting,\n"
-    "              reductions, matmul and the counter-based random numbers\n"
+    "  demo        (default) a tour of the tensor and autograd layers: views,\n"
+    "              broadcasting, reductions, matmul, counter-based random\n"
+    "              numbers, and a backward pass over the tape\n"
     "  help        this text\n"
     "\n"
     "options:\n"
@@ -114,6 +115,17 @@ static void demo(uint64_t seed, uint64_t samples) {
            (double)nd_randn_at(seed, 0, 7), (double)nd_data(z)[samples > 7 ? 7 : 0]);
     histogram(z);
 
+    heading("autograd: the tape and one backward pass");
+    nd_rng gw = nd_rng_init(seed, 1);
+    nd_tensor *w = nd_requires_grad(nd_randn(&gw, ND_SHAPE(4, 2)), true);
+    nd_tensor *in = nd_div_scalar(nd_reshape(nd_arange(0, 12, 1), ND_SHAPE(3, 4)), 10.0f);
+    nd_tensor *loss = nd_mean(nd_square(nd_tanh(nd_matmul(in, w))), NULL, 0, false);
+    printf("loss = mean(tanh(x w)^2) = %.6f, with x [3,4] and w [4,2] a leaf\n",
+           (double)nd_item(loss));
+    nd_tape_print(stdout);
+    nd_backward(loss);
+    show("d loss / d w (walking the tape from the bottom up)", w->grad);
+
     heading("memory");
     printf("live %zu bytes, peak %zu bytes; ending the scope frees them all\n",
            nd_mem_live(), nd_mem_peak());
@@ -156,7 +168,7 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    printf("nanodiff demo: the tensor layer\n");
+    printf("nanodiff demo: the tensor and autograd layers\n");
     demo(seed, samples);
     return 0;
 }

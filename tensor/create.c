@@ -88,27 +88,49 @@ static void check_writable(const nd_tensor *dst, const char *op) {
             nd_fatal(op, "destination is a broadcast view (axis %d has stride 0)", i);
 }
 
-void nd_copy_(nd_tensor *dst, const nd_tensor *src) {
-    nd__check_tensor(dst, "copy_");
-    nd__check_tensor(src, "copy_");
+static void add_row(void *ctx, int64_t n, float *const *p, const int64_t *s) {
+    (void)ctx;
+    float *y = p[0];
+    const float *x = p[1];
+    for (int64_t i = 0; i < n; i++) y[i * s[0]] += x[i * s[1]];
+}
+
+/* The destination checks of nd_copy_ and nd_add_; returns src's strides
+ * seen through dst's shape. */
+static void into(nd_tensor *dst, const nd_tensor *src, int64_t (*st)[ND_MAX_DIMS],
+                 const char *op) {
+    nd__check_tensor(dst, op);
+    nd__check_tensor(src, op);
     int64_t shape[ND_MAX_DIMS];
     int n = nd__broadcast_shape(dst->shape, dst->ndim, src->shape, src->ndim,
-                                shape, "copy_");
+                                shape, op);
     bool fits = n == dst->ndim;
     for (int i = 0; fits && i < n; i++) fits = shape[i] == dst->shape[i];
     if (!fits) {
         char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
-        nd_fatal("copy_", "source of shape %s does not broadcast to destination %s",
+        nd_fatal(op, "source of shape %s does not broadcast to destination %s",
                  nd_shape_str(src->shape, src->ndim, b),
                  nd_shape_str(dst->shape, dst->ndim, a));
     }
-    check_writable(dst, "copy_");
-    int64_t st[2][ND_MAX_DIMS];
+    check_writable(dst, op);
     memcpy(st[0], dst->strides, sizeof st[0]);
     nd__broadcast_strides(src, dst->shape, dst->ndim, st[1]);
+}
+
+void nd_copy_(nd_tensor *dst, const nd_tensor *src) {
+    int64_t st[2][ND_MAX_DIMS];
+    into(dst, src, st, "copy_");
     float *base[2] = {nd_data(dst), nd_data(src)};
     nd__loop(2, dst->ndim, dst->shape, (const int64_t(*)[ND_MAX_DIMS])st, base,
              copy_row, NULL);
+}
+
+void nd_add_(nd_tensor *dst, const nd_tensor *src) {
+    int64_t st[2][ND_MAX_DIMS];
+    into(dst, src, st, "add_");
+    float *base[2] = {nd_data(dst), nd_data(src)};
+    nd__loop(2, dst->ndim, dst->shape, (const int64_t(*)[ND_MAX_DIMS])st, base,
+             add_row, NULL);
 }
 
 static void fill_row(void *ctx, int64_t n, float *const *p, const int64_t *s) {

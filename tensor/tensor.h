@@ -162,6 +162,7 @@ nd_tensor *nd_clone(const nd_tensor *x); /* contiguous deep copy */
  * broadcast view (it would write one element several times). */
 void nd_copy_(nd_tensor *dst, const nd_tensor *src);
 void nd_fill_(nd_tensor *dst, float value);
+void nd_add_(nd_tensor *dst, const nd_tensor *src); /* dst += src */
 
 /* ---- views (no copy) --------------------------------------------------- */
 

@@ -342,8 +342,27 @@ START_TEST(test_copy_errors) {
 }
 END_TEST
 
+START_TEST(test_add_in_place) {
+    /* dst += src with src broadcast; dst may be a strided view */
+    nd_tensor *base = nd_zeros(ND_SHAPE(3, 4));
+    nd_tensor *dst = nd_slice(base, 1, 0, 4, 2); /* columns 0 and 2 */
+    nd_tensor *row = nd_from_buffer((const float[]){1, 10}, ND_SHAPE(2));
+    nd_add_(dst, row);
+    nd_add_(dst, row);
+    const float want[12] = {2, 0, 20, 0, 2, 0, 20, 0, 2, 0, 20, 0};
+    for (int i = 0; i < 12; i++) ck_assert(nd_data(base)[i] == want[i]);
+    EXPECT_FATAL(nd_add_(row, dst),
+                 "nanodiff: add_: source of shape [3,2] does not broadcast to destination [2]");
+    nd_tensor *bcast = nd_expand(nd_zeros(ND_SHAPE(1)), ND_SHAPE(3));
+    EXPECT_FATAL(nd_add_(bcast, row), "nanodiff: add_: shapes [3] and [2] do not broadcast");
+    EXPECT_FATAL(nd_add_(bcast, nd_ones(ND_SHAPE(3))),
+                 "nanodiff: add_: destination is a broadcast view (axis 0 has stride 0)");
+}
+END_TEST
+
 TCase *tcase_broadcast(void) {
     TCase *tc = nd_test_case("broadcast");
+    tcase_add_test(tc, test_add_in_place);
     tcase_add_test(tc, test_bcast_column_row);
     tcase_add_test(tc, test_bcast_3d_2d);
     tcase_add_test(tc, test_bcast_scalar);
