@@ -43,6 +43,12 @@ void nd__emit(const nd_op_event *event);
 void nd__emit_simple(nd_op op, nd_tensor *out, const nd_tensor *a,
                      const nd_tensor *b);
 
+/* Run fn(ctx, c, w) for every chunk c in [0, nchunks) on the thread pool;
+ * w in [0, nd_get_num_threads()) names the thread, for per-thread scratch.
+ * Chunks must be independent and cut without regard to the thread count. */
+typedef void (*nd_chunk_fn)(void *ctx, int64_t chunk, int worker);
+void nd__parallel_for(int64_t nchunks, nd_chunk_fn fn, void *ctx);
+
 /* Strided loops. Calls row(ctx, n, p, s) once per innermost row, where
  * p[k] points at operand k's first element of the row and s[k] is its
  * stride along the row. Axes are first coalesced wherever every operand

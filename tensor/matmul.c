@@ -1,32 +1,23 @@
-/* Matrix product with NumPy's rules. This is the reference kernel: each
- * output element sums a[i,p] b[p,j] over p = 0..k-1 in order, in double. */
+/* Matrix product with NumPy's rules: each matrix of the batch goes to the
+ * blocked SGEMM (tensor/gemm.c) of the active kernel set, which reads the
+ * operands through their strides. */
 #include <string.h>
 
 #include "internal.h"
+#include "kernels.h"
 
 typedef struct {
+    const nd_kernels *kern;
     int64_t n, k, m;
     int64_t a0, a1, b0, b1; /* strides of a (rows, cols) and b */
-    double *acc;            /* one output row */
 } mm;
 
-/* y[i,j] = sum_p a[i,p] b[p,j] for one matrix of the batch */
-static void matmul_one(const mm *c, const float *a, const float *b, float *y) {
-    for (int64_t i = 0; i < c->n; i++) {
-        memset(c->acc, 0, (size_t)c->m * sizeof(double));
-        for (int64_t p = 0; p < c->k; p++) {
-            double aip = a[i * c->a0 + p * c->a1];
-            const float *brow = b + p * c->b0;
-            for (int64_t j = 0; j < c->m; j++) c->acc[j] += aip * brow[j * c->b1];
-        }
-        for (int64_t j = 0; j < c->m; j++) y[i * c->m + j] = (float)c->acc[j];
-    }
-}
-
-static void batch_row(void *ctx, int64_t n, float *const *p, const int64_t *s) {
+/* y[i,j] = sum_p a[i,p] b[p,j] for each matrix of the batch */
+static void batch_row(void *ctx, int64_t count, float *const *p, const int64_t *s) {
     const mm *c = ctx;
-    for (int64_t i = 0; i < n; i++)
-        matmul_one(c, p[1] + i * s[1], p[2] + i * s[2], p[0] + i * s[0]);
+    for (int64_t i = 0; i < count; i++)
+        nd__sgemm(c->kern, c->n, c->m, c->k, p[1] + i * s[1], c->a0, c->a1,
+                  p[2] + i * s[2], c->b0, c->b1, p[0] + i * s[0], c->m, false);
 }
 
 nd_tensor *nd_matmul(const nd_tensor *a, const nd_tensor *b) {
@@ -45,7 +36,7 @@ nd_tensor *nd_matmul(const nd_tensor *a, const nd_tensor *b) {
         nd_fatal("matmul", "shapes %s and %s: inner sizes %lld and %lld differ",
                  nd_shape_str(a->shape, a->ndim, sa), nd_shape_str(b->shape, b->ndim, sb),
                  (long long)k, (long long)kb);
-    mm c = {.n = n, .k = k, .m = m};
+    mm c = {.kern = nd__kernels(), .n = n, .k = k, .m = m};
     c.a0 = a->ndim == 1 ? 0 : a->strides[a->ndim - 2];
     c.a1 = a->strides[a->ndim - 1];
     c.b0 = b->ndim == 1 ? b->strides[0] : b->strides[b->ndim - 2];
@@ -80,11 +71,9 @@ nd_tensor *nd_matmul(const nd_tensor *a, const nd_tensor *b) {
     nd__contiguous_strides(batch, nb, st[0]);
     for (int i = 0; i < nb; i++) st[0][i] *= n * m;
 
-    c.acc = nd__alloc((size_t)(m > 0 ? m : 1) * sizeof(double), "matmul");
     float *base[3] = {nd_data(y), nd_data(a), nd_data(b)};
     if (n > 0 && m > 0)
         nd__loop(3, nb, batch, (const int64_t(*)[ND_MAX_DIMS])st, base, batch_row, &c);
-    nd__release(c.acc, (size_t)(m > 0 ? m : 1) * sizeof(double));
     nd__emit_simple(ND_OP_MATMUL, y, a, b);
     return y;
 }

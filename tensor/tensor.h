@@ -264,6 +264,28 @@ nd_tensor *nd_stack(const nd_tensor *const *xs, int n, int axis);
  * (ndim pairs, all >= 0), filled with value. */
 nd_tensor *nd_pad(const nd_tensor *x, const int64_t *pads, float value);
 
+/* ---- convolution (NCHW) ------------------------------------------------ */
+
+/* Stride and zero padding per side of a 2-d convolution. TensorFlow's
+ * "SAME" with stride 2 on even sizes is {2, 2, 0, 1, 0, 1}. */
+typedef struct nd_conv2d_opts {
+    int64_t stride_h, stride_w;
+    int64_t pad_top, pad_bottom, pad_left, pad_right;
+} nd_conv2d_opts;
+
+/* y[n,o,i,j] = b[o] + sum_{c,u,v} w[o,c,u,v] x[n, c, i sh - pt + u, j sw - pl + v]
+ * x [N,C,H,W], w [O,C,KH,KW], bias [O] or NULL -> y [N,O,OH,OW] with
+ * OH = (H + pt + pb - KH) / sh + 1 (likewise OW); out-of-range x are 0. */
+nd_tensor *nd_conv2d(const nd_tensor *x, const nd_tensor *w, const nd_tensor *bias,
+                     nd_conv2d_opts opts);
+/* The two backward passes, used by autograd (dy has y's shape):
+ *   dx[n,c,h,w] = sum_{o,u,v} w[o,c,u,v] dy[n,o,i,j] over h = i sh - pt + u ...
+ *   dw[o,c,u,v] = sum_{n,i,j} dy[n,o,i,j] x[n, c, i sh - pt + u, j sw - pl + v] */
+nd_tensor *nd_conv2d_backward_input(const nd_tensor *dy, const nd_tensor *w,
+                                    const int64_t *x_shape, nd_conv2d_opts opts);
+nd_tensor *nd_conv2d_backward_weight(const nd_tensor *dy, const nd_tensor *x,
+                                     const int64_t *w_shape, nd_conv2d_opts opts);
+
 /* ---- random numbers: Philox-4x32-10 ------------------------------------ */
 
 /* One block of the Philox-4x32-10 counter-based generator (Salmon et al.,
@@ -286,6 +308,23 @@ nd_tensor *nd_randn(nd_rng *rng, const int64_t *shape, int ndim); /* N(0,1) */
 float nd_rand_at(uint64_t seed, uint32_t stream, uint64_t i);
 float nd_randn_at(uint64_t seed, uint32_t stream, uint64_t i);
 
+/* ---- kernels ----------------------------------------------------------- */
+
+/* The kernel set in use: "avx2" (x86-64 with AVX2+FMA), "neon" (aarch64) or
+ * "scalar" (the plain-C twins, always there). Chosen at the first use from
+ * the CPU, or from ND_KERNELS; nd_set_kernels switches (ND_ERR if the CPU
+ * lacks it). */
+const char *nd_kernels_name(void);
+int nd_set_kernels(const char *name, nd_error *err);
+
+/* ---- threads ----------------------------------------------------------- */
+
+/* Kernels split large work over a pool of threads: ND_THREADS, or this
+ * call, or by default the number of online CPUs. Results are bit-identical
+ * for any count. */
+int nd_get_num_threads(void);
+void nd_set_num_threads(int n);
+
 /* ---- op events: how the layer above sees what ran ---------------------- */
 
 typedef enum nd_op {
@@ -299,6 +338,7 @@ typedef enum nd_op {
     ND_OP_SUM, ND_OP_MEAN, ND_OP_MAX, ND_OP_MIN, ND_OP_VAR, ND_OP_ARGMAX,
     ND_OP_SOFTMAX, ND_OP_LOG_SOFTMAX,
     ND_OP_MATMUL, ND_OP_CONCAT, ND_OP_STACK, ND_OP_PAD,
+    ND_OP_CONV2D, ND_OP_CONV2D_BACKWARD_INPUT, ND_OP_CONV2D_BACKWARD_WEIGHT,
     ND_OP_VIEW, ND_OP_PERMUTE, ND_OP_SLICE, ND_OP_EXPAND, ND_OP_SQUEEZE,
     ND_OP_UNSQUEEZE, ND_OP_CONTIGUOUS, ND_OP_CLONE,
     ND_OP_COUNT
@@ -318,7 +358,8 @@ typedef struct nd_op_event {
     int correction;  /* var */
     /* permute: the permutation; pad: the pads; slice: start, step (start
      * normalised and clamped); sum/mean/max/min/var: 1 for each reduced
-     * input axis, 0 for the others */
+     * input axis, 0 for the others; conv2d and its backward passes:
+     * stride_h, stride_w, pad_top, pad_bottom, pad_left, pad_right */
     int64_t args[2 * ND_MAX_DIMS];
     float scalars[2]; /* the scalar ops' s, pow's p, clamp's lo and hi */
 } nd_op_event;

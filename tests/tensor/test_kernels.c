@@ -1,0 +1,144 @@
+/* The kernel sets: every SIMD kernel against the scalar twin and against a
+ * naive reference, and the same bits for any thread count. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "tensor/kernels.h"
+
+/* The kernel sets this CPU can run. */
+static int kernel_sets(const nd_kernels **sets) {
+    int n = 0;
+    sets[n++] = &nd__kernels_scalar;
+#if defined(__x86_64__) || defined(_M_X64)
+    if (nd__cpu_has_avx2_fma()) sets[n++] = &nd__kernels_avx2;
+#endif
+#if defined(__aarch64__)
+    sets[n++] = &nd__kernels_neon;
+#endif
+    return n;
+}
+
+static float *random_floats(uint64_t seed, int64_t n) {
+    float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+    for (int64_t i = 0; i < n; i++) p[i] = 2.0f * nd_rand_at(seed, 3, (uint64_t)i) - 1.0f;
+    return p;
+}
+
+/* C = A B through strides, every product summed in double. */
+static void naive_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
+                       int64_t csa, const float *b, int64_t rsb, int64_t csb, double *c) {
+    for (int64_t i = 0; i < m; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0;
+            for (int64_t p = 0; p < k; p++) s += (double)a[i * rsa + p * csa] * b[p * rsb + j * csb];
+            c[i * n + j] = s;
+        }
+}
+
+START_TEST(sgemm_matches_naive_for_all_layouts) {
+    const nd_kernels *sets[3];
+    int nsets = kernel_sets(sets);
+    static const int64_t sizes[] = {1, 7, 17, 64, 131};
+    for (int ks = 0; ks < nsets; ks++)
+        for (int si = 0; si < 5; si++)
+            for (int sj = 0; sj < 5; sj++)
+                for (int sk = 0; sk < 5; sk += (si + sj) % 2 ? 2 : 1)
+                    for (int ta = 0; ta < 2; ta++)
+                        for (int tb = 0; tb < 2; tb++) {
+                            int64_t m = sizes[si], n = sizes[sj], k = sizes[sk];
+                            /* A is m x k stored row-major, or its transpose
+                             * (k x m) read through swapped strides; likewise
+                             * B; C has a row stride wider than n. */
+                            float *a = random_floats(1 + (uint64_t)si, m * k);
+                            float *b = random_floats(2 + (uint64_t)sj, k * n);
+                            int64_t rsa = ta ? 1 : k, csa = ta ? m : 1;
+                            int64_t rsb = tb ? 1 : n, csb = tb ? k : 1;
+                            int64_t ldc = n + 3;
+                            float *c = malloc((size_t)(m * ldc) * sizeof(float));
+                            for (int64_t i = 0; i < m * ldc; i++) c[i] = 0.5f;
+                            double *ref = malloc((size_t)(m * n) * sizeof(double));
+                            naive_gemm(m, n, k, a, rsa, csa, b, rsb, csb, ref);
+                            bool acc = (m + n + k) % 2 == 1;
+                            nd__sgemm(sets[ks], m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, acc);
+                            int bad = 0;
+                            for (int64_t i = 0; i < m; i++) {
+                                for (int64_t j = 0; j < n; j++) {
+                                    double want = ref[i * n + j] + (acc ? 0.5 : 0.0);
+                                    /* float sums of k terms of size <= 1 */
+                                    bad += fabs(c[i * ldc + j] - want) > 1e-6 * (double)(k + 1);
+                                }
+                                for (int64_t j = n; j < ldc; j++) bad += c[i * ldc + j] != 0.5f;
+                            }
+                            ck_assert_msg(bad == 0, "%s: m %lld n %lld k %lld ta %d tb %d: %d wrong",
+                                          sets[ks]->name, (long long)m, (long long)n,
+                                          (long long)k, ta, tb, bad);
+                            free(a);
+                            free(b);
+                            free(c);
+                            free(ref);
+                        }
+}
+END_TEST
+
+START_TEST(sgemm_simd_against_scalar_twin) {
+    const nd_kernels *sets[3];
+    int nsets = kernel_sets(sets);
+    int64_t m = 123, n = 77, k = 301;
+    float *a = random_floats(5, m * k), *b = random_floats(6, k * n);
+    float *c0 = malloc((size_t)(m * n) * sizeof(float)), *c1 = malloc((size_t)(m * n) * sizeof(float));
+    nd__sgemm(&nd__kernels_scalar, m, n, k, a, k, 1, b, n, 1, c0, n, false);
+    for (int ks = 1; ks < nsets; ks++) {
+        nd__sgemm(sets[ks], m, n, k, a, k, 1, b, n, 1, c1, n, false);
+        double worst = 0;
+        for (int64_t i = 0; i < m * n; i++) worst = fmax(worst, fabs((double)c0[i] - c1[i]));
+        /* Both round k products of size <= 1 in float; FMA and a different
+         * blocking move the result by a few ulps of the partial sums. */
+        ck_assert_msg(worst < 2e-5, "%s differs from scalar by %g", sets[ks]->name, worst);
+    }
+    free(a);
+    free(b);
+    free(c0);
+    free(c1);
+}
+END_TEST
+
+START_TEST(same_bits_for_any_thread_count) {
+    nd_rng g = nd_rng_init(17, 0);
+    nd_tensor *a = nd_randn(&g, ND_SHAPE(3, 70, 200));
+    nd_tensor *b = nd_randn(&g, ND_SHAPE(200, 150));
+    nd_tensor *bt = nd_transpose(nd_randn(&g, ND_SHAPE(150, 200)), 0, 1);
+    nd_tensor *ref[2] = {NULL, NULL};
+    for (int threads = 1; threads <= 3; threads++) {
+        nd_set_num_threads(threads);
+        nd_tensor *y[2] = {nd_matmul(a, b), nd_matmul(a, bt)};
+        for (int i = 0; i < 2; i++) {
+            if (!ref[i]) ref[i] = y[i];
+            else ck_assert_msg(!memcmp(nd_data(ref[i]), nd_data(y[i]),
+                                       (size_t)nd_numel(y[i]) * sizeof(float)),
+                               "matmul %d differs with %d threads", i, threads);
+        }
+    }
+}
+END_TEST
+
+START_TEST(kernel_selection) {
+    nd_error err;
+    const char *initial = nd_kernels_name();
+    ck_assert_int_eq(nd_set_kernels("scalar", &err), ND_OK);
+    ck_assert_str_eq(nd_kernels_name(), "scalar");
+    ck_assert_int_eq(nd_set_kernels("vax", &err), ND_ERR);
+    ck_assert(strstr(err.message, "kernel set 'vax' is not available"));
+    ck_assert_int_eq(nd_set_kernels(initial, &err), ND_OK);
+    ck_assert_str_eq(nd_kernels_name(), initial);
+}
+END_TEST
+
+TCase *tcase_kernels(void) {
+    TCase *tc = nd_test_case("kernels");
+    tcase_add_test(tc, sgemm_matches_naive_for_all_layouts);
+    tcase_add_test(tc, sgemm_simd_against_scalar_twin);
+    tcase_add_test(tc, same_bits_for_any_thread_count);
+    tcase_add_test(tc, kernel_selection);
+    return tc;
+}
