@@ -3,6 +3,8 @@
  * Two lifetimes (DESIGN principle 4): tensors created outside any scope
  * live until nd_free; tensors created inside a scope are released together
  * when it ends, so one call frees everything a step allocated. */
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,25 +13,88 @@
 /* Storage is aligned for the widest vector loads the kernels use. */
 #define ND_ALIGN 64
 
-static size_t live_bytes, peak_bytes;
+/* Large blocks are kept for reuse instead of going back to the system: a
+ * training step frees and allocates the same sizes every time, and fresh
+ * pages cost a page fault each (writing a new 256 MiB output ran at a
+ * fifth of the speed of writing a reused one). Cached bytes are not live
+ * bytes; nd_mem_trim gives them back. */
+#define CACHE_MIN_BYTES ((size_t)1 << 20)
+#define CACHE_MAX_BYTES ((size_t)1 << 30)
+#define CACHE_SLOTS 64
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t live_bytes, peak_bytes, cached_bytes;
+static struct {
+    void *p;
+    size_t size;
+} cache[CACHE_SLOTS];
+static int ncached;
 
 size_t nd_mem_live(void) { return live_bytes; }
 size_t nd_mem_peak(void) { return peak_bytes; }
+size_t nd_mem_cached(void) { return cached_bytes; }
 void nd_mem_reset_peak(void) { peak_bytes = live_bytes; }
 
+void nd_mem_trim(void) {
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < ncached; i++) free(cache[i].p);
+    ncached = 0;
+    cached_bytes = 0;
+    pthread_mutex_unlock(&lock);
+}
+
+static size_t block_size(size_t bytes) {
+    size_t r = (bytes + ND_ALIGN - 1) / ND_ALIGN * ND_ALIGN;
+    /* Large blocks in steps of 64 KiB, so that near sizes share blocks. */
+    if (r >= CACHE_MIN_BYTES) r = (r + 0xffff) & ~(size_t)0xffff;
+    return r ? r : ND_ALIGN;
+}
+
 void *nd__alloc(size_t bytes, const char *op) {
-    size_t rounded = (bytes + ND_ALIGN - 1) / ND_ALIGN * ND_ALIGN;
-    if (rounded < bytes) nd_fatal(op, "cannot allocate %zu bytes", bytes);
-    void *p = aligned_alloc(ND_ALIGN, rounded ? rounded : ND_ALIGN);
+    if (bytes > SIZE_MAX / 2) nd_fatal(op, "cannot allocate %zu bytes", bytes);
+    size_t size = block_size(bytes);
+    void *p = NULL;
+    pthread_mutex_lock(&lock);
+    if (size >= CACHE_MIN_BYTES)
+        for (int i = ncached - 1; i >= 0; i--)
+            if (cache[i].size == size) {
+                p = cache[i].p;
+                cached_bytes -= size;
+                cache[i] = cache[--ncached];
+                break;
+            }
+    pthread_mutex_unlock(&lock);
+    if (!p) p = aligned_alloc(ND_ALIGN, size);
+    if (!p) {
+        nd_mem_trim();
+        p = aligned_alloc(ND_ALIGN, size);
+    }
     if (!p) nd_fatal(op, "out of memory allocating %zu bytes", bytes);
+    pthread_mutex_lock(&lock);
     live_bytes += bytes;
     if (live_bytes > peak_bytes) peak_bytes = live_bytes;
+    pthread_mutex_unlock(&lock);
     return p;
 }
 
 void nd__release(void *p, size_t bytes) {
     if (!p) return;
+    size_t size = block_size(bytes);
+    pthread_mutex_lock(&lock);
     live_bytes -= bytes;
+    if (size >= CACHE_MIN_BYTES && size <= CACHE_MAX_BYTES) {
+        /* Make room: the oldest blocks go first. */
+        while (ncached > 0 && (ncached == CACHE_SLOTS || cached_bytes + size > CACHE_MAX_BYTES)) {
+            free(cache[0].p);
+            cached_bytes -= cache[0].size;
+            memmove(cache, cache + 1, (size_t)(--ncached) * sizeof cache[0]);
+        }
+        cache[ncached].p = p;
+        cache[ncached++].size = size;
+        cached_bytes += size;
+        p = NULL;
+    }
+    pthread_mutex_unlock(&lock);
     free(p);
 }
 

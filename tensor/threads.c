@@ -30,6 +30,7 @@ static struct {
     pthread_t tid[MAX_THREADS];
     int nworkers;        /* threads besides the caller */
     unsigned generation; /* bumped for every job */
+    unsigned start_generation; /* the generation new workers start from */
     bool stopping;
     job *current;
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER,
@@ -53,8 +54,9 @@ static void run_chunks(job *j) {
 
 static void *worker(void *arg) {
     worker_index = (int)(intptr_t)arg;
-    unsigned seen = 0;
     pthread_mutex_lock(&pool.lock);
+    /* Only jobs published after this worker started are its business. */
+    unsigned seen = pool.start_generation;
     for (;;) {
         while (pool.generation == seen && !pool.stopping)
             pthread_cond_wait(&pool.wake, &pool.lock);
@@ -124,6 +126,9 @@ static void start_workers(int n) {
         pthread_atfork(NULL, NULL, after_fork_in_child);
         registered = true;
     }
+    pthread_mutex_lock(&pool.lock);
+    pool.start_generation = pool.generation;
+    pthread_mutex_unlock(&pool.lock);
     for (int i = 0; i < n; i++) {
         if (pthread_create(&pool.tid[i], NULL, worker, (void *)(intptr_t)(i + 1)) != 0)
             break;
@@ -153,5 +158,6 @@ void nd__parallel_for(int64_t nchunks, nd_chunk_fn fn, void *ctx) {
     run_chunks(&j);
     pthread_mutex_lock(&pool.lock);
     while (atomic_load(&j.pending) > 0) pthread_cond_wait(&pool.idle, &pool.lock);
+    pool.current = NULL;
     pthread_mutex_unlock(&pool.lock);
 }

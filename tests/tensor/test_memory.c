@@ -102,6 +102,31 @@ START_TEST(steady_state_over_many_steps) {
 }
 END_TEST
 
+START_TEST(large_blocks_are_reused) {
+    nd_mem_trim();
+    ck_assert_uint_eq(nd_mem_cached(), 0);
+    size_t before = nd_mem_live();
+    nd_tensor *a = nd_persist(nd_full(ND_SHAPE(1 << 20), 1.0f)); /* 4 MiB */
+    float *first = nd_data(a);
+    nd_free(a);
+    ck_assert_uint_eq(nd_mem_live(), before);
+    ck_assert_uint_ge(nd_mem_cached(), (size_t)4 << 20);
+    /* The same size again gets the same block back, with fresh values. */
+    nd_tensor *b = nd_persist(nd_zeros(ND_SHAPE(1 << 20)));
+    ck_assert_ptr_eq(nd_data(b), first);
+    ck_assert(nd_data(b)[12345] == 0.0f);
+    ck_assert_uint_eq(nd_mem_cached(), 0);
+    ck_assert_uint_ge(nd_mem_live(), before + ((size_t)4 << 20));
+    nd_free(b);
+    nd_tensor *small = nd_persist(nd_zeros(ND_SHAPE(100)));
+    nd_free(small);
+    ck_assert_uint_ge(nd_mem_cached(), (size_t)4 << 20);
+    nd_mem_trim();
+    ck_assert_uint_eq(nd_mem_cached(), 0);
+    ck_assert_uint_eq(nd_mem_live(), before);
+}
+END_TEST
+
 TCase *tcase_memory(void) {
     TCase *tc = nd_test_case("memory");
     tcase_add_test(tc, scope_frees_everything);
@@ -110,5 +135,6 @@ TCase *tcase_memory(void) {
     tcase_add_test(tc, wrapped_buffer_is_borrowed);
     tcase_add_test(tc, peak_tracks_the_high_water_mark);
     tcase_add_test(tc, steady_state_over_many_steps);
+    tcase_add_test(tc, large_blocks_are_reused);
     return tc;
 }
