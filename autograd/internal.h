@@ -29,6 +29,7 @@ extern nd_rule nd__rules[ND_OP_COUNT];
 void nd__rules_elementwise(nd_rule *table);
 void nd__rules_reduce(nd_rule *table);
 void nd__rules_shape(nd_rule *table);
+void nd__rules_conv(nd_rule *table);
 
 /* ins[k]->grad += g, with g summed over the axes that broadcasting added
  * or stretched; nothing if ins[k] does not require grad. */

@@ -86,6 +86,7 @@ static void install(void) {
     nd__rules_elementwise(nd__rules);
     nd__rules_reduce(nd__rules);
     nd__rules_shape(nd__rules);
+    nd__rules_conv(nd__rules);
     nd_set_op_observer(observe);
     nd_set_release_hook(release);
     installed = true;

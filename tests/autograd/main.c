@@ -6,6 +6,7 @@
 TCase *tcase_grad_elementwise(void);
 TCase *tcase_grad_reduce(void);
 TCase *tcase_grad_shape(void);
+TCase *tcase_grad_conv(void);
 TCase *tcase_tape(void);
 TCase *tcase_train(void);
 
@@ -14,6 +15,7 @@ int main(void) {
     suite_add_tcase(s, tcase_grad_elementwise());
     suite_add_tcase(s, tcase_grad_reduce());
     suite_add_tcase(s, tcase_grad_shape());
+    suite_add_tcase(s, tcase_grad_conv());
     suite_add_tcase(s, tcase_tape());
     suite_add_tcase(s, tcase_train());
     SRunner *sr = srunner_create(s);

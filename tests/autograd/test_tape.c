@@ -194,9 +194,19 @@ START_TEST(op_without_rule_stops_at_once) {
     nd_tensor *ok = nd_exp(nd_detach(x)); /* without grad it runs */
     nd__rules[ND_OP_EXP].backward = saved;
     ck_assert(!ok->requires_grad);
+    /* The convolution's backward passes have no rule on purpose: double
+     * backward is not supported, so they must stop like any op without one. */
     for (int op = 0; op < ND_OP_COUNT; op++)
-        ck_assert_msg(nd__rules[op].backward || nd__rules[op].not_differentiable,
+        ck_assert_msg(nd__rules[op].backward || nd__rules[op].not_differentiable ||
+                          op == ND_OP_CONV2D_BACKWARD_INPUT || op == ND_OP_CONV2D_BACKWARD_WEIGHT,
                       "op %s has no rule", nd_op_name((nd_op)op));
+    nd_tensor *dy = leaf((const float[]){1, 2, 3, 4}, ND_SHAPE(1, 1, 2, 2));
+    nd_tensor *w = nd_ones(ND_SHAPE(1, 1, 1, 1));
+    const int64_t x_shape[4] = {1, 1, 2, 2};
+    const nd_conv2d_opts o = {1, 1, 0, 0, 0, 0};
+    EXPECT_FATAL(nd_conv2d_backward_input(dy, w, x_shape, o),
+                 "nanodiff: conv2d_backward_input: has no backward rule, so it cannot run on "
+                 "tensors that require grad (detach them, or use no-grad mode)");
 }
 END_TEST
 

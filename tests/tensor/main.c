@@ -13,6 +13,7 @@ TCase *tcase_errors(void);
 TCase *tcase_print(void);
 TCase *tcase_memory(void);
 TCase *tcase_kernels(void);
+TCase *tcase_conv(void);
 
 int main(void) {
     Suite *s = suite_create("tensor");
@@ -26,6 +27,7 @@ int main(void) {
     suite_add_tcase(s, tcase_print());
     suite_add_tcase(s, tcase_memory());
     suite_add_tcase(s, tcase_kernels());
+    suite_add_tcase(s, tcase_conv());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
