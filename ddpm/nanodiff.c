@@ -168,7 +168,8 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    printf("nanodiff demo: the tensor and autograd layers\n");
+    printf("nanodiff demo: the tensor and autograd layers (kernels: %s, threads: %d)\n",
+           nd_kernels_name(), nd_get_num_threads());
     demo(seed, samples);
     return 0;
 }

@@ -11,9 +11,10 @@
  *           micro-kernel: mr x nr tile of C += panel A x panel B
  *
  * Packing reads A and B through any strides, so transposed and strided
- * operands cost nothing extra. Chunks are cut from (m, n, k) alone and each
- * C element is summed in ascending k by one thread: the bits do not depend
- * on the thread count. */
+ * operands cost nothing extra. (Reading a row-major B in place instead
+ * was slower: rows a power of two apart collide in the same L1 sets.) Each C
+ * element is summed in ascending k, in kc-slices fixed by k, by one thread:
+ * the bits do not depend on the thread count. */
 #include <string.h>
 
 #include "internal.h"
@@ -21,7 +22,7 @@
 
 #define KC_MAX 256
 #define MC_MAX 120
-#define NC_MAX 1024
+#define NC_MAX 512
 #define MIN_CHUNKS 8               /* enough to keep every thread busy */
 #define PARALLEL_WORK (1 << 18)    /* m n k below this runs on one thread */
 
@@ -65,11 +66,12 @@ static void pack_b(const gemm *g, int64_t j0, int64_t cols, int64_t p0, int64_t 
         const float *src = g->b + p0 * g->rsb + (j0 + jr) * g->csb;
         for (int64_t p = 0; p < kc; p++, dst += nr) {
             const float *row = src + p * g->rsb;
+            if (g->csb == 1 && w == nr) {
+                memcpy(dst, row, sizeof(float) * (size_t)nr);
+                continue;
+            }
             int64_t j = 0;
-            if (g->csb == 1)
-                for (; j < w; j++) dst[j] = row[j];
-            else
-                for (; j < w; j++) dst[j] = row[j * g->csb];
+            for (; j < w; j++) dst[j] = row[j * g->csb];
             for (; j < nr; j++) dst[j] = 0.0f;
         }
     }
@@ -77,13 +79,12 @@ static void pack_b(const gemm *g, int64_t j0, int64_t cols, int64_t p0, int64_t 
 
 /* An edge tile: run the kernel on a full-size buffer, copy the valid part. */
 static void edge_tile(const gemm *g, int64_t kc, const float *pa, const float *pb,
-                      float *c, int64_t h, int64_t w, bool acc) {
-    const int mr = g->kern->gemm_mr, nr = g->kern->gemm_nr;
+                      int64_t ldb, float *c, int64_t h, int64_t w, bool acc) {
+    const int nr = g->kern->gemm_nr;
     float tile[16 * 16];
     for (int64_t i = 0; i < h; i++)
         for (int64_t j = 0; j < w; j++) tile[i * nr + j] = acc ? c[i * g->ldc + j] : 0.0f;
-    g->kern->gemm_tile(kc, pa, pb, tile, nr, acc);
-    (void)mr;
+    g->kern->gemm_tile(kc, pa, pb, ldb, tile, nr, acc);
     for (int64_t i = 0; i < h; i++)
         for (int64_t j = 0; j < w; j++) c[i * g->ldc + j] = tile[i * nr + j];
 }
@@ -103,12 +104,13 @@ static void run_chunk(void *ctx, int64_t chunk, int worker) {
         pack_a(g, i0, rows, p0, kc, pa);
         for (int64_t jr = 0; jr < cols; jr += nr) {
             int64_t w = cols - jr < nr ? cols - jr : nr;
+            const float *b = pb + jr * kc;
             for (int64_t ir = 0; ir < rows; ir += mr) {
                 int64_t h = rows - ir < mr ? rows - ir : mr;
                 float *c = g->c + (i0 + ir) * g->ldc + j0 + jr;
-                const float *a = pa + ir * kc, *b = pb + jr * kc;
-                if (h == mr && w == nr) g->kern->gemm_tile(kc, a, b, c, g->ldc, acc);
-                else edge_tile(g, kc, a, b, c, h, w, acc);
+                const float *a = pa + ir * kc;
+                if (h == mr && w == nr) g->kern->gemm_tile(kc, a, b, nr, c, g->ldc, acc);
+                else edge_tile(g, kc, a, b, nr, c, h, w, acc);
             }
         }
     }
@@ -129,13 +131,17 @@ void nd__sgemm(const nd_kernels *kern, int64_t m, int64_t n, int64_t k,
     int64_t mb = ceil_div(m, MC_MAX);
     g.mc = round_up(ceil_div(m, mb), mr);
     mb = ceil_div(m, g.mc);
+    /* How C is cut into chunks changes which thread computes an element,
+     * never how: only the kc-slicing of the sum (fixed by k) matters for
+     * the bits. So the cut may follow the thread count; one thread takes
+     * wide chunks and packs each A block once. */
+    int threads = m * n * k >= PARALLEL_WORK ? nd_get_num_threads() : 1;
     int64_t nb = ceil_div(n, NC_MAX);
-    while (mb * nb < MIN_CHUNKS && ceil_div(n, nb * 2) >= 4 * nr) nb *= 2;
+    if (threads > 1)
+        while (mb * nb < MIN_CHUNKS * threads / 2 && ceil_div(n, nb * 2) >= 4 * nr) nb *= 2;
     g.nc = round_up(ceil_div(n, nb), nr);
     g.nb = ceil_div(n, g.nc);
     int64_t nchunks = mb * g.nb;
-
-    int threads = m * n * k >= PARALLEL_WORK ? nd_get_num_threads() : 1;
     if (threads > nchunks) threads = (int)nchunks;
     g.slot = round_up(round_up(g.mc, mr) * g.kc, 16) + round_up(g.kc * round_up(g.nc, nr), 16);
     size_t bytes = (size_t)(g.slot * nd_get_num_threads()) * sizeof(float);

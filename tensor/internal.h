@@ -60,5 +60,17 @@ typedef void (*nd_row_fn)(void *ctx, int64_t n, float *const *p,
 void nd__loop(int nops, int ndim, const int64_t *shape,
               const int64_t (*strides)[ND_MAX_DIMS], float *const *base,
               nd_row_fn row, void *ctx);
+/* nd__loop on the thread pool, for rows that are independent of each
+ * other (each writes only its own elements): the coalesced rows are cut
+ * into chunks of about `grain` elements, whole rows or pieces of one long
+ * row, with bounds that depend only on the shapes. row may then run on
+ * several threads at once, on any of the chunks. */
+void nd__loop_parallel(int nops, int ndim, const int64_t *shape,
+                       const int64_t (*strides)[ND_MAX_DIMS], float *const *base,
+                       nd_row_fn row, void *ctx, int64_t grain);
+/* The grain of elementwise ops, reductions and softmax: about a quarter
+ * of a MiB of floats per chunk, large enough to hide the pool's overhead,
+ * small enough to spread a tensor of a few MiB over the threads. */
+#define ND_GRAIN 65536
 
 #endif

@@ -7,15 +7,51 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmath.h"
+
 typedef struct nd_kernels {
     const char *name;
     /* GEMM micro-kernel: an mr x nr tile of C (row-major, row stride ldc)
-     *   C = (accumulate ? C : 0) + sum_p a[p*mr + i] * b[p*nr + j]
-     * over p = 0..k-1 in order, from packed panels of A (mr rows) and B
-     * (nr columns). */
+     *   C = (accumulate ? C : 0) + sum_p a[p*mr + i] * b[p*ldb + j]
+     * over p = 0..k-1 in order, from a packed panel of A (mr rows) and nr
+     * columns of B, 4-byte aligned, rows ldb apart (nr for a packed panel,
+     * the row stride for a row-major B read in place). */
     int gemm_mr, gemm_nr;
-    void (*gemm_tile)(int64_t k, const float *a, const float *b, float *c,
-                      int64_t ldc, bool accumulate);
+    void (*gemm_tile)(int64_t k, const float *a, const float *b, int64_t ldb,
+                      float *c, int64_t ldc, bool accumulate);
+
+    /* Elementwise approximations (vmath_*.c; bounds in vmath_scalar.c):
+     * y[i] = f(x[i]) for i < n, contiguous rows; y may be x. An element's
+     * result does not depend on where it sits in the row. */
+    void (*vexp)(int64_t n, const float *x, float *y);
+    void (*vlog)(int64_t n, const float *x, float *y);
+    void (*vtanh)(int64_t n, const float *x, float *y);
+    void (*vsigmoid)(int64_t n, const float *x, float *y);
+    void (*vsilu)(int64_t n, const float *x, float *y);
+    void (*vgelu)(int64_t n, const float *x, float *y);
+    /* y[i] = a[i*sa] op b[i*sb] for i < n, sa and sb each 0 or 1 (same
+     * shape, scalar and per-channel broadcasts); IEEE results, the same
+     * bits in every set. */
+    void (*vadd)(int64_t n, const float *a, int64_t sa, const float *b,
+                 int64_t sb, float *y);
+    void (*vsub)(int64_t n, const float *a, int64_t sa, const float *b,
+                 int64_t sb, float *y);
+    void (*vmul)(int64_t n, const float *a, int64_t sa, const float *b,
+                 int64_t sb, float *y);
+    void (*vdiv)(int64_t n, const float *a, int64_t sa, const float *b,
+                 int64_t sb, float *y);
+    /* Lane reductions over a contiguous row, element i into lane
+     * i % ND_LANES (each lane in order), the same bits in every set:
+     * sum_lanes adds x[i] in double, sumsq_lanes adds (x[i] - mean)^2 in
+     * double; max_lanes / min_lanes keep the largest / smallest non-NaN
+     * value per lane and return whether a NaN was seen. */
+    void (*sum_lanes)(int64_t n, const float *x, double *lanes);
+    void (*sumsq_lanes)(int64_t n, const float *x, double mean, double *lanes);
+    bool (*max_lanes)(int64_t n, const float *x, float *lanes);
+    bool (*min_lanes)(int64_t n, const float *x, float *lanes);
+    /* softmax and log_softmax of one contiguous row; y may be x */
+    void (*softmax)(int64_t n, const float *x, float *y);
+    void (*log_softmax)(int64_t n, const float *x, float *y);
 } nd_kernels;
 
 const nd_kernels *nd__kernels(void); /* the active set */

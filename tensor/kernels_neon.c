@@ -28,10 +28,10 @@
         vst1q_f32(ci + 8, c##i##2);                                            \
     } while (0)
 
-static void gemm_tile(int64_t k, const float *a, const float *b, float *c,
-                      int64_t ldc, bool accumulate) {
+static void gemm_tile(int64_t k, const float *a, const float *b, int64_t ldb,
+                      float *c, int64_t ldc, bool accumulate) {
     DECL(0) DECL(1) DECL(2) DECL(3) DECL(4) DECL(5) DECL(6) DECL(7)
-    for (int64_t p = 0; p < k; p++, a += MR, b += NR) {
+    for (int64_t p = 0; p < k; p++, a += MR, b += ldb) {
         float32x4_t a0 = vld1q_f32(a), a1 = vld1q_f32(a + 4);
         float32x4_t b0 = vld1q_f32(b), b1 = vld1q_f32(b + 4), b2 = vld1q_f32(b + 8);
         ROW(0, a0, 0) ROW(1, a0, 1) ROW(2, a0, 2) ROW(3, a0, 3)
@@ -46,4 +46,20 @@ const nd_kernels nd__kernels_neon = {
     .gemm_mr = MR,
     .gemm_nr = NR,
     .gemm_tile = gemm_tile,
+    .vexp = nd__exp_neon,
+    .vlog = nd__log_neon,
+    .vtanh = nd__tanh_neon,
+    .vsigmoid = nd__sigmoid_neon,
+    .vsilu = nd__silu_neon,
+    .vgelu = nd__gelu_neon,
+    .vadd = nd__add_neon,
+    .vsub = nd__sub_neon,
+    .vmul = nd__mul_neon,
+    .vdiv = nd__div_neon,
+    .sum_lanes = nd__sum_lanes_neon,
+    .sumsq_lanes = nd__sumsq_lanes_neon,
+    .max_lanes = nd__max_lanes_neon,
+    .min_lanes = nd__min_lanes_neon,
+    .softmax = nd__softmax_neon,
+    .log_softmax = nd__log_softmax_neon,
 };

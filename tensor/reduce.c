@@ -1,11 +1,23 @@
 /* Reductions over a set of axes, and the per-axis ops softmax, log_softmax
- * and argmax. Every output element is computed from its inputs in one
- * fixed row-major order, in double, so results never depend on how work
- * is split. */
+ * and argmax.
+ *
+ * The order of a sum. An output element's inputs are taken in row-major
+ * order over the reduced axes and cut into blocks of ND_GRAIN elements.
+ * In a block, element k goes to lane k % 16 of sixteen double
+ * accumulators, each adding its elements in order (the kernel set's
+ * sum_lanes, the same bits in every set); the lanes are combined in a
+ * fixed tree, and the blocks' results are added in block order. That
+ * order depends on the number of elements alone: not on the layout of the
+ * input (strided rows are gathered into a buffer for the same kernels),
+ * nor on the thread count (outputs, and the blocks of one long row, run
+ * on the thread pool, and every result is combined in the fixed order).
+ * max and min keep 16 float lanes the same way and are exact; a NaN
+ * anywhere makes the result NaN. */
 #include <math.h>
 #include <string.h>
 
 #include "internal.h"
+#include "kernels.h"
 
 /* The axes being reduced, seen from x: a sub-tensor (shape, strides) that
  * is walked once per output element. */
@@ -18,6 +30,7 @@ typedef struct {
     int correction;
     bool needs_values; /* max/min of no elements is undefined */
     double (*reduce)(const float *x, const void *plan);
+    const nd_kernels *kern;
 } plan;
 
 static void reduce_row(void *ctx, int64_t n, float *const *p, const int64_t *s) {
@@ -75,8 +88,11 @@ static nd_tensor *reduce(const nd_tensor *x, const int *axes, int naxes,
                  nd_shape_str(x->shape, x->ndim, s));
     }
     float *base[2] = {nd_data(y), nd_data(x)};
-    nd__loop(2, x->ndim, loop_shape, (const int64_t(*)[ND_MAX_DIMS])loop_st,
-             base, reduce_row, pl);
+    pl->kern = nd__kernels();
+    /* about ND_GRAIN input elements per chunk of outputs */
+    int64_t grain = pl->count > 0 ? ND_GRAIN / pl->count : ND_GRAIN;
+    nd__loop_parallel(2, x->ndim, loop_shape, (const int64_t(*)[ND_MAX_DIMS])loop_st,
+                      base, reduce_row, pl, grain);
     const nd_tensor *in[1] = {x};
     nd_op_event e = {.op = pl->id, .out = y, .in = in, .nin = 1, .keepdim = keepdim,
                      .correction = pl->correction};
@@ -85,65 +101,159 @@ static nd_tensor *reduce(const nd_tensor *x, const int *axes, int naxes,
     return y;
 }
 
-/* Walking the reduced sub-tensor: each kind of reduction keeps a double
- * accumulator and sees every element once, in row-major order. */
+/* Walking the reduced sub-tensor: see the order of a sum at the top. */
+enum { W_SUM, W_SUMSQ, W_MAX, W_MIN };
+#define BUF 256      /* gather buffer for strided rows, a multiple of 16 */
+#define GROUP 64     /* blocks of one long row run on the pool in groups */
+
 typedef struct {
-    double acc, mean;
-    int kind; /* 0 sum, 1 max, 2 min, 3 sum of squared deviations */
+    const nd_kernels *k;
+    int kind;
+    double mean;           /* W_SUMSQ: sum of (x - mean)^2 */
+    double dl[ND_LANES];   /* the lanes of the current block */
+    float fl[ND_LANES];
+    int64_t pos;           /* elements of the current block seen, a
+                              multiple of 16 until the last call */
+    double acc;            /* the blocks so far */
+    bool nan;
+    int nbuf;
+    float buf[BUF];
 } walk;
+
+static void lanes_reset(walk *w) {
+    for (int j = 0; j < ND_LANES; j++) {
+        w->dl[j] = 0.0;
+        w->fl[j] = w->kind == W_MAX ? -INFINITY : INFINITY;
+    }
+    w->pos = 0;
+}
+
+/* The kernel on n contiguous elements of the current block. */
+static void lanes_add(walk *w, int64_t n, const float *x) {
+    switch (w->kind) {
+    case W_SUM: w->k->sum_lanes(n, x, w->dl); break;
+    case W_SUMSQ: w->k->sumsq_lanes(n, x, w->mean, w->dl); break;
+    case W_MAX: w->nan |= w->k->max_lanes(n, x, w->fl); break;
+    default: w->nan |= w->k->min_lanes(n, x, w->fl);
+    }
+}
+
+/* A block's result into the running one, in block order. */
+static void fold(walk *w, double block) {
+    switch (w->kind) {
+    case W_MAX: w->acc = block > w->acc ? block : w->acc; break;
+    case W_MIN: w->acc = block < w->acc ? block : w->acc; break;
+    default: w->acc += block;
+    }
+}
+
+static double lanes_result(const walk *w) {
+    switch (w->kind) {
+    case W_MAX: return nd__combine_max(w->fl);
+    case W_MIN: return nd__combine_min(w->fl);
+    default: return nd__combine_lanes(w->dl);
+    }
+}
+
+static void close_block(walk *w) {
+    fold(w, lanes_result(w));
+    lanes_reset(w);
+}
+
+/* Whole blocks of a long contiguous row on the pool: block b of the
+ * group computes alone into its slot; the slots are folded in order. */
+typedef struct {
+    const walk *proto;
+    const float *x;
+    double result[GROUP];
+    bool nan[GROUP];
+} block_group;
+
+static void block_chunk(void *ctx, int64_t b, int worker) {
+    (void)worker;
+    block_group *g = ctx;
+    walk w = {.k = g->proto->k, .kind = g->proto->kind, .mean = g->proto->mean};
+    lanes_reset(&w);
+    lanes_add(&w, ND_GRAIN, g->x + b * ND_GRAIN);
+    g->result[b] = lanes_result(&w);
+    g->nan[b] = w.nan;
+}
+
+/* n contiguous elements; w->pos is a multiple of 16 unless this is the
+ * last call. Calls never cross a block boundary. */
+static void feed(walk *w, int64_t n, const float *x) {
+    while (n > 0) {
+        if (w->pos == 0 && n >= 2 * ND_GRAIN) {
+            int64_t nb = n / ND_GRAIN < GROUP ? n / ND_GRAIN : GROUP;
+            block_group g = {.proto = w, .x = x};
+            nd__parallel_for(nb, block_chunk, &g);
+            for (int64_t b = 0; b < nb; b++) {
+                fold(w, g.result[b]);
+                w->nan |= g.nan[b];
+            }
+            x += nb * ND_GRAIN;
+            n -= nb * ND_GRAIN;
+            continue;
+        }
+        int64_t m = ND_GRAIN - w->pos < n ? ND_GRAIN - w->pos : n;
+        lanes_add(w, m, x);
+        w->pos += m;
+        x += m;
+        n -= m;
+        if (w->pos == ND_GRAIN) close_block(w);
+    }
+}
 
 static void walk_row(void *ctx, int64_t n, float *const *p, const int64_t *s) {
     walk *w = ctx;
     const float *x = p[0];
-    switch (w->kind) {
-    case 0:
-        for (int64_t i = 0; i < n; i++) w->acc += x[i * s[0]];
-        break;
-    case 1:
-        for (int64_t i = 0; i < n; i++) {
-            double v = x[i * s[0]];
-            if (v != v || v > w->acc) w->acc = v;
-            if (w->acc != w->acc) return;
+    int64_t st = s[0];
+    while (n > 0) {
+        if (w->nbuf == 0 && st == 1 && n >= 16) {
+            int64_t m = n - n % 16;
+            feed(w, m, x);
+            x += m;
+            n -= m;
+            continue;
         }
-        break;
-    case 2:
-        for (int64_t i = 0; i < n; i++) {
-            double v = x[i * s[0]];
-            if (v != v || v < w->acc) w->acc = v;
-            if (w->acc != w->acc) return;
-        }
-        break;
-    default:
-        for (int64_t i = 0; i < n; i++) {
-            double d = x[i * s[0]] - w->mean;
-            w->acc += d * d;
+        int64_t m = BUF - w->nbuf < n ? BUF - w->nbuf : n;
+        for (int64_t j = 0; j < m; j++) w->buf[w->nbuf + j] = x[j * st];
+        w->nbuf += (int)m;
+        x += m * st;
+        n -= m;
+        if (w->nbuf == BUF) {
+            feed(w, BUF, w->buf);
+            w->nbuf = 0;
         }
     }
 }
 
-static double walk_sub(const float *x, const plan *pl, int kind, double init,
-                       double mean) {
-    walk w = {init, mean, kind};
+static double walk_sub(const float *x, const plan *pl, int kind, double mean) {
+    walk w = {.k = pl->kern, .kind = kind, .mean = mean,
+              .acc = kind == W_MAX ? -INFINITY : kind == W_MIN ? INFINITY : 0.0};
+    lanes_reset(&w);
     float *base[1] = {(float *)x};
     nd__loop(1, pl->nred, pl->red_shape,
              (const int64_t(*)[ND_MAX_DIMS])pl->red_strides, base, walk_row, &w);
-    return w.acc;
+    if (w.nbuf > 0) feed(&w, w.nbuf, w.buf);
+    if (w.pos > 0) close_block(&w);
+    return w.nan ? NAN : w.acc;
 }
 
 /* y = sum_i x_i */
-static double r_sum(const float *x, const void *p) { return walk_sub(x, p, 0, 0.0, 0.0); }
+static double r_sum(const float *x, const void *p) { return walk_sub(x, p, W_SUM, 0.0); }
 /* y = (1/N) sum_i x_i */
 static double r_mean(const float *x, const void *p) {
     return r_sum(x, p) / (double)((const plan *)p)->count;
 }
 /* y = max_i x_i (NaN if any x_i is NaN) */
-static double r_max(const float *x, const void *p) { return walk_sub(x, p, 1, -INFINITY, 0.0); }
-static double r_min(const float *x, const void *p) { return walk_sub(x, p, 2, INFINITY, 0.0); }
+static double r_max(const float *x, const void *p) { return walk_sub(x, p, W_MAX, 0.0); }
+static double r_min(const float *x, const void *p) { return walk_sub(x, p, W_MIN, 0.0); }
 /* y = sum_i (x_i - mean)^2 / (N - correction), two passes for accuracy */
 static double r_var(const float *x, const void *p) {
     const plan *pl = p;
     double mean = r_mean(x, p);
-    double ss = walk_sub(x, p, 3, 0.0, mean);
+    double ss = walk_sub(x, p, W_SUMSQ, mean);
     double dof = (double)(pl->count - pl->correction);
     return dof > 0 ? ss / dof : NAN;
 }
@@ -202,31 +312,6 @@ static void run_along(const nd_tensor *x, nd_tensor *y, int axis, along *a) {
     nd__loop(2, x->ndim, shape, (const int64_t(*)[ND_MAX_DIMS])st, base, along_row, a);
 }
 
-/* y_i = exp(x_i - m) / sum_j exp(x_j - m), m = max_j x_j (for range) */
-static void softmax_fibre(const float *x, int64_t xs, float *y, int64_t ys, int64_t n) {
-    float m = -INFINITY;
-    for (int64_t i = 0; i < n; i++) m = x[i * xs] > m ? x[i * xs] : m;
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++) {
-        float e = expf(x[i * xs] - m);
-        y[i * ys] = e;
-        sum += e;
-    }
-    float inv = (float)(1.0 / sum);
-    for (int64_t i = 0; i < n; i++) y[i * ys] *= inv;
-}
-
-/* y_i = (x_i - m) - log(sum_j exp(x_j - m)); subtracting m first keeps
- * the small differences exact when |x| is large */
-static void log_softmax_fibre(const float *x, int64_t xs, float *y, int64_t ys, int64_t n) {
-    float m = -INFINITY;
-    for (int64_t i = 0; i < n; i++) m = x[i * xs] > m ? x[i * xs] : m;
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++) sum += expf(x[i * xs] - m);
-    float log_sum = (float)log(sum);
-    for (int64_t i = 0; i < n; i++) y[i * ys] = (x[i * xs] - m) - log_sum;
-}
-
 /* y = the first i with x_i = max (or the first NaN) */
 static void argmax_fibre(const float *x, int64_t xs, float *y, int64_t ys, int64_t n) {
     (void)ys;
@@ -239,13 +324,86 @@ static void argmax_fibre(const float *x, int64_t xs, float *y, int64_t ys, int64
     *y = (float)best;
 }
 
+/* softmax and log_softmax: the kernel set's row kernel on every fibre
+ * along the axis (max, e^{x - max} with the vectorized exp summed in
+ * double over 16 lanes, then the scale or the log of the sum; the math is
+ * in vmath_scalar.c). A fibre that is not contiguous in x or y goes
+ * through a per-thread scratch row, so every fibre meets the same kernel
+ * and a value's result does not depend on the layout. Fibres run on the
+ * thread pool in chunks of about ND_GRAIN elements, each fibre whole in
+ * one thread, so the thread count does not change a bit. */
+typedef struct {
+    void (*kernel)(int64_t n, const float *x, float *y);
+    const float *x;
+    float *y;
+    int64_t n, xs, ys;                    /* fibre length and strides */
+    int nouter;                           /* the other axes */
+    int64_t oshape[ND_MAX_DIMS], oxs[ND_MAX_DIMS], oys[ND_MAX_DIMS];
+    int64_t fibres, per_chunk;
+    float *scratch;                       /* n floats per thread, or NULL */
+} softmax_plan;
+
+static void softmax_chunk(void *ctx, int64_t c, int worker) {
+    const softmax_plan *sp = ctx;
+    int64_t first = c * sp->per_chunk;
+    int64_t count = sp->fibres - first < sp->per_chunk ? sp->fibres - first : sp->per_chunk;
+    int64_t idx[ND_MAX_DIMS] = {0};
+    for (int64_t i = sp->nouter - 1, rest = first; i >= 0; i--) {
+        idx[i] = rest % sp->oshape[i];
+        rest /= sp->oshape[i];
+    }
+    float *scratch = sp->scratch ? sp->scratch + (int64_t)worker * sp->n : NULL;
+    for (int64_t f = 0; f < count; f++) {
+        const float *x = sp->x;
+        float *y = sp->y;
+        for (int i = 0; i < sp->nouter; i++) {
+            x += idx[i] * sp->oxs[i];
+            y += idx[i] * sp->oys[i];
+        }
+        const float *src = x;
+        float *dst = sp->ys == 1 ? y : scratch;
+        if (sp->xs != 1) {
+            for (int64_t i = 0; i < sp->n; i++) scratch[i] = x[i * sp->xs];
+            src = scratch;
+        }
+        sp->kernel(sp->n, src, dst);
+        if (sp->ys != 1)
+            for (int64_t i = 0; i < sp->n; i++) y[i * sp->ys] = scratch[i];
+        for (int64_t i = sp->nouter - 1; i >= 0; i--) {
+            if (++idx[i] < sp->oshape[i]) break;
+            idx[i] = 0;
+        }
+    }
+}
+
 static nd_tensor *softmax_like(const nd_tensor *x, int axis, const char *op, nd_op id,
-                               void (*fn)(const float *, int64_t, float *, int64_t, int64_t)) {
+                               bool log_form) {
     nd__check_tensor(x, op);
     int a = nd__axis(axis, x->ndim, op);
     nd_tensor *y = nd__new(x->shape, x->ndim, op);
-    along al = {.fn = fn};
-    run_along(x, y, a, &al);
+    const nd_kernels *k = nd__kernels();
+    softmax_plan sp = {.kernel = log_form ? k->log_softmax : k->softmax,
+                       .x = nd_data(x), .y = nd_data(y), .n = x->shape[a],
+                       .xs = x->strides[a], .ys = y->strides[a], .fibres = 1};
+    for (int i = 0; i < x->ndim; i++) {
+        if (i == a) continue;
+        sp.oshape[sp.nouter] = x->shape[i];
+        sp.oxs[sp.nouter] = x->strides[i];
+        sp.oys[sp.nouter++] = y->strides[i];
+        sp.fibres *= x->shape[i];
+    }
+    if (sp.n == 1) sp.xs = sp.ys = 1; /* a fibre of one element is contiguous */
+    if (sp.n > 0 && sp.fibres > 0) {
+        int threads = nd_get_num_threads();
+        size_t scratch_bytes = 0;
+        if (sp.xs != 1 || sp.ys != 1) {
+            scratch_bytes = (size_t)threads * (size_t)sp.n * sizeof(float);
+            sp.scratch = nd__alloc(scratch_bytes, op);
+        }
+        sp.per_chunk = sp.n < ND_GRAIN ? ND_GRAIN / sp.n : 1;
+        nd__parallel_for((sp.fibres + sp.per_chunk - 1) / sp.per_chunk, softmax_chunk, &sp);
+        if (sp.scratch) nd__release(sp.scratch, scratch_bytes);
+    }
     const nd_tensor *in[1] = {x};
     nd_op_event e = {.op = id, .out = y, .in = in, .nin = 1, .axis = a};
     nd__emit(&e);
@@ -253,11 +411,11 @@ static nd_tensor *softmax_like(const nd_tensor *x, int axis, const char *op, nd_
 }
 
 nd_tensor *nd_softmax(const nd_tensor *x, int axis) {
-    return softmax_like(x, axis, "softmax", ND_OP_SOFTMAX, softmax_fibre);
+    return softmax_like(x, axis, "softmax", ND_OP_SOFTMAX, false);
 }
 
 nd_tensor *nd_log_softmax(const nd_tensor *x, int axis) {
-    return softmax_like(x, axis, "log_softmax", ND_OP_LOG_SOFTMAX, log_softmax_fibre);
+    return softmax_like(x, axis, "log_softmax", ND_OP_LOG_SOFTMAX, true);
 }
 
 nd_tensor *nd_argmax(const nd_tensor *x, int axis, bool keepdim) {

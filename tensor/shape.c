@@ -83,62 +83,137 @@ void nd__broadcast_strides(const nd_tensor *x, const int64_t *shape, int ndim,
     }
 }
 
-void nd__loop(int nops, int ndim, const int64_t *shape,
-              const int64_t (*strides)[ND_MAX_DIMS], float *const *base,
-              nd_row_fn row, void *ctx) {
-    /* Drop size-1 axes, then merge axis i into i+1 wherever, for every
-     * operand, stepping once along i equals stepping shape[i+1] times
-     * along i+1. */
-    int64_t sh[ND_MAX_DIMS], st[ND_MAX_OPERANDS][ND_MAX_DIMS];
+/* The iteration space of nd__loop after coalescing: nd axes (the last is
+ * the row), operand k's stride st[k][i] along axis i. */
+typedef struct {
+    int nops, nd;
+    int64_t sh[ND_MAX_DIMS];
+    int64_t st[ND_MAX_OPERANDS][ND_MAX_DIMS];
+} loop_space;
+
+/* Drop size-1 axes, then merge axis i into i+1 wherever, for every
+ * operand, stepping once along i equals stepping shape[i+1] times along
+ * i+1. Returns false for an empty shape. */
+static bool coalesce(int nops, int ndim, const int64_t *shape,
+                     const int64_t (*strides)[ND_MAX_DIMS], loop_space *L) {
+    L->nops = nops;
     int nd = 0;
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] == 0) return;
+        if (shape[i] == 0) return false;
         if (shape[i] == 1) continue;
-        sh[nd] = shape[i];
-        for (int k = 0; k < nops; k++) st[k][nd] = strides[k][i];
+        L->sh[nd] = shape[i];
+        for (int k = 0; k < nops; k++) L->st[k][nd] = strides[k][i];
         nd++;
     }
     if (nd == 0) {
-        sh[0] = 1;
-        for (int k = 0; k < nops; k++) st[k][0] = 0;
+        L->sh[0] = 1;
+        for (int k = 0; k < nops; k++) L->st[k][0] = 0;
         nd = 1;
     }
     int m = 0;
     for (int i = 1; i < nd; i++) {
         bool merge = true;
         for (int k = 0; k < nops; k++)
-            if (st[k][m] != st[k][i] * sh[i]) merge = false;
+            if (L->st[k][m] != L->st[k][i] * L->sh[i]) merge = false;
         if (merge) {
-            sh[m] *= sh[i];
-            for (int k = 0; k < nops; k++) st[k][m] = st[k][i];
+            L->sh[m] *= L->sh[i];
+            for (int k = 0; k < nops; k++) L->st[k][m] = L->st[k][i];
         } else {
             m++;
-            sh[m] = sh[i];
-            for (int k = 0; k < nops; k++) st[k][m] = st[k][i];
+            L->sh[m] = L->sh[i];
+            for (int k = 0; k < nops; k++) L->st[k][m] = L->st[k][i];
         }
     }
-    nd = m + 1;
+    L->nd = m + 1;
+    return true;
+}
 
-    /* Odometer over the outer axes; the last axis is the row. */
+/* Rows first to first + count - 1 (row-major over the outer axes), each
+ * from element `from` of the row, `len` elements long. */
+static void run_rows(const loop_space *L, float *const *base, int64_t first,
+                     int64_t count, int64_t from, int64_t len, nd_row_fn row,
+                     void *ctx) {
+    int nd = L->nd, nops = L->nops;
     int64_t idx[ND_MAX_DIMS] = {0};
     float *p[ND_MAX_OPERANDS];
     int64_t s[ND_MAX_OPERANDS];
-    for (int k = 0; k < nops; k++) {
-        p[k] = base[k];
-        s[k] = st[k][nd - 1];
+    for (int64_t i = nd - 2, rest = first; i >= 0; i--) {
+        idx[i] = rest % L->sh[i];
+        rest /= L->sh[i];
     }
-    int64_t n = sh[nd - 1];
-    for (;;) {
-        row(ctx, n, p, s);
-        int i = nd - 2;
-        for (; i >= 0; i--) {
-            for (int k = 0; k < nops; k++) p[k] += st[k][i];
-            if (++idx[i] < sh[i]) break;
-            for (int k = 0; k < nops; k++) p[k] -= st[k][i] * sh[i];
+    for (int k = 0; k < nops; k++) {
+        s[k] = L->st[k][nd - 1];
+        p[k] = base[k] + from * s[k];
+        for (int i = 0; i < nd - 1; i++) p[k] += idx[i] * L->st[k][i];
+    }
+    for (int64_t r = 0; r < count; r++) {
+        row(ctx, len, p, s);
+        if (r + 1 == count) break;
+        for (int i = nd - 2; i >= 0; i--) {
+            for (int k = 0; k < nops; k++) p[k] += L->st[k][i];
+            if (++idx[i] < L->sh[i]) break;
+            for (int k = 0; k < nops; k++) p[k] -= L->st[k][i] * L->sh[i];
             idx[i] = 0;
         }
-        if (i < 0) return;
     }
+}
+
+void nd__loop(int nops, int ndim, const int64_t *shape,
+              const int64_t (*strides)[ND_MAX_DIMS], float *const *base,
+              nd_row_fn row, void *ctx) {
+    loop_space L;
+    if (!coalesce(nops, ndim, shape, strides, &L)) return;
+    run_rows(&L, base, 0, nd__prod(L.sh, L.nd - 1), 0, L.sh[L.nd - 1], row, ctx);
+}
+
+/* Chunk c of a parallel loop: rows_per_chunk whole rows, or (when a row
+ * is longer than the grain) one piece of `piece` elements of one row. */
+typedef struct {
+    loop_space L;
+    float *const *base;
+    nd_row_fn row;
+    void *ctx;
+    int64_t nrows, n, rows_per_chunk, pieces, piece;
+} parallel_loop;
+
+static void loop_chunk(void *ctx, int64_t c, int worker) {
+    (void)worker;
+    const parallel_loop *pl = ctx;
+    if (pl->pieces > 1) {
+        int64_t from = (c % pl->pieces) * pl->piece;
+        int64_t len = pl->n - from < pl->piece ? pl->n - from : pl->piece;
+        run_rows(&pl->L, pl->base, c / pl->pieces, 1, from, len, pl->row, pl->ctx);
+    } else {
+        int64_t first = c * pl->rows_per_chunk;
+        int64_t count = pl->nrows - first < pl->rows_per_chunk ? pl->nrows - first
+                                                               : pl->rows_per_chunk;
+        run_rows(&pl->L, pl->base, first, count, 0, pl->n, pl->row, pl->ctx);
+    }
+}
+
+void nd__loop_parallel(int nops, int ndim, const int64_t *shape,
+                       const int64_t (*strides)[ND_MAX_DIMS], float *const *base,
+                       nd_row_fn row, void *ctx, int64_t grain) {
+    parallel_loop pl = {.base = base, .row = row, .ctx = ctx};
+    if (!coalesce(nops, ndim, shape, strides, &pl.L)) return;
+    pl.n = pl.L.sh[pl.L.nd - 1];
+    pl.nrows = nd__prod(pl.L.sh, pl.L.nd - 1);
+    if (grain < 1) grain = 1;
+    int64_t nchunks;
+    if (pl.n > grain) {
+        pl.piece = grain;
+        pl.pieces = (pl.n + grain - 1) / grain;
+        nchunks = pl.nrows * pl.pieces;
+    } else {
+        pl.pieces = 1;
+        pl.rows_per_chunk = grain / pl.n;
+        nchunks = (pl.nrows + pl.rows_per_chunk - 1) / pl.rows_per_chunk;
+    }
+    if (nchunks == 1) {
+        run_rows(&pl.L, base, 0, pl.nrows, 0, pl.n, row, ctx);
+        return;
+    }
+    nd__parallel_for(nchunks, loop_chunk, &pl);
 }
 
 /* ---- inspection -------------------------------------------------------- */

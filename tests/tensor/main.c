@@ -14,6 +14,7 @@ TCase *tcase_print(void);
 TCase *tcase_memory(void);
 TCase *tcase_kernels(void);
 TCase *tcase_conv(void);
+TCase *tcase_vmath(void);
 
 int main(void) {
     Suite *s = suite_create("tensor");
@@ -28,6 +29,7 @@ int main(void) {
     suite_add_tcase(s, tcase_memory());
     suite_add_tcase(s, tcase_kernels());
     suite_add_tcase(s, tcase_conv());
+    suite_add_tcase(s, tcase_vmath());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

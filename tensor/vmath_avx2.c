@@ -1,0 +1,378 @@
+/* AVX2+FMA versions of the kernels in vmath_scalar.c, eight floats at a
+ * time. This file is compiled with -mavx2 -mfma, so nothing in it may run
+ * before the dispatcher has checked the CPU.
+ *
+ * Each function follows its twin step for step; the comments there give
+ * the math and the error bounds. Differences: the polynomials and the
+ * reduction r = x - n ln2_lo use FMA (one rounding instead of two), so
+ * exp, log, tanh, sigmoid, silu and gelu may differ from the twins by an
+ * ulp or two. The arithmetic rows and the lane reductions do exactly what
+ * the twins do and give the same bits.
+ *
+ * Rows whose length is not a multiple of 8 finish with one padded vector,
+ * so every element goes through the same instructions wherever it sits in
+ * a row: the result of an element never depends on the layout. */
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "vmath.h"
+
+static inline __m256 set1(float v) { return _mm256_set1_ps(v); }
+
+static inline __m256 sign_mask(void) {
+    return _mm256_castsi256_ps(_mm256_set1_epi32((int)0x80000000u));
+}
+
+/* ---- exp ---------------------------------------------------------------- */
+
+typedef struct {
+    __m256 p, s1, s2;
+} exp8_parts;
+
+/* 2^n for integer lanes n in [-126, 127] */
+static inline __m256 pow2i(__m256i n) {
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23));
+}
+
+/* How much of the clamp to [ND_EXP_LO, ND_EXP_HI] an argument needs. */
+enum { EXP_CLAMP, EXP_NONPOSITIVE, EXP_IN_RANGE };
+
+/* exp_split of vmath_scalar.c: e^(hi + lo) = p 2^n1 2^n2. The flags are
+ * constants at every call: without lo (lo = 0), and for arguments known
+ * to be <= 0 or inside the clamps, the steps that change nothing are left
+ * out. */
+static inline exp8_parts exp8_split(__m256 hi, __m256 lo, bool has_lo, int range) {
+    __m256 x = hi;
+    if (range != EXP_IN_RANGE) x = _mm256_max_ps(set1(ND_EXP_LO), x); /* LO > x ? LO : x */
+    if (range == EXP_CLAMP) x = _mm256_min_ps(set1(ND_EXP_HI), x);   /* HI < x ? HI : x */
+    __m256 t = _mm256_mul_ps(has_lo ? _mm256_add_ps(x, lo) : x, set1(ND_LOG2E));
+    __m256 nf = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256i n = _mm256_cvtps_epi32(nf);
+    __m256 r = _mm256_fnmadd_ps(nf, set1(ND_LN2_HI), x);
+    r = _mm256_fnmadd_ps(nf, set1(ND_LN2_LO), r);
+    if (has_lo) r = _mm256_add_ps(r, lo);
+    __m256 q = _mm256_fmadd_ps(set1(ND_EXP_E4), r, set1(ND_EXP_E3));
+    q = _mm256_fmadd_ps(q, r, set1(ND_EXP_E2));
+    q = _mm256_fmadd_ps(q, r, set1(ND_EXP_E1));
+    q = _mm256_fmadd_ps(q, r, set1(ND_EXP_E0));
+    __m256 p = _mm256_fmadd_ps(_mm256_mul_ps(r, r), q, r);
+    p = _mm256_add_ps(p, set1(1.0f));
+    /* n1 = trunc(n / 2), as in C: add 1 to negative n before the shift */
+    __m256i n1 = _mm256_srai_epi32(_mm256_add_epi32(n, _mm256_srli_epi32(n, 31)), 1);
+    __m256i n2 = _mm256_sub_epi32(n, n1);
+    exp8_parts e = {p, pow2i(n1), pow2i(n2)};
+    return e;
+}
+
+static inline __m256 exp8(__m256 x) {
+    exp8_parts e = exp8_split(x, x, false, EXP_CLAMP);
+    return _mm256_mul_ps(_mm256_mul_ps(e.p, e.s1), e.s2);
+}
+
+/* y[i] = f(x[i]) over a row, the tail through one padded vector */
+#define UNARY_ROW(name, f8)                                                    \
+    void nd__##name##_avx2(int64_t n, const float *x, float *y) {              \
+        int64_t i = 0;                                                         \
+        for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, f8(_mm256_loadu_ps(x + i))); \
+        if (i < n) {                                                           \
+            float buf[8] = {0};                                                \
+            size_t bytes = (size_t)(n - i) * sizeof(float);                    \
+            memcpy(buf, x + i, bytes);                                         \
+            _mm256_storeu_ps(buf, f8(_mm256_loadu_ps(buf)));                   \
+            memcpy(y + i, buf, bytes);                                         \
+        }                                                                      \
+    }
+
+UNARY_ROW(exp, exp8)
+
+/* ---- log ---------------------------------------------------------------- */
+
+static inline __m256 log8(__m256 x) {
+    __m256 inf = set1(INFINITY);
+    __m256 regular = _mm256_and_ps(_mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ),
+                                   _mm256_cmp_ps(x, inf, _CMP_LT_OQ));
+    __m256 sub = _mm256_cmp_ps(x, set1(1.17549435e-38f), _CMP_LT_OQ);
+    __m256 xs = _mm256_blendv_ps(x, _mm256_mul_ps(x, set1(8388608.0f)), sub);
+    __m256 kadj = _mm256_and_ps(sub, set1(-23.0f));
+    __m256i ix = _mm256_castps_si256(xs);
+    __m256i tmp = _mm256_sub_epi32(ix, _mm256_set1_epi32((int)ND_LOG_OFF));
+    __m256i k = _mm256_srai_epi32(tmp, 23);
+    __m256i iz = _mm256_sub_epi32(ix, _mm256_and_si256(tmp, _mm256_set1_epi32((int)0xff800000u)));
+    __m256 f = _mm256_sub_ps(_mm256_castsi256_ps(iz), set1(1.0f));
+    __m256 q = _mm256_fmadd_ps(set1(ND_LOG_L8), f, set1(ND_LOG_L7));
+    q = _mm256_fmadd_ps(q, f, set1(ND_LOG_L6));
+    q = _mm256_fmadd_ps(q, f, set1(ND_LOG_L5));
+    q = _mm256_fmadd_ps(q, f, set1(ND_LOG_L4));
+    q = _mm256_fmadd_ps(q, f, set1(ND_LOG_L3));
+    q = _mm256_fmadd_ps(q, f, set1(ND_LOG_L2));
+    q = _mm256_fmadd_ps(q, f, set1(ND_LOG_L1));
+    q = _mm256_fmadd_ps(q, f, set1(ND_LOG_L0));
+    __m256 kf = _mm256_add_ps(_mm256_cvtepi32_ps(k), kadj);
+    __m256 t = _mm256_mul_ps(_mm256_mul_ps(f, f), q);
+    t = _mm256_fmadd_ps(kf, set1(ND_LN2_LO), t);
+    t = _mm256_add_ps(t, f);
+    __m256 y = _mm256_fmadd_ps(kf, set1(ND_LN2_HI), t);
+    /* x == 0 -> -inf, x < 0 -> NaN, else (+inf, NaN) x itself */
+    __m256 special = _mm256_blendv_ps(x, set1(NAN), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ));
+    special = _mm256_blendv_ps(special, set1(-INFINITY),
+                               _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_EQ_OQ));
+    return _mm256_blendv_ps(special, y, regular);
+}
+
+UNARY_ROW(log, log8)
+
+/* ---- tanh --------------------------------------------------------------- */
+
+static inline __m256 tanh8(__m256 x) {
+    __m256 a = _mm256_andnot_ps(sign_mask(), x);
+    __m256 a2 = _mm256_mul_ps(a, a);
+    __m256 q = _mm256_fmadd_ps(set1(ND_TANH_T4), a2, set1(ND_TANH_T3));
+    q = _mm256_fmadd_ps(q, a2, set1(ND_TANH_T2));
+    q = _mm256_fmadd_ps(q, a2, set1(ND_TANH_T1));
+    q = _mm256_fmadd_ps(q, a2, set1(ND_TANH_T0));
+    __m256 small = _mm256_fmadd_ps(a, _mm256_mul_ps(a2, q), a);
+    __m256 e = exp8(_mm256_add_ps(a, a));
+    __m256 large = _mm256_sub_ps(set1(1.0f), _mm256_div_ps(set1(2.0f), _mm256_add_ps(e, set1(1.0f))));
+    __m256 y = _mm256_blendv_ps(large, small, _mm256_cmp_ps(a, set1(ND_TANH_CUT), _CMP_LT_OQ));
+    return _mm256_or_ps(y, _mm256_and_ps(x, sign_mask()));
+}
+
+UNARY_ROW(tanh, tanh8)
+
+/* ---- sigmoid, silu ------------------------------------------------------ */
+
+static inline __m256 sigmoid8(__m256 x) {
+    exp8_parts e = exp8_split(_mm256_or_ps(x, sign_mask()), x, false, EXP_NONPOSITIVE);
+    __m256 s = _mm256_mul_ps(_mm256_mul_ps(e.p, e.s1), e.s2); /* e^{-|x|} */
+    __m256 d = _mm256_add_ps(set1(1.0f), s);
+    __m256 num = _mm256_blendv_ps(s, set1(1.0f), _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ));
+    return _mm256_div_ps(num, d);
+}
+
+static inline __m256 silu8(__m256 x) {
+    exp8_parts e = exp8_split(_mm256_or_ps(x, sign_mask()), x, false, EXP_NONPOSITIVE);
+    __m256 s = _mm256_mul_ps(_mm256_mul_ps(e.p, e.s1), e.s2);
+    __m256 d = _mm256_add_ps(set1(1.0f), s);
+    __m256 xc = _mm256_max_ps(set1(ND_SILU_XMIN), x);
+    __m256 neg = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(xc, e.p), e.s1), e.s2);
+    __m256 num = _mm256_blendv_ps(neg, x, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ));
+    return _mm256_div_ps(num, d);
+}
+
+UNARY_ROW(sigmoid, sigmoid8)
+UNARY_ROW(silu, silu8)
+
+/* ---- gelu --------------------------------------------------------------- */
+
+/* R(a) = P(a) / D(a) */
+static inline __m256 mills8(__m256 a) {
+    __m256 p = _mm256_fmadd_ps(set1(ND_GELU_P4), a, set1(ND_GELU_P3));
+    __m256 d = _mm256_fmadd_ps(set1(ND_GELU_D5), a, set1(ND_GELU_D4));
+    p = _mm256_fmadd_ps(p, a, set1(ND_GELU_P2));
+    d = _mm256_fmadd_ps(d, a, set1(ND_GELU_D3));
+    p = _mm256_fmadd_ps(p, a, set1(ND_GELU_P1));
+    d = _mm256_fmadd_ps(d, a, set1(ND_GELU_D2));
+    p = _mm256_fmadd_ps(p, a, set1(ND_GELU_P0));
+    d = _mm256_fmadd_ps(d, a, set1(ND_GELU_D1));
+    d = _mm256_fmadd_ps(d, a, set1(1.0f));
+    return _mm256_div_ps(p, d);
+}
+
+/* hi = -ah^2/2 lies in [-105.2, 0], inside the clamps of exp_split, so
+ * neither is applied (a NaN x gives a = ND_GELU_AMAX). m 2^n1 is exact,
+ * so it is formed while p is still being computed. */
+static inline __m256 gelu8(__m256 x) {
+    __m256 a = _mm256_min_ps(_mm256_andnot_ps(sign_mask(), x), set1(ND_GELU_AMAX));
+    __m256 xn = _mm256_max_ps(set1(-ND_GELU_AMAX), x);
+    __m256 ah = _mm256_and_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32((int)ND_GELU_SPLIT)));
+    __m256 al = _mm256_sub_ps(a, ah);
+    __m256 hi = _mm256_mul_ps(_mm256_mul_ps(ah, ah), set1(-0.5f));
+    __m256 lo = _mm256_mul_ps(_mm256_mul_ps(_mm256_add_ps(a, ah), al), set1(-0.5f));
+    __m256 r = mills8(a);
+    exp8_parts e = exp8_split(hi, lo, true, EXP_IN_RANGE);
+    __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+    __m256 m = _mm256_blendv_ps(r, _mm256_mul_ps(xn, r), neg);
+    __m256 t = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(m, e.s1), e.p), e.s2);
+    __m256 pos = _mm256_mul_ps(x, _mm256_sub_ps(set1(1.0f), t));
+    return _mm256_blendv_ps(pos, t, neg);
+}
+
+UNARY_ROW(gelu, gelu8)
+
+/* ---- binary arithmetic -------------------------------------------------- */
+
+#define BINARY(name, vop, op)                                                  \
+    void nd__##name##_avx2(int64_t n, const float *a, int64_t sa,              \
+                           const float *b, int64_t sb, float *y) {             \
+        int64_t i = 0;                                                         \
+        if (sa == 1 && sb == 1) {                                              \
+            for (; i + 8 <= n; i += 8)                                         \
+                _mm256_storeu_ps(y + i, vop(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i))); \
+        } else if (sa == 1 && sb == 0) {                                       \
+            __m256 vb = _mm256_set1_ps(*b);                                    \
+            for (; i + 8 <= n; i += 8)                                         \
+                _mm256_storeu_ps(y + i, vop(_mm256_loadu_ps(a + i), vb));      \
+        } else if (sa == 0 && sb == 1) {                                       \
+            __m256 va = _mm256_set1_ps(*a);                                    \
+            for (; i + 8 <= n; i += 8)                                         \
+                _mm256_storeu_ps(y + i, vop(va, _mm256_loadu_ps(b + i)));      \
+        }                                                                      \
+        for (; i < n; i++) y[i] = a[i * sa] op b[i * sb];                      \
+    }
+BINARY(add, _mm256_add_ps, +)
+BINARY(sub, _mm256_sub_ps, -)
+BINARY(mul, _mm256_mul_ps, *)
+BINARY(div, _mm256_div_ps, /)
+
+/* ---- lane reductions ---------------------------------------------------- */
+
+/* Lanes 0-3, 4-7, 8-11 and 12-15 live in four registers of four doubles;
+ * each step converts 16 floats to double (exactly) and adds them. */
+void nd__sum_lanes_avx2(int64_t n, const float *x, double *l) {
+    __m256d a0 = _mm256_loadu_pd(l), a1 = _mm256_loadu_pd(l + 4);
+    __m256d a2 = _mm256_loadu_pd(l + 8), a3 = _mm256_loadu_pd(l + 12);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_loadu_ps(x + i)));
+        a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)));
+        a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 8)));
+        a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 12)));
+    }
+    _mm256_storeu_pd(l, a0);
+    _mm256_storeu_pd(l + 4, a1);
+    _mm256_storeu_pd(l + 8, a2);
+    _mm256_storeu_pd(l + 12, a3);
+    for (; i < n; i++) l[i % ND_LANES] += x[i];
+}
+
+/* (x - mean)^2 as a product and a sum, never fused, as in the twin */
+static inline __m256d sq_dev(const float *x, __m256d mean) {
+    __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x)), mean);
+    return _mm256_mul_pd(d, d);
+}
+
+void nd__sumsq_lanes_avx2(int64_t n, const float *x, double mean, double *l) {
+    __m256d a0 = _mm256_loadu_pd(l), a1 = _mm256_loadu_pd(l + 4);
+    __m256d a2 = _mm256_loadu_pd(l + 8), a3 = _mm256_loadu_pd(l + 12);
+    __m256d vm = _mm256_set1_pd(mean);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_add_pd(a0, sq_dev(x + i, vm));
+        a1 = _mm256_add_pd(a1, sq_dev(x + i + 4, vm));
+        a2 = _mm256_add_pd(a2, sq_dev(x + i + 8, vm));
+        a3 = _mm256_add_pd(a3, sq_dev(x + i + 12, vm));
+    }
+    _mm256_storeu_pd(l, a0);
+    _mm256_storeu_pd(l + 4, a1);
+    _mm256_storeu_pd(l + 8, a2);
+    _mm256_storeu_pd(l + 12, a3);
+    for (; i < n; i++) {
+        double d = (double)x[i] - mean;
+        double sq = d * d;
+        l[i % ND_LANES] += sq;
+    }
+}
+
+/* _mm256_max_ps(v, m) is v > m ? v : m: a NaN v leaves m, as the twin
+ * skips it; the NaNs are counted apart. */
+#define EXTREMUM(name, vop, cmp)                                               \
+    bool nd__##name##_lanes_avx2(int64_t n, const float *x, float *l) {        \
+        __m256 m0 = _mm256_loadu_ps(l), m1 = _mm256_loadu_ps(l + 8);           \
+        __m256 nan = _mm256_setzero_ps();                                      \
+        int64_t i = 0;                                                         \
+        for (; i + 16 <= n; i += 16) {                                         \
+            __m256 v0 = _mm256_loadu_ps(x + i), v1 = _mm256_loadu_ps(x + i + 8); \
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps(v0, v1, _CMP_UNORD_Q));      \
+            m0 = vop(v0, m0);                                                  \
+            m1 = vop(v1, m1);                                                  \
+        }                                                                      \
+        _mm256_storeu_ps(l, m0);                                               \
+        _mm256_storeu_ps(l + 8, m1);                                           \
+        bool any = _mm256_movemask_ps(nan) != 0;                               \
+        for (; i < n; i++) {                                                   \
+            float v = x[i];                                                    \
+            if (v != v) any = true;                                            \
+            else if (v cmp l[i % ND_LANES]) l[i % ND_LANES] = v;               \
+        }                                                                      \
+        return any;                                                            \
+    }
+EXTREMUM(max, _mm256_max_ps, >)
+EXTREMUM(min, _mm256_min_ps, <)
+
+/* ---- softmax ------------------------------------------------------------ */
+
+static float row_max(int64_t n, const float *x) {
+    float l[ND_LANES];
+    for (int j = 0; j < ND_LANES; j++) l[j] = -INFINITY;
+    nd__max_lanes_avx2(n, x, l);
+    return nd__combine_max(l);
+}
+
+static inline __m256d add_halves_lo(__m256d acc, __m256 e) {
+    return _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
+}
+static inline __m256d add_halves_hi(__m256d acc, __m256 e) {
+    return _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
+}
+
+/* e_i = e^{x_i - m} for the whole row; stored to y when y is not NULL;
+ * the sixteen lane sums of the e_i in l. */
+static void exp_sum(int64_t n, const float *x, float m, float *y, double *l) {
+    __m256 vm = set1(m);
+    __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256 e0 = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        __m256 e1 = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm));
+        if (y) {
+            _mm256_storeu_ps(y + i, e0);
+            _mm256_storeu_ps(y + i + 8, e1);
+        }
+        a0 = add_halves_lo(a0, e0);
+        a1 = add_halves_hi(a1, e0);
+        a2 = add_halves_lo(a2, e1);
+        a3 = add_halves_hi(a3, e1);
+    }
+    _mm256_storeu_pd(l, a0);
+    _mm256_storeu_pd(l + 4, a1);
+    _mm256_storeu_pd(l + 8, a2);
+    _mm256_storeu_pd(l + 12, a3);
+    if (i < n) {
+        float buf[16] = {0};
+        int64_t r = n - i;
+        memcpy(buf, x + i, (size_t)r * sizeof(float));
+        _mm256_storeu_ps(buf, exp8(_mm256_sub_ps(_mm256_loadu_ps(buf), vm)));
+        _mm256_storeu_ps(buf + 8, exp8(_mm256_sub_ps(_mm256_loadu_ps(buf + 8), vm)));
+        for (int64_t j = 0; j < r; j++) {
+            if (y) y[i + j] = buf[j];
+            l[j] += buf[j];
+        }
+    }
+}
+
+void nd__softmax_avx2(int64_t n, const float *x, float *y) {
+    double l[ND_LANES];
+    exp_sum(n, x, row_max(n, x), y, l);
+    float inv = (float)(1.0 / nd__combine_lanes(l));
+    __m256 vi = set1(inv);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(y + i), vi));
+    for (; i < n; i++) y[i] = y[i] * inv;
+}
+
+void nd__log_softmax_avx2(int64_t n, const float *x, float *y) {
+    double l[ND_LANES];
+    float m = row_max(n, x);
+    exp_sum(n, x, m, NULL, l);
+    float ls = (float)log(nd__combine_lanes(l));
+    __m256 vm = set1(m), vl = set1(ls);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm), vl));
+    for (; i < n; i++) {
+        float d = x[i] - m;
+        y[i] = d - ls;
+    }
+}
