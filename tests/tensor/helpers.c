@@ -2,6 +2,8 @@
 
 #include <stdio.h>
 
+#include "tensor/internal.h"
+
 static nd_scope *test_scope;
 
 void nd_test_setup(void) {
@@ -52,4 +54,28 @@ void t_unravel(int64_t i, const int64_t *shape, int ndim, int64_t *index) {
         index[d] = shape[d] ? i % shape[d] : 0;
         i = shape[d] ? i / shape[d] : 0;
     }
+}
+
+double t_raw(const nd_tensor *t, const int64_t *index) {
+    int64_t off = t->offset;
+    for (int d = 0; d < t->ndim; d++) off += index[d] * t->strides[d];
+    return t->storage->data[off];
+}
+
+int64_t t_count(const int64_t *shape, int ndim) {
+    int64_t n = 1;
+    for (int d = 0; d < ndim; d++) n *= shape[d];
+    return n;
+}
+
+int t_kernel_sets(const nd_kernels **sets) {
+    int n = 0;
+    sets[n++] = &nd__kernels_scalar;
+#if defined(__x86_64__) || defined(_M_X64)
+    if (nd__cpu_has_avx2_fma()) sets[n++] = &nd__kernels_avx2;
+#endif
+#if defined(__aarch64__)
+    sets[n++] = &nd__kernels_neon;
+#endif
+    return n;
 }

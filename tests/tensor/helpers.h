@@ -8,6 +8,7 @@
 #include <math.h>
 #include <setjmp.h>
 
+#include "tensor/kernels.h"
 #include "tensor/tensor.h"
 
 /* Opens a scope before each test; after it, ends the scope and asserts
@@ -39,6 +40,12 @@ nd_tensor *t_uniform(uint64_t seed, const int64_t *shape, int ndim, float lo,
                      float hi);
 /* Row-major multi-index of flat position i. */
 void t_unravel(int64_t i, const int64_t *shape, int ndim, int64_t *index);
+/* The element at index, found from storage, offset and strides alone. */
+double t_raw(const nd_tensor *t, const int64_t *index);
+int64_t t_count(const int64_t *shape, int ndim); /* product of the sizes */
+/* The kernel sets this CPU can run, the scalar twins first; returns how
+ * many (at most 3). */
+int t_kernel_sets(const nd_kernels **sets);
 /* A float near b: |a - b| <= tol * max(1, |b|). */
 #define ck_assert_near(a, b, tol)                                              \
     do {                                                                       \

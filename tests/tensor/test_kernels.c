@@ -6,19 +6,6 @@
 #include "helpers.h"
 #include "tensor/kernels.h"
 
-/* The kernel sets this CPU can run. */
-static int kernel_sets(const nd_kernels **sets) {
-    int n = 0;
-    sets[n++] = &nd__kernels_scalar;
-#if defined(__x86_64__) || defined(_M_X64)
-    if (nd__cpu_has_avx2_fma()) sets[n++] = &nd__kernels_avx2;
-#endif
-#if defined(__aarch64__)
-    sets[n++] = &nd__kernels_neon;
-#endif
-    return n;
-}
-
 static float *random_floats(uint64_t seed, int64_t n) {
     float *p = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
     for (int64_t i = 0; i < n; i++) p[i] = 2.0f * nd_rand_at(seed, 3, (uint64_t)i) - 1.0f;
@@ -38,7 +25,7 @@ static void naive_gemm(int64_t m, int64_t n, int64_t k, const float *a, int64_t 
 
 START_TEST(sgemm_matches_naive_for_all_layouts) {
     const nd_kernels *sets[3];
-    int nsets = kernel_sets(sets);
+    int nsets = t_kernel_sets(sets);
     static const int64_t sizes[] = {1, 7, 17, 64, 131};
     for (int ks = 0; ks < nsets; ks++)
         for (int si = 0; si < 5; si++)
@@ -83,7 +70,7 @@ END_TEST
 
 START_TEST(sgemm_simd_against_scalar_twin) {
     const nd_kernels *sets[3];
-    int nsets = kernel_sets(sets);
+    int nsets = t_kernel_sets(sets);
     int64_t m = 123, n = 77, k = 301;
     float *a = random_floats(5, m * k), *b = random_floats(6, k * n);
     float *c0 = malloc((size_t)(m * n) * sizeof(float)), *c1 = malloc((size_t)(m * n) * sizeof(float));

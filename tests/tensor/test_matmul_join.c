@@ -8,17 +8,6 @@
 
 /* ---- independent helpers ------------------------------------------------ */
 
-static double raw(const nd_tensor *t, const int64_t *idx) {
-    int64_t off = t->offset;
-    for (int d = 0; d < t->ndim; d++) off += idx[d] * t->strides[d];
-    return t->storage->data[off];
-}
-
-static int64_t count_of(const int64_t *shape, int ndim) {
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) n *= shape[d];
-    return n;
-}
 
 static void shape_text(const int64_t *shape, int ndim, char *buf, size_t len) {
     snprintf(buf, len, "(");
@@ -87,9 +76,9 @@ static void check_matmul(const nd_tensor *a, const nd_tensor *b,
     }
     full[nb] = n;
     full[nb + 1] = m;
-    ck_assert_int_eq(count_of(full, nb + 2), count_of(eshape, endim));
+    ck_assert_int_eq(t_count(full, nb + 2), t_count(eshape, endim));
     int64_t fi[ND_MAX_DIMS + 2], ai[ND_MAX_DIMS], bi[ND_MAX_DIMS], yi[ND_MAX_DIMS];
-    for (int64_t f = 0, nf = count_of(full, nb + 2); f < nf; f++) {
+    for (int64_t f = 0, nf = t_count(full, nb + 2); f < nf; f++) {
         t_unravel(f, full, nb + 2, fi);
         for (int d = 0; d < nba; d++)
             ai[d] = a->shape[d] == 1 ? 0 : fi[d + nb - nba];
@@ -109,13 +98,13 @@ static void check_matmul(const nd_tensor *a, const nd_tensor *b,
                 bi[nbb] = p;
                 bi[nbb + 1] = fi[nb + 1];
             }
-            want += raw(a, ai) * raw(b, bi);
+            want += t_raw(a, ai) * t_raw(b, bi);
         }
         int j = 0;
         for (int d = 0; d < nb; d++) yi[j++] = fi[d];
         if (a->ndim > 1) yi[j++] = fi[nb];
         if (b->ndim > 1) yi[j++] = fi[nb + 1];
-        double got = raw(y, yi);
+        double got = t_raw(y, yi);
         if (!(fabs(got - want) <= 1e-5 * fmax(1.0, fabs(want))))
             ck_abort_msg("matmul element %lld: got %.9g, expected %.9g",
                          (long long)f, got, want);
@@ -294,12 +283,12 @@ static void check_concat(const nd_tensor *const *xs, int n, int axis,
     assert_shape(y, eshape, endim);
     int a = axis < 0 ? axis + endim : axis;
     int64_t idx[ND_MAX_DIMS], local[ND_MAX_DIMS];
-    for (int64_t f = 0, nf = count_of(eshape, endim); f < nf; f++) {
+    for (int64_t f = 0, nf = t_count(eshape, endim); f < nf; f++) {
         t_unravel(f, eshape, endim, idx);
         memcpy(local, idx, sizeof idx);
         int i = 0;
         while (local[a] >= xs[i]->shape[a]) local[a] -= xs[i++]->shape[a];
-        double want = raw(xs[i], local), got = raw(y, idx);
+        double want = t_raw(xs[i], local), got = t_raw(y, idx);
         if (got != want)
             ck_abort_msg("concat axis %d element %lld: got %.9g, expected %.9g "
                          "(input %d)",
@@ -408,11 +397,11 @@ static void check_stack(const nd_tensor *const *xs, int n, int axis,
     int a = axis < 0 ? axis + endim : axis;
     ck_assert_int_eq(eshape[a], n);
     int64_t idx[ND_MAX_DIMS], local[ND_MAX_DIMS];
-    for (int64_t f = 0, nf = count_of(eshape, endim); f < nf; f++) {
+    for (int64_t f = 0, nf = t_count(eshape, endim); f < nf; f++) {
         t_unravel(f, eshape, endim, idx);
         for (int d = 0, j = 0; d < endim; d++)
             if (d != a) local[j++] = idx[d];
-        double want = raw(xs[idx[a]], local), got = raw(y, idx);
+        double want = t_raw(xs[idx[a]], local), got = t_raw(y, idx);
         if (got != want)
             ck_abort_msg("stack axis %d element %lld: got %.9g, expected %.9g",
                          axis, (long long)f, got, want);
@@ -486,14 +475,14 @@ static void check_pad(const nd_tensor *x, const int64_t *pads, float value) {
     nd_tensor *y = nd_pad(x, pads, value);
     assert_shape(y, eshape, nd);
     int64_t idx[ND_MAX_DIMS], src[ND_MAX_DIMS];
-    for (int64_t f = 0, nf = count_of(eshape, nd); f < nf; f++) {
+    for (int64_t f = 0, nf = t_count(eshape, nd); f < nf; f++) {
         t_unravel(f, eshape, nd, idx);
         bool inside = true;
         for (int d = 0; d < nd; d++) {
             src[d] = idx[d] - pads[2 * d];
             if (src[d] < 0 || src[d] >= x->shape[d]) inside = false;
         }
-        double want = inside ? raw(x, src) : (double)value, got = raw(y, idx);
+        double want = inside ? t_raw(x, src) : (double)value, got = t_raw(y, idx);
         if (got != want)
             ck_abort_msg("pad element %lld: got %.9g, expected %.9g",
                          (long long)f, got, want);

@@ -11,18 +11,6 @@
 
 /* ---- independent helpers ------------------------------------------------ */
 
-/* The element at idx, found from the storage, offset and strides alone. */
-static double raw(const nd_tensor *t, const int64_t *idx) {
-    int64_t off = t->offset;
-    for (int d = 0; d < t->ndim; d++) off += idx[d] * t->strides[d];
-    return t->storage->data[off];
-}
-
-static int64_t count_of(const int64_t *shape, int ndim) {
-    int64_t n = 1;
-    for (int d = 0; d < ndim; d++) n *= shape[d];
-    return n;
-}
 
 static void assert_shape(const nd_tensor *t, const int64_t *shape, int ndim) {
     char got[ND_SHAPE_STR_LEN], want[ND_SHAPE_STR_LEN];
@@ -102,7 +90,7 @@ static void check_reduce(const nd_tensor *x, const int *axes, int naxes,
             kshape[kn++] = x->shape[d];
         }
     }
-    int64_t nout = count_of(kshape, kn);
+    int64_t nout = t_count(kshape, kn);
     ck_assert_int_le(nout, MAX_OUT);
 
     static double sum[MAX_OUT], cnt[MAX_OUT], mx[MAX_OUT], mn[MAX_OUT],
@@ -112,14 +100,14 @@ static void check_reduce(const nd_tensor *x, const int *axes, int naxes,
         mx[o] = -INFINITY;
         mn[o] = INFINITY;
     }
-    int64_t n = count_of(x->shape, nd), idx[ND_MAX_DIMS];
+    int64_t n = t_count(x->shape, nd), idx[ND_MAX_DIMS];
     for (int pass = 0; pass < 2; pass++) {
         for (int64_t i = 0; i < n; i++) {
             t_unravel(i, x->shape, nd, idx);
             int64_t o = 0;
             for (int d = 0; d < nd; d++)
                 if (!red[d]) o = o * x->shape[d] + idx[d];
-            double v = raw(x, idx);
+            double v = t_raw(x, idx);
             if (pass == 0) {
                 sum[o] += v;
                 cnt[o] += 1;
@@ -141,7 +129,7 @@ static void check_reduce(const nd_tensor *x, const int *axes, int naxes,
             if (!red[d]) yidx[j++] = kidx[k++];
             else if (keepdim) yidx[j++] = 0;
         }
-        double got = raw(y, yidx), want;
+        double got = t_raw(y, yidx), want;
         bool ok;
         switch (op) {
         case OP_SUM: want = sum[o]; break;
@@ -255,7 +243,7 @@ START_TEST(test_reduce_empty_axis_list_is_identity) {
             assert_shape(y, x->shape, 4);
             for (int64_t i = 0; i < 120; i++) {
                 t_unravel(i, x->shape, 4, idx);
-                if (raw(y, idx) != raw(x, idx))
+                if (t_raw(y, idx) != t_raw(x, idx))
                     ck_abort_msg("%s over no axes changed element %lld",
                                  op_names[op], (long long)i);
             }
@@ -442,13 +430,13 @@ static void check_argmax(const nd_tensor *x, int axis, bool keepdim) {
     nd_tensor *y = nd_argmax(x, axis, keepdim);
     assert_shape(y, eshape, en);
     int64_t idx[ND_MAX_DIMS], yidx[ND_MAX_DIMS];
-    for (int64_t f = 0, nf = count_of(fshape, nd); f < nf; f++) {
+    for (int64_t f = 0, nf = t_count(fshape, nd); f < nf; f++) {
         t_unravel(f, fshape, nd, idx);
         int64_t best = -1;
         double bv = 0;
         for (int64_t i = 0; i < x->shape[a]; i++) {
             idx[a] = i;
-            double v = raw(x, idx);
+            double v = t_raw(x, idx);
             if (isnan(v)) {
                 best = i;
                 break;
@@ -459,7 +447,7 @@ static void check_argmax(const nd_tensor *x, int axis, bool keepdim) {
             if (d != a) yidx[j++] = idx[d];
             else if (keepdim) yidx[j++] = 0;
         }
-        double got = raw(y, yidx);
+        double got = t_raw(y, yidx);
         if (got != (double)best)
             ck_abort_msg("argmax axis %d keepdim %d fibre %lld: got %g, expected %lld",
                          axis, (int)keepdim, (long long)f, got, (long long)best);
@@ -549,22 +537,22 @@ static void check_softmax(const nd_tensor *x, int axis, double stol, double ltol
     assert_shape(l, x->shape, nd);
     int64_t fshape[ND_MAX_DIMS], idx[ND_MAX_DIMS];
     for (int d = 0; d < nd; d++) fshape[d] = d == a ? 1 : x->shape[d];
-    for (int64_t f = 0, nf = count_of(fshape, nd); f < nf; f++) {
+    for (int64_t f = 0, nf = t_count(fshape, nd); f < nf; f++) {
         t_unravel(f, fshape, nd, idx);
         double m = -INFINITY, z = 0, total = 0;
         for (int64_t i = 0; i < x->shape[a]; i++) {
             idx[a] = i;
-            m = fmax(m, raw(x, idx));
+            m = fmax(m, t_raw(x, idx));
         }
         for (int64_t i = 0; i < x->shape[a]; i++) {
             idx[a] = i;
-            z += exp(raw(x, idx) - m);
+            z += exp(t_raw(x, idx) - m);
         }
         for (int64_t i = 0; i < x->shape[a]; i++) {
             idx[a] = i;
-            double xv = raw(x, idx);
+            double xv = t_raw(x, idx);
             double ws = exp(xv - m) / z, wl = xv - m - log(z);
-            double gs = raw(s, idx), gl = raw(l, idx);
+            double gs = t_raw(s, idx), gl = t_raw(l, idx);
             total += gs;
             if (!isfinite(gs) || !near(gs, ws, stol))
                 ck_abort_msg("axis %d fibre %lld element %lld: softmax %.9g, "

@@ -38,19 +38,6 @@ static bool verbose(void) {
     return v && *v && *v != '0';
 }
 
-/* The kernel sets this CPU can run, the scalar twins first. */
-static int kernel_sets(const nd_kernels **sets) {
-    int n = 0;
-    sets[n++] = &nd__kernels_scalar;
-#if defined(__x86_64__) || defined(_M_X64)
-    if (nd__cpu_has_avx2_fma()) sets[n++] = &nd__kernels_avx2;
-#endif
-#if defined(__aarch64__)
-    sets[n++] = &nd__kernels_neon;
-#endif
-    return n;
-}
-
 /* |got - want| in ulps of the float nearest want (2^-149 for subnormal
  * results). NaN must give NaN and infinities (also a want beyond
  * FLT_MAX) must match exactly: 0 if they do, +inf if not. */
@@ -146,7 +133,7 @@ static int64_t sweep(const struct approx *ap, float *xs) {
 
 START_TEST(approximations_against_libm) {
     const nd_kernels *sets[3];
-    int nsets = kernel_sets(sets);
+    int nsets = t_kernel_sets(sets);
     float *xs = malloc(SWEEP_MAX * sizeof(float));
     float *ys = malloc(SWEEP_MAX * sizeof(float));
     for (int a = 0; a < N_APPROX; a++) {
@@ -182,7 +169,7 @@ END_TEST
 /* Values that must come out exactly: IEEE special cases and limits. */
 START_TEST(approximations_special_values) {
     const nd_kernels *sets[3];
-    int nsets = kernel_sets(sets);
+    int nsets = t_kernel_sets(sets);
     const float inf = INFINITY;
     static const struct {
         int a;
@@ -258,7 +245,7 @@ static const int offsets[] = {0, 1, 3};
 
 START_TEST(unary_kernels_against_twins) {
     const nd_kernels *sets[3];
-    int nsets = kernel_sets(sets);
+    int nsets = t_kernel_sets(sets);
     const float range[N_APPROX][2] = {{-110, 95}, {-1, 200}, {-12, 12},
                                       {-120, 120}, {-120, 120}, {-16, 16}};
     float *x = malloc(1100 * sizeof(float)), *y0 = malloc(1100 * sizeof(float));
@@ -309,7 +296,7 @@ typedef void (*binary_kernel)(int64_t, const float *, int64_t, const float *, in
 
 START_TEST(binary_kernels_match_twins_exactly) {
     const nd_kernels *sets[3];
-    int nsets = kernel_sets(sets);
+    int nsets = t_kernel_sets(sets);
     float a[1030], b[1030], y0[1030], y1[1030];
     for (int s = 0; s < nsets; s++) {
         const binary_kernel f[4] = {sets[s]->vadd, sets[s]->vsub, sets[s]->vmul, sets[s]->vdiv};
@@ -337,7 +324,7 @@ END_TEST
 
 START_TEST(lane_reductions_match_twins_exactly) {
     const nd_kernels *sets[3];
-    int nsets = kernel_sets(sets);
+    int nsets = t_kernel_sets(sets);
     float x[1030];
     for (int s = 0; s < nsets; s++)
         for (int si = 0; si < 4; si++)
@@ -390,7 +377,7 @@ END_TEST
 
 START_TEST(softmax_kernels_against_twins) {
     const nd_kernels *sets[3];
-    int nsets = kernel_sets(sets);
+    int nsets = t_kernel_sets(sets);
     float x[1030], y0[1030], y1[1030];
     for (int s = 1; s < nsets; s++)
         for (int si = 0; si < 4; si++)
@@ -444,7 +431,7 @@ static const unary_op unary_ops[N_APPROX] = {nd_exp, nd_log, nd_tanh, nd_sigmoid
 /* the names of the kernel sets this CPU has, for nd_set_kernels */
 static int set_names(const char **names) {
     const nd_kernels *sets[3];
-    int n = kernel_sets(sets);
+    int n = t_kernel_sets(sets);
     for (int i = 0; i < n; i++) names[i] = sets[i]->name;
     return n;
 }
