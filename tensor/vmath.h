@@ -78,8 +78,8 @@
 #define ND_GELU_SPLIT 0xfffff000u
 
 /* silu(x) = x sigma(x) uses max(x, ND_SILU_XMIN) as the factor x, so that
- * silu(-inf) is the limit -0 rather than -inf * 0 = NaN; sigma is 0
- * below -104 already. */
+ * silu(-inf) is the limit -0 rather than -inf * 0 = NaN: below -120,
+ * where e^x is clamped, 200 e^-120 is far below 2^-150 already. */
 #define ND_SILU_XMIN (-200.0f)
 
 /* ---- reductions --------------------------------------------------------- */

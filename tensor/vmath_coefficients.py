@@ -8,7 +8,7 @@ Run with python3, numpy and mpmath (Debian: python3-numpy python3-mpmath):
 It prints each set as C float literals with the measured approximation
 error (in double, before the float rounding of the evaluation). The library
 and its tests never run this script: the numbers are copied into
-tensor/vmath_scalar.c, and the C code repeats them in each SIMD file.
+tensor/vmath.h, which the scalar twins and the SIMD files share.
 
 Method. Every approximation is linear in its unknown coefficients once the
 exact leading terms are moved to the left:
@@ -18,13 +18,13 @@ exact leading terms are moved to the left:
                       f in [sqrt(1/2) - 1, sqrt(2) - 1]
     tanh:  tanh(a)  = a + a^3 (c0 + c1 a^2 + ... + c4 a^8),  0 <= a <= 0.625
     Phi:   Q(a) = erfc(a / sqrt2) / 2 = e^{-a^2/2} R(a),  0 <= a <= 14.5,
-           R(a) = (p0 + p1 a + ... + p4 a^4) / (1 + q1 a + ... + q5 a^5)
+           R(a) = (p0 + p1 a + ... + p4 a^4) / (1 + d1 a + ... + d5 a^5)
 
 The polynomials are fitted for the smallest maximum relative error with
 Lawson's algorithm (iteratively reweighted least squares, which converges
 to the minimax solution of a linear problem) on Chebyshev nodes. The
-rational R is linearised as in Sanathanan and Koerner (1963): P - R Q = 0
-weighted by 1 / (R Q_previous), with Lawson's weights on top.
+rational R = P / D is linearised as in Sanathanan and Koerner (1963):
+P - R D = 0 weighted by 1 / (R D_previous), with Lawson's weights on top.
 
 The coefficients are then rounded to float one at a time, lowest degree
 first, and the ones not yet rounded are refitted with the rounded ones
@@ -112,28 +112,28 @@ def mills(a):
 def fit_phi(m=4, n=5, iters=60):
     a = chebyshev_nodes(0.0, 14.5, 3000)
     R = np.array([mills(v) for v in a])
-    names = [("p", j) for j in range(m + 1)] + [("q", j) for j in range(1, n + 1)]
+    names = [("p", j) for j in range(m + 1)] + [("d", j) for j in range(1, n + 1)]
     cols = [a**j for j in range(m + 1)] + [-R * a**j for j in range(1, n + 1)]
     fixed = {}
 
     def solve():
-        q_prev = np.ones_like(a)
+        d_prev = np.ones_like(a)
         lam = np.full(len(a), 1.0 / len(a))
         best = (math.inf, None)
         free = [k for k in range(len(names)) if k not in fixed]
         for _ in range(iters):
             rhs = R - sum(fixed[k] * cols[k] for k in fixed)
-            w = np.sqrt(lam) / (R * q_prev)
+            w = np.sqrt(lam) / (R * d_prev)
             A = np.vstack([cols[k] for k in free]).T
             c, *_ = np.linalg.lstsq(A * w[:, None], rhs * w, rcond=None)
             coef = dict(fixed)
             coef.update(zip(free, c))
             P = sum(coef[k] * a ** names[k][1] for k in range(m + 1))
-            Q = 1 + sum(coef[k] * a ** names[k][1] for k in range(m + 1, len(names)))
-            e = np.abs(P / Q / R - 1)
+            D = 1 + sum(coef[k] * a ** names[k][1] for k in range(m + 1, len(names)))
+            e = np.abs(P / D / R - 1)
             if e.max() < best[0]:
                 best = (e.max(), coef)
-            q_prev = Q
+            d_prev = D
             lam = lam * e
             lam /= lam.sum()
         return best
@@ -142,8 +142,8 @@ def fit_phi(m=4, n=5, iters=60):
         _, coef = solve()
         fixed[k] = f32(coef[k])
     P = sum(fixed[k] * a ** names[k][1] for k in range(m + 1))
-    Q = 1 + sum(fixed[k] * a ** names[k][1] for k in range(m + 1, len(names)))
-    err = np.abs(P / Q / R - 1).max()
+    D = 1 + sum(fixed[k] * a ** names[k][1] for k in range(m + 1, len(names)))
+    err = np.abs(P / D / R - 1).max()
     return [fixed[k] for k in range(m + 1)], [fixed[k] for k in range(m + 1, len(names))], err
 
 
@@ -163,9 +163,9 @@ def main():
     show("exp: c0..c4 of 1 + r + r^2 (c0 + c1 r + ...)", *fit_exp())
     show("log: c0..c8 of f + f^2 (c0 + c1 f + ...)", *fit_log())
     show("tanh: c0..c4 of a + a^3 (c0 + c1 a^2 + ...)", *fit_tanh())
-    p, q, err = fit_phi()
-    show("Phi: p0..p4 of R(a) = P(a) / Q(a)", p, err)
-    show("Phi: q1..q5 of Q(a) = 1 + q1 a + ...", q, err)
+    p, d, err = fit_phi()
+    show("Phi: p0..p4 of R(a) = P(a) / D(a), P(a) = p0 + p1 a + ...", p, err)
+    show("Phi: d1..d5 of D(a) = 1 + d1 a + ...", d, err)
     return 0
 
 

@@ -3,7 +3,8 @@
  *
  * Each function follows its twin step for step; the comments there give
  * the math and the error bounds. As in vmath_avx2.c the polynomials use
- * FMA, so the approximations may differ from the twins by an ulp or two;
+ * FMA, so the approximations may differ from the twins by an ulp (gelu by
+ * up to five);
  * the arithmetic rows and the lane reductions give the twins' bits. The
  * selections a < b ? a : b are spelled with compare and select, because
  * NEON's min and max treat NaNs and signed zeros differently from C's
@@ -156,9 +157,9 @@ static inline v4 gelu4(v4 x) {
     a = sel(vcltq_f32(a, dup(ND_GELU_AMAX)), a, dup(ND_GELU_AMAX));
     v4 xn = sel(vcgtq_f32(dup(-ND_GELU_AMAX), x), dup(-ND_GELU_AMAX), x);
     v4 ah = flt(vandq_u32(bits(a), vdupq_n_u32(ND_GELU_SPLIT)));
-    v4 al = vsubq_f32(a, ah);
     v4 hi = vmulq_f32(vmulq_f32(ah, ah), dup(-0.5f));
-    v4 lo = vmulq_f32(vmulq_f32(vaddq_f32(a, ah), al), dup(-0.5f));
+    /* lo = -(a^2 - ah^2)/2, the twin's -(a + ah) al / 2, in one rounding */
+    v4 lo = vfmaq_f32(vnegq_f32(hi), vmulq_f32(a, dup(-0.5f)), a);
     v4 p = fma4(dup(ND_GELU_P3), dup(ND_GELU_P4), a);
     v4 d = fma4(dup(ND_GELU_D4), dup(ND_GELU_D5), a);
     p = fma4(dup(ND_GELU_P2), p, a);

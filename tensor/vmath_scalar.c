@@ -253,13 +253,14 @@ static inline float mills(float a) {
  * All its coefficients are positive, so no step cancels, but its nine
  * Horner steps round nine times (eighteen here, without FMA): that is
  * most of gelu's error, up to 4e-7 of R. Evaluating R in double would
- * bring gelu to 2.5 ulp, at half again the SIMD cost (double lanes are
- * half as many per instruction), which would keep gelu well below
- * memory bandwidth; float it is.
+ * bring gelu to 2.5 ulp but cost half as much again in the SIMD sets
+ * (half as many double lanes per instruction), and gelu is already the
+ * one op whose arithmetic, not memory, sets its speed; so float.
  *
  * e^{-a^2/2} needs -a^2/2 to more than float precision: a = ah + al with
  * ah the top 12 bits of a, so a^2 = ah^2 + (a + ah) al, where ah^2 is
- * exact and the second term is small; exp_split takes the two parts.
+ * exact and the second term is small; exp_split takes the two parts (the
+ * SIMD sets form the second as a^2 - ah^2 with one FMA).
  * For x < 0 the factors are multiplied in the order x R 2^n1 p 2^n2, so
  * a subnormal result is rounded once, at the end. */
 static inline float gelu1(float x) {
