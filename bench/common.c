@@ -415,3 +415,11 @@ double bench_memcpy_fresh(size_t bytes, int reps) {
     free(src);
     return 2.0 * (double)bytes / best * 1e-9;
 }
+
+void bench_timing_text(char *buf, size_t size, bool quick, double budget, int reps) {
+    if (quick)
+        snprintf(buf, size, "one run, no warm-up");
+    else
+        snprintf(buf, size, "a warm-up, then the best of the runs made in %.0f s (at most %d)",
+                 budget, reps);
+}

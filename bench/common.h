@@ -36,6 +36,9 @@ void bench_figure(double value, const char *unit, const char *name_fmt, ...);
  * "scalar". */
 const char *bench_fma_isa(void);
 
+/* "one run, no warm-up" or "a warm-up, then the best of ..." into buf. */
+void bench_timing_text(char *buf, size_t size, bool quick, double budget, int reps);
+
 /* Writes into buf the part of the header common to all benches: the
  * library's kernel set (kernels, or NULL for a program that does not use
  * the library) and whether ND_KERNELS chose it, ND_THREADS if set, the

@@ -151,12 +151,7 @@ int main(int argc, char **argv) {
     }
 
     char env[512], timing[96];
-    if (quick)
-        snprintf(timing, sizeof timing, "one run, no warm-up");
-    else
-        snprintf(timing, sizeof timing,
-                 "a warm-up, then the best of the runs made in %.0f s (at most %d)", budget,
-                 reps);
+    bench_timing_text(timing, sizeof timing, quick, budget, reps);
     printf("# gemm: nd_matmul C[M,N] = A[M,K] B[K,N], float32, GFLOP/s = 2MNK/time, "
            "%s, and %% of the FMA peak at the same thread count | %s | threads: 1 and %d "
            "(nd_get_num_threads)\n",

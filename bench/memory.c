@@ -117,12 +117,7 @@ int main(int argc, char **argv) {
     fresh = again > fresh ? again : fresh;
 
     char env[512], timing[96];
-    if (quick)
-        snprintf(timing, sizeof timing, "one run, no warm-up");
-    else
-        snprintf(timing, sizeof timing,
-                 "a warm-up, then the best of the runs made in %.0f s (at most %d)", budget,
-                 reps);
+    bench_timing_text(timing, sizeof timing, quick, budget, reps);
     printf("# memory: ops on %lld floats (%zu MiB per tensor), GB/s of compulsory "
            "traffic, %s, and %% of memcpy (higher of before and after) at the same "
            "thread count | %s | threads: 1 and %d (nd_get_num_threads)\n",
