@@ -33,6 +33,36 @@ void nd_zero_grad(nd_tensor *t); /* sets t->grad to zeros, if it has one */
 /* A view of x's values that no gradient flows through. */
 nd_tensor *nd_detach(const nd_tensor *x);
 
+/* Functions: ops defined above the tensor layer.
+ *
+ * A layer that computes its output with its own fused loops (GroupNorm,
+ * say) records it with nd_function_apply: one tape entry whose backward
+ * is fn->backward. The entry retains the inputs and the saved tensors
+ * (statistics the backward reuses) and keeps a copy of args, plain data
+ * such as sizes and eps. Nothing is recorded in no-grad mode or when no
+ * input requires grad. */
+typedef struct nd_function_ctx {
+    nd_tensor *const *in; /* the inputs, in the order given */
+    int nin;
+    nd_tensor *const *saved;
+    int nsaved;
+    const nd_tensor *out;
+    const void *args;
+} nd_function_ctx;
+typedef struct nd_function {
+    const char *name; /* shown by nd_tape_print and in errors */
+    /* Set grads[k] to d loss / d in[k], of in[k]'s shape, from dy = d loss /
+     * d out; grads[k] may stay NULL when !ctx->in[k]->requires_grad. Tensors
+     * made here are released after the call. */
+    void (*backward)(const nd_function_ctx *ctx, const nd_tensor *dy,
+                     nd_tensor **grads);
+} nd_function;
+/* Returns out, a tensor the caller just made (no op recorded it). */
+nd_tensor *nd_function_apply(const nd_function *fn, nd_tensor *out,
+                             const nd_tensor *const *in, int nin,
+                             const nd_tensor *const *saved, int nsaved,
+                             const void *args, size_t args_bytes);
+
 /* No-grad mode (sampling runs in it): ops record nothing and allocate no
  * tape memory. Nests; each begin needs its end. */
 void nd_no_grad_begin(void);

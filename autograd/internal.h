@@ -9,7 +9,10 @@
  * record. */
 typedef struct nd_record {
     nd_op_event ev;   /* ev.in points at ins */
-    nd_tensor **ins;
+    nd_tensor **ins;  /* ev.nin inputs, then nsaved saved tensors */
+    const nd_function *fn; /* a function's record (ev.op unused), or NULL */
+    int nsaved;
+    void *args;       /* the function's copy of its arguments */
     nd_tensor *out;
     uint64_t id;      /* order of recording, from 1 */
     size_t bytes;     /* of this allocation (record + ins) */
@@ -23,6 +26,9 @@ typedef struct {
     nd_backward_fn backward;
     bool not_differentiable; /* outputs never require grad (comparisons) */
 } nd_rule;
+
+/* "add", or a function's name. */
+const char *nd__record_name(const nd_record *r);
 
 /* The table, indexed by nd_op. Each rules_*.c fills its ops' entries. */
 extern nd_rule nd__rules[ND_OP_COUNT];

@@ -34,7 +34,7 @@ static void record_free(nd_record *r) {
     if (r->next) r->next->prev = r->prev;
     else tape_tail = r->prev;
     tape_records--;
-    for (int k = 0; k < r->ev.nin; k++) nd_release(r->ins[k]);
+    for (int k = 0; k < r->ev.nin + r->nsaved; k++) nd_release(r->ins[k]);
     nd_dealloc(r, r->bytes);
 }
 
@@ -52,21 +52,34 @@ static void release(nd_tensor *t) {
     }
 }
 
-static void observe(const nd_op_event *e) {
-    if (!nd_is_grad_enabled()) return;
-    bool needed = false;
-    for (int k = 0; k < e->nin; k++) needed |= e->in[k]->requires_grad;
-    if (!needed) return;
-    const nd_rule *rule = &nd__rules[e->op];
-    if (rule->not_differentiable) return;
-    if (!rule->backward)
-        nd_fatal(nd_op_name(e->op), "has no backward rule, so it cannot run on "
-                 "tensors that require grad (detach them, or use no-grad mode)");
-    size_t bytes = sizeof(nd_record) + (size_t)e->nin * sizeof(nd_tensor *);
+const char *nd__record_name(const nd_record *r) {
+    return r->fn ? r->fn->name : nd_op_name(r->ev.op);
+}
+
+static bool any_requires_grad(const nd_tensor *const *in, int n) {
+    for (int k = 0; k < n; k++)
+        if (in[k]->requires_grad) return true;
+    return false;
+}
+
+/* A record holding e's inputs and then `saved`, and args_bytes of args
+ * after them, appended to the tape as the record of e->out. */
+static nd_record *append(const nd_op_event *e, const nd_tensor *const *saved,
+                         int nsaved, const void *args, size_t args_bytes) {
+    size_t ins_bytes = (size_t)(e->nin + nsaved) * sizeof(nd_tensor *);
+    size_t bytes = sizeof(nd_record) + ins_bytes + args_bytes;
     nd_record *r = nd_alloc(bytes);
+    memset(r, 0, sizeof *r);
     r->ev = *e;
     r->ins = (nd_tensor **)(r + 1);
     for (int k = 0; k < e->nin; k++) r->ins[k] = nd_retain((nd_tensor *)e->in[k]);
+    for (int k = 0; k < nsaved; k++)
+        r->ins[e->nin + k] = nd_retain((nd_tensor *)saved[k]);
+    r->nsaved = nsaved;
+    if (args_bytes) {
+        r->args = (char *)r->ins + ins_bytes;
+        memcpy(r->args, args, args_bytes);
+    }
     r->ev.in = (const nd_tensor *const *)r->ins;
     r->out = e->out;
     r->id = next_id++;
@@ -79,6 +92,17 @@ static void observe(const nd_op_event *e) {
     tape_records++;
     e->out->record = r;
     e->out->requires_grad = true;
+    return r;
+}
+
+static void observe(const nd_op_event *e) {
+    if (!nd_is_grad_enabled() || !any_requires_grad(e->in, e->nin)) return;
+    const nd_rule *rule = &nd__rules[e->op];
+    if (rule->not_differentiable) return;
+    if (!rule->backward)
+        nd_fatal(nd_op_name(e->op), "has no backward rule, so it cannot run on "
+                 "tensors that require grad (detach them, or use no-grad mode)");
+    append(e, NULL, 0, NULL, 0);
 }
 
 static void install(void) {
@@ -92,6 +116,50 @@ static void install(void) {
     installed = true;
 }
 
+/* ---- functions --------------------------------------------------------- */
+
+static void install(void);
+
+nd_tensor *nd_function_apply(const nd_function *fn, nd_tensor *out,
+                             const nd_tensor *const *in, int nin,
+                             const nd_tensor *const *saved, int nsaved,
+                             const void *args, size_t args_bytes) {
+    const char *op = fn && fn->name ? fn->name : "function_apply";
+    if (!fn || !fn->backward) nd_fatal(op, "function or its backward is NULL");
+    if (!out) nd_fatal(op, "output is NULL");
+    if (nin < 1 || nsaved < 0 || (nin && !in) || (nsaved && !saved) ||
+        nin > 64 || nsaved > 64)
+        nd_fatal(op, "bad input list (nin %d, nsaved %d)", nin, nsaved);
+    for (int k = 0; k < nin; k++)
+        if (!in[k]) nd_fatal(op, "input %d is NULL", k);
+    for (int k = 0; k < nsaved; k++)
+        if (!saved[k]) nd_fatal(op, "saved tensor %d is NULL", k);
+    if (args_bytes && !args) nd_fatal(op, "args is NULL");
+    if (out->record || out->requires_grad)
+        nd_fatal(op, "the output must be a new tensor, not one already on the tape "
+                 "or a leaf that requires grad");
+    if (!nd_is_grad_enabled() || !any_requires_grad(in, nin)) return out;
+    install();
+    nd_op_event e = {.op = ND_OP_COUNT, .out = out, .in = in, .nin = nin};
+    nd_record *r = append(&e, saved, nsaved, args, args_bytes);
+    r->fn = fn;
+    return out;
+}
+
+static void function_backward(const nd_record *r, const nd_tensor *dy) {
+    nd_tensor *grads[64] = {0};
+    nd_function_ctx ctx = {r->ins, r->ev.nin, r->ins + r->ev.nin, r->nsaved,
+                           r->out, r->args};
+    r->fn->backward(&ctx, dy, grads);
+    for (int k = 0; k < r->ev.nin; k++) {
+        if (!r->ins[k]->requires_grad) continue;
+        if (!grads[k])
+            nd_fatal(r->fn->name, "backward gave no gradient for input %d, which "
+                     "requires grad", k);
+        nd__accumulate(r, k, grads[k]);
+    }
+}
+
 /* ---- leaves ------------------------------------------------------------ */
 
 nd_tensor *nd_requires_grad(nd_tensor *t, bool on) {
@@ -100,7 +168,7 @@ nd_tensor *nd_requires_grad(nd_tensor *t, bool on) {
         char s[ND_SHAPE_STR_LEN];
         nd_fatal("requires_grad", "tensor of shape %s was computed by %s; only leaves "
                  "(tensors no recorded op produced) can be marked",
-                 nd_shape_str(t->shape, t->ndim, s), nd_op_name(t->record->ev.op));
+                 nd_shape_str(t->shape, t->ndim, s), nd__record_name(t->record));
     }
     install();
     t->requires_grad = on;
@@ -134,7 +202,7 @@ void nd__accumulate(const nd_record *r, int k, const nd_tensor *g) {
     if (n > 0) gx = nd_reshape(nd_sum(g, axes, n, true), x->shape, x->ndim);
     if (!nd_same_shape(gx, x)) {
         char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
-        nd_fatal(nd_op_name(r->ev.op), "backward produced a gradient of shape %s for "
+        nd_fatal(nd__record_name(r), "backward produced a gradient of shape %s for "
                  "an input of shape %s", nd_shape_str(g->shape, g->ndim, a),
                  nd_shape_str(x->shape, x->ndim, b));
     }
@@ -183,7 +251,8 @@ void nd_backward_with(nd_tensor *y, const nd_tensor *dy) {
     for (nd_record *r = y->record; r; r = r->prev) {
         if (!r->out->grad) continue;
         s = nd_scope_begin(); /* the rule's temporaries */
-        nd__rules[r->ev.op].backward(r, r->out->grad);
+        if (r->fn) function_backward(r, r->out->grad);
+        else nd__rules[r->ev.op].backward(r, r->out->grad);
         nd_scope_end(s);
     }
     in_backward = false;
@@ -221,7 +290,7 @@ void nd_tape_print(FILE *f) {
             tape_records, tape_records == 1 ? "" : "s");
     for (const nd_record *r = tape_head; r; r = r->next) {
         char s[ND_SHAPE_STR_LEN];
-        fprintf(f, "  #%-4llu %-12s ", (unsigned long long)r->id, nd_op_name(r->ev.op));
+        fprintf(f, "  #%-4llu %-12s ", (unsigned long long)r->id, nd__record_name(r));
         for (int k = 0; k < r->ev.nin; k++) {
             if (k) fputs(", ", f);
             print_tensor_ref(f, r->ins[k]);

@@ -329,6 +329,13 @@ int nd_set_kernels(const char *name, nd_error *err);
  * for any count. */
 int nd_get_num_threads(void);
 void nd_set_num_threads(int n);
+/* For kernels written above this layer: run fn(ctx, c, w) for every chunk
+ * c in [0, nchunks) on the pool; w in [0, nd_get_num_threads()) names the
+ * thread (for per-thread scratch). Chunks must be independent and cut by
+ * the problem's shape, never by the thread count, so that results stay
+ * bit-identical. A call from inside a chunk runs serially. */
+typedef void (*nd_chunk_fn)(void *ctx, int64_t chunk, int worker);
+void nd_parallel_for(int64_t nchunks, nd_chunk_fn fn, void *ctx);
 
 /* ---- op events: how the layer above sees what ran ---------------------- */
 

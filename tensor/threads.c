@@ -161,3 +161,10 @@ void nd__parallel_for(int64_t nchunks, nd_chunk_fn fn, void *ctx) {
     pool.current = NULL;
     pthread_mutex_unlock(&pool.lock);
 }
+
+void nd_parallel_for(int64_t nchunks, nd_chunk_fn fn, void *ctx) {
+    if (nchunks < 0 || (nchunks > 0 && !fn))
+        nd_fatal("parallel_for", "bad arguments (nchunks %lld, fn %s)",
+                 (long long)nchunks, fn ? "set" : "NULL");
+    nd__parallel_for(nchunks, fn, ctx);
+}

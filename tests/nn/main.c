@@ -1,0 +1,16 @@
+/* The nn layer's Check suite. */
+#include <stdlib.h>
+
+#include "helpers.h"
+
+TCase *tcase_module(void);
+
+int main(void) {
+    Suite *s = suite_create("nn");
+    suite_add_tcase(s, tcase_module());
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
