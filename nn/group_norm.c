@@ -1,0 +1,227 @@
+/* GroupNorm (Wu & He 2018) as one fused op with a hand-derived backward.
+ *
+ * x [N, C, *] is viewed as [N, G, D] with D = (C / G) * (positions); each
+ * row (n, g) is normalised over its D elements, then every channel c is
+ * scaled and shifted:
+ *   mu = mean(x_row), rstd = 1 / sqrt(mean((x_row - mu)^2) + eps)
+ *   xhat = (x - mu) rstd,   y = gamma_c xhat + beta_c
+ * Backward, with g = dy gamma_c and means taken over the row:
+ *   dbeta_c  = sum_{n, positions} dy
+ *   dgamma_c = sum_{n, positions} dy xhat
+ *   dx       = rstd (g - mean(g) - xhat mean(g xhat))
+ * (the last line is the chain rule through mu and rstd: d xhat / d x has
+ * a rank-two correction, one term for the mean and one for the variance).
+ * Rows are independent, so both passes run one row per chunk on the pool;
+ * sums are in double in a fixed order, so the bits never depend on the
+ * thread count. */
+#include <math.h>
+#include <string.h>
+
+#include "nn.h"
+
+typedef struct {
+    int64_t n, c, g, positions; /* x as [n, c, positions], g groups */
+    float eps;
+    bool affine;
+} gn_args;
+
+typedef struct {
+    const gn_args *a;
+    const float *x, *gamma, *beta, *dy;
+    float *y, *mean, *rstd; /* mean, rstd [n, g] */
+    float *dx;
+    double *dgamma_nc, *dbeta_nc; /* per (n, c) partial sums [n, c] */
+} gn_job;
+
+static int64_t row_len(const gn_args *a) { return a->c / a->g * a->positions; }
+
+static void forward_row(void *ctx, int64_t row, int worker) {
+    (void)worker;
+    const gn_job *j = ctx;
+    const gn_args *a = j->a;
+    int64_t d = row_len(a), cpg = a->c / a->g;
+    const float *x = j->x + row * d;
+    double sum = 0, sq = 0;
+    for (int64_t i = 0; i < d; i++) sum += x[i];
+    double mu = sum / (double)d;
+    for (int64_t i = 0; i < d; i++) sq += (x[i] - mu) * (x[i] - mu);
+    double rstd = 1.0 / sqrt(sq / (double)d + a->eps);
+    j->mean[row] = (float)mu;
+    j->rstd[row] = (float)rstd;
+    float *y = j->y + row * d;
+    int64_t c0 = row % a->g * cpg;
+    for (int64_t c = 0; c < cpg; c++) {
+        /* y = scale x + shift, folding mu, rstd, gamma and beta together */
+        double scale = rstd * (a->affine ? j->gamma[c0 + c] : 1.0f);
+        double shift = (a->affine ? j->beta[c0 + c] : 0.0f) - mu * scale;
+        float s = (float)scale, t = (float)shift;
+        const float *xc = x + c * a->positions;
+        float *yc = y + c * a->positions;
+        for (int64_t p = 0; p < a->positions; p++) yc[p] = xc[p] * s + t;
+    }
+}
+
+static void backward_row(void *ctx, int64_t row, int worker) {
+    (void)worker;
+    const gn_job *j = ctx;
+    const gn_args *a = j->a;
+    int64_t d = row_len(a), cpg = a->c / a->g, c0 = row % a->g * cpg;
+    int64_t n = row / a->g;
+    const float *x = j->x + row * d, *dy = j->dy + row * d;
+    double mu = j->mean[row], rstd = j->rstd[row];
+    double sum_g = 0, sum_gx = 0; /* sum(g), sum(g xhat) over the row */
+    for (int64_t c = 0; c < cpg; c++) {
+        double gamma = a->affine ? j->gamma[c0 + c] : 1.0;
+        double sdy = 0, sdyx = 0;
+        for (int64_t p = 0; p < a->positions; p++) {
+            double xhat = (x[c * a->positions + p] - mu) * rstd;
+            double g = dy[c * a->positions + p];
+            sdy += g;
+            sdyx += g * xhat;
+        }
+        j->dbeta_nc[n * a->c + c0 + c] = sdy;
+        j->dgamma_nc[n * a->c + c0 + c] = sdyx;
+        sum_g += gamma * sdy;
+        sum_gx += gamma * sdyx;
+    }
+    double mean_g = sum_g / (double)d, mean_gx = sum_gx / (double)d;
+    float *dx = j->dx + row * d;
+    for (int64_t c = 0; c < cpg; c++) {
+        double gamma = a->affine ? j->gamma[c0 + c] : 1.0;
+        for (int64_t p = 0; p < a->positions; p++) {
+            int64_t i = c * a->positions + p;
+            double xhat = (x[i] - mu) * rstd;
+            dx[i] = (float)(rstd * (gamma * dy[i] - mean_g - xhat * mean_gx));
+        }
+    }
+}
+
+/* in: x, then gamma and beta when affine; saved: x and gamma contiguous,
+ * mean and rstd */
+static void group_norm_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
+                                nd_tensor **grads) {
+    const gn_args *a = ctx->args;
+    nd_tensor *x = ctx->saved[0];
+    nd_tensor *dyc = nd_contiguous(dy);
+    nd_tensor *dx = nd_empty(x->shape, x->ndim);
+    size_t nc_bytes = (size_t)(a->n * a->c) * sizeof(double);
+    gn_job j = {.a = a,
+                .x = nd_data(x),
+                .gamma = a->affine ? nd_data(ctx->saved[3]) : NULL,
+                .dy = nd_data(dyc),
+                .mean = nd_data(ctx->saved[1]),
+                .rstd = nd_data(ctx->saved[2]),
+                .dx = nd_data(dx),
+                .dgamma_nc = nd_alloc(nc_bytes),
+                .dbeta_nc = nd_alloc(nc_bytes)};
+    nd_parallel_for(a->n * a->g, backward_row, &j);
+    grads[0] = dx;
+    if (a->affine) {
+        nd_tensor *dgamma = nd_empty(ND_SHAPE(a->c)), *dbeta = nd_empty(ND_SHAPE(a->c));
+        for (int64_t c = 0; c < a->c; c++) {
+            double sg = 0, sb = 0;
+            for (int64_t n = 0; n < a->n; n++) {
+                sg += j.dgamma_nc[n * a->c + c];
+                sb += j.dbeta_nc[n * a->c + c];
+            }
+            nd_data(dgamma)[c] = (float)sg;
+            nd_data(dbeta)[c] = (float)sb;
+        }
+        grads[1] = dgamma;
+        grads[2] = dbeta;
+    }
+    nd_dealloc(j.dgamma_nc, nc_bytes);
+    nd_dealloc(j.dbeta_nc, nc_bytes);
+}
+
+static const nd_function group_norm_fn = {"group_norm", group_norm_backward};
+
+static void check_args(const nd_tensor *x, int64_t groups, const nd_tensor *gamma,
+                       const nd_tensor *beta, float eps) {
+    char s[ND_SHAPE_STR_LEN], t[ND_SHAPE_STR_LEN];
+    if (!x) nd_fatal("group_norm", "input is NULL");
+    if (x->ndim < 2)
+        nd_fatal("group_norm", "input %s needs at least 2 axes [N, C, ...]",
+                 nd_shape_str(x->shape, x->ndim, s));
+    int64_t c = x->shape[1];
+    if (groups < 1 || c % groups != 0)
+        nd_fatal("group_norm", "%lld groups do not divide the %lld channels of %s",
+                 (long long)groups, (long long)c, nd_shape_str(x->shape, x->ndim, s));
+    if (!gamma != !beta)
+        nd_fatal("group_norm", "give both gamma and beta, or neither");
+    const nd_tensor *p[2] = {gamma, beta};
+    for (int k = 0; k < 2; k++)
+        if (p[k] && (p[k]->ndim != 1 || p[k]->shape[0] != c))
+            nd_fatal("group_norm", "%s has shape %s; want [%lld] for input %s",
+                     k ? "beta" : "gamma", nd_shape_str(p[k]->shape, p[k]->ndim, t),
+                     (long long)c, nd_shape_str(x->shape, x->ndim, s));
+    if (!(eps >= 0.0f)) nd_fatal("group_norm", "eps %g is negative", eps);
+}
+
+nd_tensor *nd_group_norm(const nd_tensor *x, int64_t groups, const nd_tensor *gamma,
+                         const nd_tensor *beta, float eps) {
+    check_args(x, groups, gamma, beta, eps);
+    gn_args a = {x->shape[0], x->shape[1], groups, 1, eps, gamma != NULL};
+    for (int i = 2; i < x->ndim; i++) a.positions *= x->shape[i];
+
+    /* The kernel reads plain contiguous rows; copies made here are not
+     * ops of the model, so they stay off the tape. */
+    nd_no_grad_begin();
+    nd_tensor *xc = nd_contiguous(x);
+    nd_tensor *gc = gamma ? nd_contiguous(gamma) : NULL;
+    nd_tensor *bc = beta ? nd_contiguous(beta) : NULL;
+    nd_no_grad_end();
+    nd_tensor *y = nd_empty(x->shape, x->ndim);
+    nd_tensor *mean = nd_empty(ND_SHAPE(a.n, a.g)), *rstd = nd_empty(ND_SHAPE(a.n, a.g));
+    gn_job j = {.a = &a,
+                .x = nd_data(xc),
+                .gamma = gc ? nd_data(gc) : NULL,
+                .beta = bc ? nd_data(bc) : NULL,
+                .y = nd_data(y),
+                .mean = nd_data(mean),
+                .rstd = nd_data(rstd)};
+    if (nd_numel(x) > 0) nd_parallel_for(a.n * a.g, forward_row, &j);
+
+    const nd_tensor *in[3] = {x, gamma, beta};
+    const nd_tensor *saved[4] = {xc, mean, rstd, gc};
+    nd_function_apply(&group_norm_fn, y, in, gamma ? 3 : 1, saved, gamma ? 4 : 3, &a,
+                      sizeof a);
+    nd_free(xc);
+    nd_free(gc);
+    nd_free(bc);
+    nd_free(mean);
+    nd_free(rstd);
+    return y;
+}
+
+/* ---- the layer --------------------------------------------------------- */
+
+static void destroy(nd_module *m) { nd_dealloc(m, sizeof(nd_group_norm_layer)); }
+
+nd_group_norm_layer *nd_group_norm_new(int64_t groups, int64_t channels, float eps,
+                                       bool affine) {
+    if (groups < 1 || channels < 1 || channels % groups != 0)
+        nd_fatal("group_norm_new", "%lld groups do not divide %lld channels",
+                 (long long)groups, (long long)channels);
+    if (!(eps >= 0.0f)) nd_fatal("group_norm_new", "eps %g is negative", eps);
+    nd_group_norm_layer *l = nd_alloc(sizeof *l);
+    nd_module_init(&l->base, "GroupNorm", destroy);
+    l->groups = groups;
+    l->channels = channels;
+    l->eps = eps;
+    l->weight = affine ? nd_module_param(&l->base, "weight", nd_ones(ND_SHAPE(channels)))
+                       : NULL;
+    l->bias = affine ? nd_module_param(&l->base, "bias", nd_zeros(ND_SHAPE(channels)))
+                     : NULL;
+    return l;
+}
+
+nd_tensor *nd_group_norm_forward(nd_group_norm_layer *l, const nd_tensor *x) {
+    if (!l) nd_fatal("group_norm", "layer is NULL");
+    if (x && x->ndim >= 2 && x->shape[1] != l->channels) {
+        char s[ND_SHAPE_STR_LEN];
+        nd_fatal("group_norm", "layer for %lld channels got input %s",
+                 (long long)l->channels, nd_shape_str(x->shape, x->ndim, s));
+    }
+    return nd_group_norm(x, l->groups, l->weight, l->bias, l->eps);
+}

@@ -1,0 +1,288 @@
+/* Gradients of every layer: nd_gradcheck (backward against central
+ * differences) with respect to the input and every parameter, on small
+ * shapes with odd sizes. GroupNorm's backward is hand-derived, so it is
+ * checked alone too, with and without affine, on several group counts
+ * and on permuted inputs. */
+#include <stdio.h>
+#include <string.h>
+
+#include "helpers.h"
+#include "nn/nn.h"
+
+typedef struct {
+    nd_module *m;
+    nd_tensor *(*forward)(nd_module *m, const nd_tensor *x, void *extra);
+    void *extra;
+} layer_ctx;
+
+static nd_tensor *f_layer(nd_tensor *const *in, void *ctx) {
+    layer_ctx *c = ctx;
+    return c->forward(c->m, in[0], c->extra);
+}
+
+/* Checks d/dx and d/dparam for every parameter of m, and that every one
+ * of them was compared. */
+static void check_layer(nd_module *m, nd_tensor *x,
+                        nd_tensor *(*fw)(nd_module *, const nd_tensor *, void *),
+                        void *extra, double eps, double atol, double rtol,
+                        const char *what) {
+    nd_param_list ps = nd_parameters(m);
+    nd_tensor *in[32];
+    ck_assert_int_lt(ps.n, 31);
+    in[0] = x;
+    int64_t want = nd_numel(x);
+    for (int i = 0; i < ps.n; i++) {
+        in[i + 1] = ps.items[i].value;
+        want += nd_numel(ps.items[i].value);
+    }
+    /* the inputs must be leaves that do not require grad yet */
+    for (int i = 1; i <= ps.n; i++) nd_requires_grad(in[i], false);
+    layer_ctx ctx = {m, fw, extra};
+    nd_gradcheck_report rep;
+    bool ok = nd_gradcheck(f_layer, &ctx, in, ps.n + 1, eps, atol, rtol, &rep);
+    const char *worst = rep.worst_input == 0 ? "x" : ps.items[rep.worst_input - 1].name;
+    ck_assert_msg(ok && rep.checked == want,
+                  "%s: %lld of %lld (of %lld) out of tolerance; worst %s[%lld]: "
+                  "analytic %.6g, numeric %.6g", what, (long long)rep.failed,
+                  (long long)rep.checked, (long long)want, worst,
+                  (long long)rep.worst_index, rep.analytic, rep.numeric);
+    for (int i = 1; i <= ps.n; i++) nd_requires_grad(in[i], true);
+    nd_param_list_free(&ps);
+}
+
+static nd_tensor *leaf(nd_tensor *t) { return nd_persist(t); }
+
+/* Random parameters, so that gamma != 1 and beta != 0 take part. */
+static void randomize(nd_module *m, uint64_t seed) {
+    nd_param_list ps = nd_parameters(m);
+    nd_rng g = nd_rng_init(seed, 7);
+    for (int i = 0; i < ps.n; i++) nd_init_uniform_(ps.items[i].value, -0.8f, 0.8f, &g);
+    nd_param_list_free(&ps);
+}
+
+/* ---- GroupNorm, the fused op ------------------------------------------- */
+
+typedef struct {
+    int64_t groups;
+    bool affine;
+    bool permuted;
+} gn_case;
+
+static nd_tensor *f_group_norm(nd_tensor *const *in, void *ctx) {
+    const gn_case *c = ctx;
+    const nd_tensor *x = c->permuted ? nd_permute(in[0], ND_AXES(1, 0, 2, 3)) : in[0];
+    return nd_group_norm(x, c->groups, c->affine ? in[1] : NULL,
+                         c->affine ? in[2] : NULL, 1e-5f);
+}
+
+START_TEST(group_norm_backward_matches_differences) {
+    const gn_case cases[] = {{1, true, false}, {3, true, false}, {6, true, false},
+                             {3, false, false}, {2, true, true}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        nd_scope *s = nd_scope_begin();
+        const gn_case *c = &cases[i];
+        /* [N, C, H, W] = [2, 6, 3, 5]; permuted: stored as [6, 2, 3, 5] */
+        nd_tensor *x = c->permuted ? t_uniform(11 + i, ND_SHAPE(6, 2, 3, 5), -2, 2)
+                                   : t_uniform(11 + i, ND_SHAPE(2, 6, 3, 5), -2, 2);
+        nd_tensor *in[3] = {x, t_uniform(20 + i, ND_SHAPE(6), 0.5f, 1.5f),
+                            t_uniform(30 + i, ND_SHAPE(6), -1, 1)};
+        nd_gradcheck_report rep;
+        bool ok = nd_gradcheck(f_group_norm, (void *)c, in, c->affine ? 3 : 1, 1e-2, 2e-3,
+                               1e-2, &rep);
+        ck_assert_msg(ok, "groups %lld affine %d permuted %d: %lld failed; worst input %d "
+                      "[%lld]: analytic %.6g numeric %.6g", (long long)c->groups,
+                      c->affine, c->permuted, (long long)rep.failed, rep.worst_input,
+                      (long long)rep.worst_index, rep.analytic, rep.numeric);
+        nd_scope_end(s);
+    }
+}
+END_TEST
+
+/* Sum of dx over a group is 0 and sum of dx xhat is 0 too (the output of a
+ * normalisation does not move when its input shifts or scales), and
+ * dbeta is the sum of dy over N and positions: identities a wrong
+ * backward breaks. */
+START_TEST(group_norm_backward_identities) {
+    nd_tensor *x = nd_requires_grad(leaf(t_uniform(3, ND_SHAPE(3, 4, 5), -1, 1)), true);
+    nd_tensor *gamma = nd_requires_grad(leaf(nd_ones(ND_SHAPE(4))), true);
+    nd_tensor *beta = nd_requires_grad(leaf(nd_zeros(ND_SHAPE(4))), true);
+    nd_tensor *y = nd_group_norm(x, 2, gamma, beta, 0.0f);
+    nd_tensor *dy = t_uniform(4, ND_SHAPE(3, 4, 5), -1, 1);
+    nd_backward_with(y, dy);
+    for (int64_t n = 0; n < 3; n++)
+        for (int64_t g = 0; g < 2; g++) {
+            double sdx = 0, sdxy = 0;
+            for (int64_t c = 2 * g; c < 2 * g + 2; c++)
+                for (int64_t p = 0; p < 5; p++) {
+                    int64_t i[3] = {n, c, p};
+                    sdx += nd_get(x->grad, i);
+                    sdxy += nd_get(x->grad, i) * nd_get(y, i);
+                }
+            ck_assert_near(sdx, 0, 1e-5);
+            ck_assert_near(sdxy, 0, 1e-5);
+        }
+    nd_tensor *db = nd_sum(dy, ND_AXES(0, 2), false);
+    ck_assert(nd_allclose(beta->grad, db, 1e-5, 1e-6, false));
+    nd_tensor *dg = nd_sum(nd_mul(dy, y), ND_AXES(0, 2), false);
+    ck_assert(nd_allclose(gamma->grad, dg, 1e-5, 1e-6, false));
+    nd_free(x);
+    nd_free(gamma);
+    nd_free(beta);
+}
+END_TEST
+
+START_TEST(group_norm_same_bits_for_any_thread_count) {
+    nd_tensor *x = nd_requires_grad(leaf(t_uniform(5, ND_SHAPE(4, 32, 8, 8), -3, 3)), true);
+    nd_tensor *dy = t_uniform(6, ND_SHAPE(4, 32, 8, 8), -1, 1);
+    nd_tensor *first = NULL, *first_dx = NULL;
+    int saved = nd_get_num_threads();
+    for (int threads = 1; threads <= 3; threads++) {
+        nd_set_num_threads(threads);
+        nd_tensor *y = nd_group_norm(x, 8, NULL, NULL, 1e-6f);
+        nd_zero_grad(x);
+        nd_backward_with(y, dy);
+        if (!first) {
+            first = y;
+            first_dx = nd_clone(x->grad);
+        } else {
+            ck_assert(memcmp(nd_data(first), nd_data(y), 8192 * sizeof(float)) == 0);
+            ck_assert(memcmp(nd_data(first_dx), nd_data(x->grad), 8192 * sizeof(float)) == 0);
+        }
+    }
+    nd_set_num_threads(saved);
+    nd_free(x);
+}
+END_TEST
+
+/* ---- every layer ------------------------------------------------------- */
+
+static nd_tensor *fw_linear(nd_module *m, const nd_tensor *x, void *e) {
+    (void)e;
+    return nd_linear_forward((nd_linear_layer *)m, x);
+}
+static nd_tensor *fw_conv(nd_module *m, const nd_tensor *x, void *e) {
+    (void)e;
+    return nd_conv2d_forward((nd_conv2d_layer *)m, x);
+}
+static nd_tensor *fw_group_norm(nd_module *m, const nd_tensor *x, void *e) {
+    (void)e;
+    return nd_group_norm_forward((nd_group_norm_layer *)m, x);
+}
+static nd_tensor *fw_attention(nd_module *m, const nd_tensor *x, void *e) {
+    (void)e;
+    return nd_attention_forward((nd_attention_layer *)m, x);
+}
+static nd_tensor *fw_up(nd_module *m, const nd_tensor *x, void *e) {
+    (void)e;
+    return nd_upsample_forward((nd_upsample_layer *)m, x);
+}
+static nd_tensor *fw_down(nd_module *m, const nd_tensor *x, void *e) {
+    (void)e;
+    return nd_downsample_forward((nd_downsample_layer *)m, x);
+}
+/* Dropout's mask must be the same in every evaluation: each call replays
+ * the rng from the same state. */
+typedef struct {
+    const nd_tensor *temb;
+    nd_rng rng;
+} res_extra;
+static nd_tensor *fw_resblock(nd_module *m, const nd_tensor *x, void *e) {
+    res_extra *r = e;
+    nd_rng g = r->rng;
+    return nd_resblock_forward((nd_resblock_layer *)m, x, r->temb, &g);
+}
+static nd_tensor *fw_dropout(nd_module *m, const nd_tensor *x, void *e) {
+    (void)m;
+    nd_rng g = *(nd_rng *)e;
+    return nd_dropout(x, 0.3f, true, &g);
+}
+
+START_TEST(linear_and_conv_layers) {
+    nd_rng g = nd_rng_init(1, 0);
+    nd_linear_layer *l = nd_linear_new(5, 3, true, &g);
+    check_layer(&l->base, t_uniform(1, ND_SHAPE(2, 3, 5), -1, 1), fw_linear, NULL, 1e-2,
+                2e-3, 1e-2, "Linear");
+    nd_conv2d_layer *c = nd_conv2d_new(3, 2, 3, 3, (nd_conv2d_opts){2, 2, 0, 1, 0, 1},
+                                       true, &g);
+    check_layer(&c->base, t_uniform(2, ND_SHAPE(2, 3, 5, 6), -1, 1), fw_conv, NULL, 1e-2,
+                2e-3, 1e-2, "Conv2d stride 2");
+    nd_module_free(&l->base);
+    nd_module_free(&c->base);
+}
+END_TEST
+
+START_TEST(group_norm_layer) {
+    nd_group_norm_layer *l = nd_group_norm_new(3, 9, 1e-5f, true);
+    randomize(&l->base, 2);
+    check_layer(&l->base, t_uniform(3, ND_SHAPE(2, 9, 3, 1), -2, 2), fw_group_norm, NULL,
+                1e-2, 2e-3, 1e-2, "GroupNorm");
+    nd_module_free(&l->base);
+}
+END_TEST
+
+START_TEST(attention_layer) {
+    nd_rng g = nd_rng_init(2, 0);
+    for (int heads = 1; heads <= 3; heads += 2) {
+        nd_attention_layer *l = nd_attention_new(6, heads, 3, &g);
+        randomize(&l->base, 3);
+        char what[32];
+        snprintf(what, sizeof what, "Attention, %d head(s)", heads);
+        check_layer(&l->base, t_uniform(4, ND_SHAPE(2, 6, 3, 1), -2, 2), fw_attention,
+                    NULL, 1e-2, 3e-3, 1e-2, what);
+        nd_module_free(&l->base);
+    }
+}
+END_TEST
+
+START_TEST(resampling_layers) {
+    nd_rng g = nd_rng_init(3, 0);
+    nd_upsample_layer *up = nd_upsample_new(2, &g);
+    nd_downsample_layer *down = nd_downsample_new(3, &g);
+    check_layer(&up->base, t_uniform(5, ND_SHAPE(1, 2, 3, 2), -1, 1), fw_up, NULL, 1e-2,
+                2e-3, 1e-2, "Upsample");
+    check_layer(&down->base, t_uniform(6, ND_SHAPE(2, 3, 4, 6), -1, 1), fw_down, NULL,
+                1e-2, 2e-3, 1e-2, "Downsample");
+    nd_module_free(&up->base);
+    nd_module_free(&down->base);
+}
+END_TEST
+
+START_TEST(resblock_layer_with_dropout) {
+    nd_rng g = nd_rng_init(4, 0);
+    nd_tensor *temb = t_uniform(7, ND_SHAPE(2, 5), -1, 1);
+    for (int64_t cout = 3; cout <= 6; cout += 3) {
+        nd_resblock_layer *l = nd_resblock_new(3, cout, 5, 3, 0.2f, &g);
+        randomize(&l->base, 5);
+        res_extra e = {temb, nd_rng_init(99, 1)};
+        char what[32];
+        snprintf(what, sizeof what, "ResnetBlock 3 -> %lld", (long long)cout);
+        check_layer(&l->base, t_uniform(8, ND_SHAPE(2, 3, 3, 2), -1, 1), fw_resblock, &e,
+                    1e-2, 3e-3, 1e-2, what);
+        nd_module_free(&l->base);
+    }
+}
+END_TEST
+
+START_TEST(dropout_gradient_is_the_mask) {
+    nd_module dummy;
+    nd_module_init(&dummy, "Dropout", NULL);
+    nd_rng g = nd_rng_init(8, 2);
+    check_layer(&dummy, t_uniform(9, ND_SHAPE(7, 3), -1, 1), fw_dropout, &g, 1e-2, 1e-3,
+                1e-3, "Dropout");
+    nd_module_free(&dummy);
+}
+END_TEST
+
+TCase *tcase_layer_grad(void) {
+    TCase *tc = nd_test_case("layer_grad");
+    tcase_add_test(tc, group_norm_backward_matches_differences);
+    tcase_add_test(tc, group_norm_backward_identities);
+    tcase_add_test(tc, group_norm_same_bits_for_any_thread_count);
+    tcase_add_test(tc, linear_and_conv_layers);
+    tcase_add_test(tc, group_norm_layer);
+    tcase_add_test(tc, attention_layer);
+    tcase_add_test(tc, resampling_layers);
+    tcase_add_test(tc, resblock_layer_with_dropout);
+    tcase_add_test(tc, dropout_gradient_is_the_mask);
+    return tc;
+}
