@@ -1,0 +1,129 @@
+/* Functions: ops defined above the tensor layer with their own backward
+ * (nd_function_apply). A cube y = x^3 computed by hand, with dx = 3 x^2 dy
+ * from a saved tensor, and a scaled copy whose scale travels in args. */
+#include <stdio.h>
+#include <string.h>
+
+#include "autograd/autograd.h"
+#include "helpers.h"
+
+/* y = x^3:  dx = 3 x^2 dy, with x^2 saved by the forward */
+static void cube_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
+                          nd_tensor **grads) {
+    grads[0] = nd_mul(nd_mul_scalar(ctx->saved[0], 3.0f), dy);
+}
+static const nd_function cube_fn = {"cube", cube_backward};
+
+static nd_tensor *cube(const nd_tensor *x) {
+    nd_no_grad_begin();
+    nd_tensor *sq = nd_mul(x, x);
+    nd_tensor *y = nd_mul(sq, x);
+    nd_no_grad_end();
+    const nd_tensor *in[1] = {x}, *saved[1] = {sq};
+    nd_function_apply(&cube_fn, y, in, 1, saved, 1, NULL, 0);
+    nd_free(sq); /* the record keeps it alive */
+    return y;
+}
+
+/* y = s a + b with s in args:  da = s dy, db = dy */
+static void axpy_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
+                          nd_tensor **grads) {
+    float s = *(const float *)ctx->args;
+    grads[0] = nd_mul_scalar(dy, s);
+    grads[1] = nd_clone(dy);
+}
+static const nd_function axpy_fn = {"axpy", axpy_backward};
+
+static nd_tensor *axpy(float s, const nd_tensor *a, const nd_tensor *b) {
+    nd_no_grad_begin();
+    nd_tensor *y = nd_add(nd_mul_scalar(a, s), b);
+    nd_no_grad_end();
+    const nd_tensor *in[2] = {a, b};
+    return nd_function_apply(&axpy_fn, y, in, 2, NULL, 0, &s, sizeof s);
+}
+
+static nd_tensor *f_mix(nd_tensor *const *in, void *ctx) {
+    (void)ctx;
+    return nd_sum(cube(axpy(-1.5f, in[0], in[1])), ND_AXES(1), false);
+}
+
+START_TEST(function_gradients_match_differences) {
+    nd_tensor *in[2] = {t_uniform(1, ND_SHAPE(3, 4), -1, 1),
+                        t_uniform(2, ND_SHAPE(4), -1, 1)}; /* b broadcasts */
+    nd_gradcheck_report rep;
+    ck_assert(nd_gradcheck(f_mix, NULL, in, 2, 1e-2, 1e-3, 1e-2, &rep));
+    ck_assert_int_eq(rep.checked, 16);
+}
+END_TEST
+
+START_TEST(function_records_once_and_prints_its_name) {
+    nd_tensor *x = nd_requires_grad(nd_persist(nd_from_buffer((const float[]){1, 2},
+                                                              ND_SHAPE(2))), true);
+    size_t before = nd_tape_length();
+    nd_tensor *y = cube(x);
+    ck_assert_uint_eq(nd_tape_length(), before + 1);
+    char buf[512] = {0};
+    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    nd_tape_print(f);
+    fclose(f);
+    ck_assert_str_eq(buf, "tape: 1 record (backward walks them bottom to top)\n"
+                          "  #1    cube         leaf[2] -> [2]\n");
+    nd_backward(nd_sum(y, NULL, 0, false));
+    ck_assert_float_eq(nd_data(x->grad)[0], 3.0f);
+    ck_assert_float_eq(nd_data(x->grad)[1], 12.0f);
+    /* no input requires grad, or no-grad mode: nothing recorded */
+    size_t n = nd_tape_length();
+    nd_tensor *c = nd_from_buffer((const float[]){1}, ND_SHAPE(1));
+    ck_assert(!cube(c)->record);
+    nd_no_grad_begin();
+    ck_assert(!cube(x)->record);
+    nd_no_grad_end();
+    ck_assert_uint_eq(nd_tape_length(), n);
+    nd_free(x);
+}
+END_TEST
+
+static void lazy_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
+                          nd_tensor **grads) {
+    (void)ctx;
+    (void)dy;
+    (void)grads;
+}
+static const nd_function lazy_fn = {"lazy", lazy_backward};
+
+/* Stopping in the middle of backward leaves its scopes open, so this
+ * check runs without the fixture's leak check, in a process of its own. */
+START_TEST(function_without_gradient_stops_backward) {
+    nd_tensor *x = nd_requires_grad(nd_persist(nd_ones(ND_SHAPE(2))), true);
+    const nd_tensor *in[1] = {x};
+    nd_tensor *y = nd_function_apply(&lazy_fn, nd_ones(ND_SHAPE(2)), in, 1, NULL, 0, NULL, 0);
+    EXPECT_FATAL(nd_backward(nd_sum(y, NULL, 0, false)),
+                 "nanodiff: lazy: backward gave no gradient for input 0, which requires grad");
+}
+END_TEST
+
+START_TEST(function_misuse_stops) {
+    nd_tensor *x = nd_requires_grad(nd_persist(nd_ones(ND_SHAPE(2))), true);
+    const nd_tensor *in[1] = {x};
+    EXPECT_FATAL(nd_function_apply(&lazy_fn, x, in, 1, NULL, 0, NULL, 0),
+                 "nanodiff: lazy: the output must be a new tensor, not one already on the "
+                 "tape or a leaf that requires grad");
+    EXPECT_FATAL(nd_function_apply(&lazy_fn, nd_ones(ND_SHAPE(2)), in, 0, NULL, 0, NULL, 0),
+                 "nanodiff: lazy: bad input list (nin 0, nsaved 0)");
+    nd_free(x);
+}
+END_TEST
+
+TCase *tcase_function(void) {
+    TCase *tc = nd_test_case("function");
+    tcase_add_test(tc, function_gradients_match_differences);
+    tcase_add_test(tc, function_records_once_and_prints_its_name);
+    tcase_add_test(tc, function_misuse_stops);
+    return tc;
+}
+
+TCase *tcase_function_unclean(void) {
+    TCase *tc = tcase_create("function_unclean");
+    tcase_add_test(tc, function_without_gradient_stops_backward);
+    return tc;
+}
