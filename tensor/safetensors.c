@@ -149,7 +149,7 @@ static void put(text *t, const char *s, size_t n) {
     t->n += n;
 }
 
-static void puts_(text *t, const char *s) { put(t, s, strlen(s)); }
+static void put_str(text *t, const char *s) { put(t, s, strlen(s)); }
 
 static void put_json_string(text *t, const char *s) {
     put(t, "\"", 1);
@@ -172,7 +172,7 @@ static void put_json_string(text *t, const char *s) {
 static void put_int(text *t, uint64_t v) {
     char s[24];
     snprintf(s, sizeof s, "%llu", (unsigned long long)v);
-    puts_(t, s);
+    put_str(t, s);
 }
 
 /* {"__metadata__":{...},"name":{"dtype":"F32","shape":[..],"data_offsets":[b,e]},...}
@@ -181,36 +181,36 @@ static void build_header(text *t, const char *const *names,
                          const nd_tensor *const *tensors, int n,
                          const char *const *keys, const char *const *values,
                          int nmeta) {
-    puts_(t, "{");
+    put_str(t, "{");
     if (nmeta > 0) {
-        puts_(t, "\"" META_KEY "\":{");
+        put_str(t, "\"" META_KEY "\":{");
         for (int i = 0; i < nmeta; i++) {
-            if (i) puts_(t, ",");
+            if (i) put_str(t, ",");
             put_json_string(t, keys[i]);
-            puts_(t, ":");
+            put_str(t, ":");
             put_json_string(t, values[i]);
         }
-        puts_(t, n ? "}," : "}");
+        put_str(t, n ? "}," : "}");
     }
     uint64_t offset = 0;
     for (int i = 0; i < n; i++) {
         const nd_tensor *x = tensors[i];
-        if (i) puts_(t, ",");
+        if (i) put_str(t, ",");
         put_json_string(t, names[i]);
-        puts_(t, ":{\"dtype\":\"F32\",\"shape\":[");
+        put_str(t, ":{\"dtype\":\"F32\",\"shape\":[");
         for (int d = 0; d < x->ndim; d++) {
-            if (d) puts_(t, ",");
+            if (d) put_str(t, ",");
             put_int(t, (uint64_t)x->shape[d]);
         }
-        puts_(t, "],\"data_offsets\":[");
+        put_str(t, "],\"data_offsets\":[");
         put_int(t, offset);
-        puts_(t, ",");
+        put_str(t, ",");
         offset += (uint64_t)nd_numel(x) * 4;
         put_int(t, offset);
-        puts_(t, "]}");
+        put_str(t, "]}");
     }
-    puts_(t, "}");
-    while ((8 + t->n) % 8) puts_(t, " ");
+    put_str(t, "}");
+    while ((8 + t->n) % 8) put_str(t, " ");
 }
 
 /* ---- saving: the file -------------------------------------------------- */
