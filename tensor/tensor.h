@@ -382,6 +382,43 @@ nd_op_observer nd_set_op_observer(nd_op_observer observer); /* returns the old *
 typedef void (*nd_release_hook)(nd_tensor *t);
 nd_release_hook nd_set_release_hook(nd_release_hook hook);
 
+/* ---- safetensors files ------------------------------------------------ */
+
+/* The format of Hugging Face's safetensors (PyTorch users read these files
+ * with safetensors.torch.load_file): a little-endian u64 header length, a
+ * JSON header naming each tensor's dtype, shape and byte range, then the
+ * raw little-endian data. nanodiff writes and reads F32 only. */
+
+/* A set of named tensors and string metadata, as read from or written to a
+ * safetensors file. */
+typedef struct nd_safetensors {
+    int n;                 /* tensors, in file order of their data */
+    char **names;
+    nd_tensor **tensors;   /* contiguous float32, outside every scope; owned */
+    int nmeta;
+    char **meta_keys, **meta_values; /* the "__metadata__" object; owned */
+} nd_safetensors;
+
+/* Write n named tensors (any layout; stored as F32 row-major) and nmeta
+ * metadata pairs (either array may be NULL when its count is 0). The file is
+ * written beside path under a temporary name, flushed, fsync'd and renamed
+ * over path (then the directory is fsync'd): a crash or an error never leaves
+ * a broken file at path, and on ND_ERR the old file is untouched and no
+ * temporary is left behind. Names must be unique, non-empty UTF-8 without
+ * control characters, and not "__metadata__"; metadata is any UTF-8. */
+int nd_safetensors_save(const char *path, const char *const *names,
+                        const nd_tensor *const *tensors, int n,
+                        const char *const *meta_keys,
+                        const char *const *meta_values, int nmeta,
+                        nd_error *err);
+/* Read and validate a whole file. On ND_ERR *out is left empty (nothing to
+ * free) and the message starts with the path. */
+int nd_safetensors_load(const char *path, nd_safetensors *out, nd_error *err);
+void nd_safetensors_free(nd_safetensors *st); /* frees all; st zeroed */
+/* Lookups: NULL when absent. */
+nd_tensor *nd_safetensors_get(const nd_safetensors *st, const char *name);
+const char *nd_safetensors_meta(const nd_safetensors *st, const char *key);
+
 /* ---- printing ---------------------------------------------------------- */
 
 /* PyTorch-like: values (summarised with "..." beyond 1000 elements), the

@@ -15,6 +15,7 @@ TCase *tcase_memory(void);
 TCase *tcase_kernels(void);
 TCase *tcase_conv(void);
 TCase *tcase_vmath(void);
+TCase *tcase_safetensors(void);
 
 int main(void) {
     Suite *s = suite_create("tensor");
@@ -30,6 +31,7 @@ int main(void) {
     suite_add_tcase(s, tcase_kernels());
     suite_add_tcase(s, tcase_conv());
     suite_add_tcase(s, tcase_vmath());
+    suite_add_tcase(s, tcase_safetensors());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

@@ -1,0 +1,864 @@
+/* Safetensors files (Hugging Face's format, read by PyTorch, JAX, NumPy):
+ *
+ *   u64 little-endian N | N bytes of JSON header | data section
+ *
+ * The header maps each tensor name to {"dtype", "shape", "data_offsets"}
+ * (byte range in the data section, end exclusive) and may hold a
+ * "__metadata__" object of strings; the tensors must cover the data
+ * section exactly. Data is raw little-endian, row-major.
+ *
+ * Loading trusts nothing in the file: every size is checked against the
+ * file's size before anything is allocated, and the whole header is
+ * validated before a tensor is created. Saving writes a temporary file
+ * and renames it over the target, so the target is always either the old
+ * file or the complete new one. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "json.h"
+
+/* The reference reader's limit; real headers are a few hundred KB. */
+#define HEADER_MAX 100000000u
+/* A valid header nests 3 deep; this only bounds the checker's recursion. */
+#define JSON_MAX_DEPTH 64
+#define META_KEY "__metadata__"
+
+/* ---- little-endian bytes, whatever the host's order -------------------- */
+
+static void put_u64(unsigned char *b, uint64_t v) {
+    for (int k = 0; k < 8; k++) b[k] = (unsigned char)(v >> (8 * k));
+}
+
+static uint64_t get_u64(const unsigned char *b) {
+    uint64_t v = 0;
+    for (int k = 7; k >= 0; k--) v = v << 8 | b[k];
+    return v;
+}
+
+static void put_f32(unsigned char *b, float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    for (int k = 0; k < 4; k++) b[k] = (unsigned char)(u >> (8 * k));
+}
+
+/* In place: n floats stored as little-endian bytes become host floats. A
+ * no-op on little-endian hosts, kept unconditional so that one path is
+ * tested everywhere. */
+static void decode_f32(float *x, int64_t n) {
+    const unsigned char *b = (const unsigned char *)x;
+    for (int64_t i = 0; i < n; i++) {
+        const unsigned char *q = b + 4 * i;
+        uint32_t u = (uint32_t)q[0] | (uint32_t)q[1] << 8 | (uint32_t)q[2] << 16 |
+                     (uint32_t)q[3] << 24;
+        memcpy(&x[i], &u, sizeof u);
+    }
+}
+
+/* ---- saving: checks ---------------------------------------------------- */
+
+#define SAVE "safetensors_save"
+
+static int compare_strings(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A string that appears twice in s[0..n), or NULL. */
+static const char *find_duplicate(const char *const *s, int n) {
+    if (n < 2) return NULL;
+    size_t bytes = (size_t)n * sizeof *s;
+    const char **sorted = nd__alloc(bytes, SAVE);
+    memcpy(sorted, s, bytes);
+    qsort(sorted, (size_t)n, sizeof *sorted, compare_strings);
+    const char *dup = NULL;
+    for (int i = 1; i < n && !dup; i++)
+        if (strcmp(sorted[i - 1], sorted[i]) == 0) dup = sorted[i];
+    nd__release(sorted, bytes);
+    return dup;
+}
+
+static void check_name(const char *s, int i) {
+    if (!s) nd_fatal(SAVE, "name %d is NULL", i);
+    if (!*s) nd_fatal(SAVE, "name %d is empty", i);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            nd_fatal(SAVE, "name %d contains the control character 0x%02x", i, *p);
+    if (!nd__json_utf8(s, strlen(s))) nd_fatal(SAVE, "name %d is not valid UTF-8", i);
+    if (strcmp(s, META_KEY) == 0)
+        nd_fatal(SAVE, "name %d, '%s', is reserved for the metadata", i, s);
+}
+
+static void check_meta(const char *s, const char *what, int i) {
+    if (!s) nd_fatal(SAVE, "metadata %s %d is NULL", what, i);
+    if (!nd__json_utf8(s, strlen(s)))
+        nd_fatal(SAVE, "metadata %s %d is not valid UTF-8", what, i);
+}
+
+static void check_save_args(const char *path, const char *const *names,
+                            const nd_tensor *const *tensors, int n,
+                            const char *const *keys, const char *const *values,
+                            int nmeta) {
+    if (!path) nd_fatal(SAVE, "path is NULL");
+    if (n < 0) nd_fatal(SAVE, "n is %d; it must be >= 0", n);
+    if (nmeta < 0) nd_fatal(SAVE, "nmeta is %d; it must be >= 0", nmeta);
+    if (n > 0 && !names) nd_fatal(SAVE, "names is NULL");
+    if (n > 0 && !tensors) nd_fatal(SAVE, "tensors is NULL");
+    if (nmeta > 0 && !keys) nd_fatal(SAVE, "meta_keys is NULL");
+    if (nmeta > 0 && !values) nd_fatal(SAVE, "meta_values is NULL");
+    for (int i = 0; i < n; i++) {
+        check_name(names[i], i);
+        if (!tensors[i]) nd_fatal(SAVE, "tensor %d ('%s') is NULL", i, names[i]);
+    }
+    for (int i = 0; i < nmeta; i++) {
+        check_meta(keys[i], "key", i);
+        check_meta(values[i], "value", i);
+    }
+    const char *dup = find_duplicate(names, n);
+    if (dup) nd_fatal(SAVE, "name '%s' appears twice", dup);
+    dup = find_duplicate(keys, nmeta);
+    if (dup) nd_fatal(SAVE, "metadata key '%s' appears twice", dup);
+}
+
+/* ---- saving: the header ------------------------------------------------ */
+
+typedef struct text {
+    char *p;
+    size_t n, cap;
+    bool failed; /* out of memory */
+} text;
+
+static void put(text *t, const char *s, size_t n) {
+    if (t->failed) return;
+    if (t->n + n > t->cap) {
+        size_t cap = t->cap ? t->cap : 256;
+        while (cap < t->n + n) cap *= 2;
+        char *p = realloc(t->p, cap);
+        if (!p) {
+            t->failed = true;
+            return;
+        }
+        t->p = p;
+        t->cap = cap;
+    }
+    memcpy(t->p + t->n, s, n);
+    t->n += n;
+}
+
+static void put_str(text *t, const char *s) { put(t, s, strlen(s)); }
+
+static void put_json_string(text *t, const char *s) {
+    put(t, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        char esc[8];
+        if (*p == '"' || *p == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)*p;
+            put(t, esc, 2);
+        } else if (*p < 0x20) {
+            snprintf(esc, sizeof esc, "\\u%04x", *p);
+            put(t, esc, 6);
+        } else {
+            put(t, (const char *)p, 1);
+        }
+    }
+    put(t, "\"", 1);
+}
+
+static void put_int(text *t, uint64_t v) {
+    char s[24];
+    snprintf(s, sizeof s, "%llu", (unsigned long long)v);
+    put_str(t, s);
+}
+
+/* {"__metadata__":{...},"name":{"dtype":"F32","shape":[..],"data_offsets":[b,e]},...}
+ * padded with spaces so that the data section starts 8-byte aligned. */
+static void build_header(text *t, const char *const *names,
+                         const nd_tensor *const *tensors, int n,
+                         const char *const *keys, const char *const *values,
+                         int nmeta) {
+    put_str(t, "{");
+    if (nmeta > 0) {
+        put_str(t, "\"" META_KEY "\":{");
+        for (int i = 0; i < nmeta; i++) {
+            if (i) put_str(t, ",");
+            put_json_string(t, keys[i]);
+            put_str(t, ":");
+            put_json_string(t, values[i]);
+        }
+        put_str(t, n ? "}," : "}");
+    }
+    uint64_t offset = 0;
+    for (int i = 0; i < n; i++) {
+        const nd_tensor *x = tensors[i];
+        if (i) put_str(t, ",");
+        put_json_string(t, names[i]);
+        put_str(t, ":{\"dtype\":\"F32\",\"shape\":[");
+        for (int d = 0; d < x->ndim; d++) {
+            if (d) put_str(t, ",");
+            put_int(t, (uint64_t)x->shape[d]);
+        }
+        put_str(t, "],\"data_offsets\":[");
+        put_int(t, offset);
+        put_str(t, ",");
+        offset += (uint64_t)nd_numel(x) * 4;
+        put_int(t, offset);
+        put_str(t, "]}");
+    }
+    put_str(t, "}");
+    while ((8 + t->n) % 8) put_str(t, " ");
+}
+
+/* ---- saving: the file -------------------------------------------------- */
+
+typedef struct writer {
+    int fd;
+    size_t n;
+    unsigned char buf[16384];
+} writer;
+
+/* 0, or an errno value. */
+static int flush(writer *w) {
+    for (size_t done = 0; done < w->n;) {
+        ssize_t k = write(w->fd, w->buf + done, w->n - done);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return errno;
+        if (k == 0) return EIO;
+        done += (size_t)k;
+    }
+    w->n = 0;
+    return 0;
+}
+
+static int write_bytes(writer *w, const void *p, size_t n) {
+    const unsigned char *b = p;
+    while (n > 0) {
+        size_t k = sizeof w->buf - w->n < n ? sizeof w->buf - w->n : n;
+        memcpy(w->buf + w->n, b, k);
+        w->n += k;
+        b += k;
+        n -= k;
+        if (w->n == sizeof w->buf) {
+            int e = flush(w);
+            if (e) return e;
+        }
+    }
+    return 0;
+}
+
+/* x's elements in row-major order, whatever its strides. */
+static int write_tensor(writer *w, const nd_tensor *x) {
+    int64_t n = nd_numel(x);
+    if (n == 0) return 0;
+    int last = x->ndim - 1;
+    int64_t inner = last >= 0 ? x->shape[last] : 1;
+    int64_t step = last >= 0 ? x->strides[last] : 0;
+    int64_t index[ND_MAX_DIMS] = {0};
+    const float *base = nd_data(x);
+    for (int64_t row = 0; row < n / inner; row++) {
+        int64_t offset = 0;
+        for (int d = 0; d < last; d++) offset += index[d] * x->strides[d];
+        for (int64_t i = 0; i < inner; i++) {
+            if (sizeof w->buf - w->n < 4) {
+                int e = flush(w);
+                if (e) return e;
+            }
+            put_f32(w->buf + w->n, base[offset + i * step]);
+            w->n += 4;
+        }
+        for (int d = last - 1; d >= 0 && ++index[d] == x->shape[d]; d--) index[d] = 0;
+    }
+    return 0;
+}
+
+/* The whole file into fd, made durable; 0 or an errno value. */
+static int write_file(int fd, const text *header, const nd_tensor *const *tensors,
+                      int n) {
+    writer *w = malloc(sizeof *w);
+    if (!w) return ENOMEM;
+    w->fd = fd;
+    w->n = 0;
+    unsigned char len[8];
+    put_u64(len, header->n);
+    int e = write_bytes(w, len, 8);
+    if (!e) e = write_bytes(w, header->p, header->n);
+    for (int i = 0; i < n && !e; i++) e = write_tensor(w, tensors[i]);
+    if (!e) e = flush(w);
+    free(w);
+    if (!e && fsync(fd) != 0) e = errno;
+    return e;
+}
+
+/* A new file beside path, opened for writing; its name in *tmp (malloc'd). */
+static int create_temporary(const char *path, char **tmp) {
+    static unsigned counter;
+    size_t size = strlen(path) + 48;
+    *tmp = malloc(size);
+    if (!*tmp) {
+        errno = ENOMEM;
+        return -1;
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(*tmp, size, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;
+}
+
+/* Makes the rename durable. Best effort: by now path already holds the
+ * new file, so a failure here cannot be reported as "nothing changed". */
+static void sync_directory(const char *path) {
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 1;
+    char *dir = malloc(n + 1);
+    if (!dir) return;
+    if (slash) memcpy(dir, path, n);
+    else dir[0] = '.';
+    if (slash == path) n = 1; /* a file in "/" */
+    dir[n] = 0;
+    int fd = open(dir, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+int nd_safetensors_save(const char *path, const char *const *names,
+                        const nd_tensor *const *tensors, int n,
+                        const char *const *meta_keys,
+                        const char *const *meta_values, int nmeta,
+                        nd_error *err) {
+    check_save_args(path, names, tensors, n, meta_keys, meta_values, nmeta);
+    text header = {0};
+    build_header(&header, names, tensors, n, meta_keys, meta_values, nmeta);
+    if (header.failed) {
+        free(header.p);
+        return nd_error_set(err, "%s: out of memory building the header", path);
+    }
+    char *tmp = NULL;
+    int fd = create_temporary(path, &tmp);
+    if (fd < 0) {
+        int e = errno;
+        nd_error_set(err, "%s: cannot create a temporary file beside it: %s", path,
+                     strerror(e));
+        free(tmp);
+        free(header.p);
+        return ND_ERR;
+    }
+    int e = write_file(fd, &header, tensors, n);
+    free(header.p);
+    if (close(fd) != 0 && !e) e = errno;
+    const char *what = "write";
+    if (!e && rename(tmp, path) != 0) {
+        e = errno;
+        what = "rename";
+    }
+    if (e) {
+        unlink(tmp);
+        free(tmp);
+        return nd_error_set(err, "%s: cannot %s the temporary file: %s", path, what,
+                            strerror(e));
+    }
+    free(tmp);
+    sync_directory(path);
+    return ND_OK;
+}
+
+/* ---- loading: the header ----------------------------------------------- */
+
+typedef struct entry {
+    char *name;
+    int ndim;
+    int64_t shape[ND_MAX_DIMS];
+    uint64_t begin, end;
+    int order; /* in the header, so that sorting is deterministic */
+} entry;
+
+
+typedef struct pair {
+    char *key, *value;
+} pair;
+
+typedef struct header {
+    entry *e;
+    int n, cap;
+    pair *meta;
+    int nmeta, metacap;
+    bool has_meta;
+} header;
+
+typedef struct reader {
+    const char *path;
+    nd_error *err;
+    nd__json j;
+    uint64_t data_size; /* bytes after the header */
+} reader;
+
+ND_PRINTF(2, 3) static int bad(reader *r, const char *fmt, ...) {
+    char what[sizeof r->err->message];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    return nd_error_set(r->err, "%s: %s", r->path, what);
+}
+
+static int out_of_memory(reader *r) { return bad(r, "out of memory"); }
+
+static void free_header(header *h) {
+    for (int i = 0; i < h->n; i++) free(h->e[i].name);
+    for (int i = 0; i < h->nmeta; i++) {
+        free(h->meta[i].key);
+        free(h->meta[i].value);
+    }
+    free(h->e);
+    free(h->meta);
+    memset(h, 0, sizeof *h);
+}
+
+/* Room for one more element in *p (n used of *cap). */
+static bool grow(void **p, int *cap, int n, size_t size) {
+    if (n < *cap) return true;
+    int c = *cap ? 2 * *cap : 16;
+    void *q = realloc(*p, (size_t)c * size);
+    if (!q) return false;
+    *p = q;
+    *cap = c;
+    return true;
+}
+
+/* A string at the cursor, NULs refused (C strings cannot hold them); what
+ * names it in the message. */
+static int read_string(reader *r, char **s, const char *what) {
+    size_t len;
+    *s = nd__json_string(&r->j, &len);
+    if (!*s) return out_of_memory(r);
+    if (strlen(*s) == len) return ND_OK;
+    int rc = bad(r, "%s '%s' contains a NUL character (\\u0000)", what, *s);
+    free(*s);
+    *s = NULL;
+    return rc;
+}
+
+/* A key and its ':' (the JSON is already checked, so they are there). */
+static int read_key(reader *r, char **s, const char *what) {
+    nd__json_peek(&r->j);
+    if (read_string(r, s, what)) return ND_ERR;
+    nd__json_peek(&r->j);
+    nd__json_advance(&r->j);
+    return ND_OK;
+}
+
+/* At '{' or '[': consumes it; true when the container is empty (and
+ * consumes its end too). */
+static bool open_container(reader *r) {
+    nd__json_advance(&r->j);
+    char b = nd__json_peek(&r->j);
+    if (b == '}' || b == ']') nd__json_advance(&r->j);
+    return b == '}' || b == ']';
+}
+
+/* Consumes ',' or the closing bracket; true at the closing one. */
+static bool at_end(reader *r) {
+    char b = nd__json_peek(&r->j);
+    nd__json_advance(&r->j);
+    return b == '}' || b == ']';
+}
+
+static const char *describe(reader *r, char *buf) {
+    return nd__json_describe(&r->j, buf, 40);
+}
+
+static int parse_metadata(reader *r, header *h) {
+    char found[40];
+    if (h->has_meta) return bad(r, "key '" META_KEY "' appears twice in the header");
+    h->has_meta = true;
+    if (nd__json_peek(&r->j) != '{')
+        return bad(r, META_KEY " must be an object of strings, not %s",
+                   describe(r, found));
+    if (open_container(r)) return ND_OK;
+    do {
+        if (!grow((void **)&h->meta, &h->metacap, h->nmeta, sizeof *h->meta))
+            return out_of_memory(r);
+        pair *m = &h->meta[h->nmeta];
+        if (read_key(r, &m->key, META_KEY " key")) return ND_ERR;
+        h->nmeta++;
+        m->value = NULL;
+        if (nd__json_peek(&r->j) != '"')
+            return bad(r, META_KEY " value of '%s' must be a string, not %s", m->key,
+                       describe(r, found));
+        if (read_string(r, &m->value, META_KEY " value")) return ND_ERR;
+    } while (!at_end(r));
+    return ND_OK;
+}
+
+static const char *const dtypes[] = {"BOOL", "U8",  "I8",  "F8_E5M2", "F8_E4M3",
+                                     "I16",  "U16", "F16", "BF16",    "I32",
+                                     "U32",  "F32", "F64", "I64",     "U64"};
+
+static int parse_dtype(reader *r, const entry *e) {
+    char found[40], *dtype;
+    if (nd__json_peek(&r->j) != '"')
+        return bad(r, "tensor '%s': dtype must be a string, not %s", e->name,
+                   describe(r, found));
+    if (read_string(r, &dtype, "dtype")) return ND_ERR;
+    bool known = false;
+    for (size_t i = 0; i < sizeof dtypes / sizeof *dtypes; i++)
+        known = known || strcmp(dtype, dtypes[i]) == 0;
+    int rc = ND_OK;
+    if (!known) rc = bad(r, "tensor '%s': unknown dtype '%s'", e->name, dtype);
+    else if (strcmp(dtype, "F32") != 0)
+        rc = bad(r, "tensor '%s': dtype %s is not supported; nanodiff reads F32 only",
+                 e->name, dtype);
+    free(dtype);
+    return rc;
+}
+
+/* One integer of an array (shape or data_offsets) into *v. */
+static int read_uint(reader *r, const entry *e, const char *field, uint64_t *v) {
+    char found[40];
+    const char *text = describe(r, found);
+    char b = nd__json_peek(&r->j);
+    int kind = b == '-' || (b >= '0' && b <= '9') ? nd__json_uint(&r->j, v)
+                                                  : ND__JSON_NOT_UINT;
+    if (kind == ND__JSON_NOT_UINT)
+        return bad(r, "tensor '%s': %s must hold non-negative integers, not %s",
+                   e->name, field, text);
+    if (kind == ND__JSON_TOO_LARGE || *v > INT64_MAX)
+        return bad(r, "tensor '%s': %s value %s is too large", e->name, field, text);
+    return ND_OK;
+}
+
+static int parse_shape(reader *r, entry *e) {
+    char found[40];
+    if (nd__json_peek(&r->j) != '[')
+        return bad(r, "tensor '%s': shape must be an array, not %s", e->name,
+                   describe(r, found));
+    if (open_container(r)) return ND_OK;
+    do {
+        if (e->ndim == ND_MAX_DIMS)
+            return bad(r, "tensor '%s': shape has more than %d dimensions", e->name,
+                       ND_MAX_DIMS);
+        uint64_t v;
+        if (read_uint(r, e, "shape", &v)) return ND_ERR;
+        e->shape[e->ndim++] = (int64_t)v;
+    } while (!at_end(r));
+    /* Zero sizes do not excuse an overflow: nd_empty refuses those too. */
+    int64_t n = 1;
+    for (int d = 0; d < e->ndim; d++) {
+        if (e->shape[d] > 0 && n > INT64_MAX / 4 / e->shape[d]) {
+            char s[ND_SHAPE_STR_LEN];
+            return bad(r, "tensor '%s': shape %s has too many elements", e->name,
+                       nd_shape_str(e->shape, e->ndim, s));
+        }
+        if (e->shape[d] > 0) n *= e->shape[d];
+    }
+    return ND_OK;
+}
+
+static int parse_offsets(reader *r, entry *e) {
+    char found[40];
+    if (nd__json_peek(&r->j) != '[')
+        return bad(r, "tensor '%s': data_offsets must be an array, not %s", e->name,
+                   describe(r, found));
+    int count = 0;
+    uint64_t v[2] = {0, 0};
+    if (!open_container(r)) do {
+            uint64_t x;
+            if (read_uint(r, e, "data_offsets", &x)) return ND_ERR;
+            if (count < 2) v[count] = x;
+            count++;
+        } while (!at_end(r));
+    if (count != 2)
+        return bad(r, "tensor '%s': data_offsets must be [begin, end]; it has %d %s",
+                   e->name, count, count == 1 ? "entry" : "entries");
+    e->begin = v[0];
+    e->end = v[1];
+    return ND_OK;
+}
+
+/* The checks that need the whole entry. */
+static int check_entry(reader *r, const entry *e, unsigned seen) {
+    static const char *const fields[] = {"dtype", "shape", "data_offsets"};
+    for (int k = 0; k < 3; k++)
+        if (!(seen & 1u << k))
+            return bad(r, "tensor '%s': missing field '%s'", e->name, fields[k]);
+    unsigned long long b = e->begin, end = e->end;
+    if (b > end)
+        return bad(r, "tensor '%s': data_offsets [%llu,%llu] end before they begin",
+                   e->name, b, end);
+    if (end > r->data_size)
+        return bad(r, "tensor '%s': data_offsets [%llu,%llu] reach past the end of the "
+                   "data section (%llu bytes)", e->name, b, end,
+                   (unsigned long long)r->data_size);
+    uint64_t need = (uint64_t)nd__prod(e->shape, e->ndim) * 4;
+    if (end - b != need) {
+        char s[ND_SHAPE_STR_LEN];
+        return bad(r, "tensor '%s': data_offsets [%llu,%llu] hold %llu bytes; shape %s "
+                   "of F32 needs %llu", e->name, b, end, end - b,
+                   nd_shape_str(e->shape, e->ndim, s), (unsigned long long)need);
+    }
+    return ND_OK;
+}
+
+/* One "key": value of the top-level object. */
+static int parse_entry(reader *r, header *h) {
+    char found[40], *name;
+    if (read_key(r, &name, "tensor name")) return ND_ERR;
+    if (strcmp(name, META_KEY) == 0) {
+        free(name);
+        return parse_metadata(r, h);
+    }
+    if (!grow((void **)&h->e, &h->cap, h->n, sizeof *h->e)) {
+        free(name);
+        return out_of_memory(r);
+    }
+    entry *e = &h->e[h->n];
+    memset(e, 0, sizeof *e);
+    e->name = name;
+    e->order = h->n++;
+    if (nd__json_peek(&r->j) != '{')
+        return bad(r, "tensor '%s': entry must be an object, not %s", e->name,
+                   describe(r, found));
+    unsigned seen = 0;
+    if (!open_container(r)) do {
+            char *field;
+            if (read_key(r, &field, "field name")) return ND_ERR;
+            int k = strcmp(field, "dtype") == 0          ? 0
+                    : strcmp(field, "shape") == 0        ? 1
+                    : strcmp(field, "data_offsets") == 0 ? 2
+                                                         : -1;
+            int rc = ND_OK;
+            if (k < 0) rc = bad(r, "tensor '%s': unexpected field '%s'", e->name, field);
+            else if (seen & 1u << k)
+                rc = bad(r, "tensor '%s': field '%s' appears twice", e->name, field);
+            free(field);
+            if (rc) return rc;
+            seen |= 1u << k;
+            rc = k == 0 ? parse_dtype(r, e) : k == 1 ? parse_shape(r, e) : parse_offsets(r, e);
+            if (rc) return rc;
+        } while (!at_end(r));
+    return check_entry(r, e, seen);
+}
+
+static int compare_names(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A name that appears twice among n strings at stride bytes apart, or
+ * NULL; *dup is set to it. ND_ERR only when out of memory. */
+static int duplicate(reader *r, char *const *first, int n, size_t stride,
+                     const char **dup) {
+    *dup = NULL;
+    if (n < 2) return ND_OK;
+    char **s = malloc((size_t)n * sizeof *s);
+    if (!s) return out_of_memory(r);
+    for (int i = 0; i < n; i++)
+        s[i] = *(char *const *)((const char *)first + (size_t)i * stride);
+    qsort(s, (size_t)n, sizeof *s, compare_names);
+    for (int i = 1; i < n && !*dup; i++)
+        if (strcmp(s[i - 1], s[i]) == 0) *dup = s[i];
+    free(s);
+    return ND_OK;
+}
+
+static int parse_header(reader *r, header *h) {
+    char found[40];
+    if (nd__json_peek(&r->j) != '{')
+        return bad(r, "the header must be a JSON object, not %s", describe(r, found));
+    if (!open_container(r)) do {
+            if (parse_entry(r, h)) return ND_ERR;
+        } while (!at_end(r));
+    const char *dup = NULL;
+    if (h->n && duplicate(r, &h->e[0].name, h->n, sizeof *h->e, &dup)) return ND_ERR;
+    if (dup) return bad(r, "key '%s' appears twice in the header", dup);
+    if (h->nmeta && duplicate(r, &h->meta[0].key, h->nmeta, sizeof *h->meta, &dup))
+        return ND_ERR;
+    if (dup) return bad(r, META_KEY " key '%s' appears twice", dup);
+    return ND_OK;
+}
+
+static int compare_offsets(const void *pa, const void *pb) {
+    const entry *a = pa, *b = pb;
+    if (a->begin != b->begin) return a->begin < b->begin ? -1 : 1;
+    if (a->end != b->end) return a->end < b->end ? -1 : 1;
+    return (a->order > b->order) - (a->order < b->order);
+}
+
+/* Sorts the entries by offset and checks that they tile the data section:
+ * no overlap, no hole, nothing after the last. */
+static int check_layout(reader *r, header *h) {
+    if (h->n > 0) qsort(h->e, (size_t)h->n, sizeof *h->e, compare_offsets);
+    uint64_t at = 0;
+    for (int i = 0; i < h->n; i++) {
+        const entry *e = &h->e[i];
+        if (e->begin > at)
+            return bad(r, "bytes %llu..%llu of the data section belong to no tensor",
+                       (unsigned long long)at, (unsigned long long)e->begin);
+        if (e->begin < at) {
+            const entry *p = &h->e[i - 1];
+            return bad(r, "tensors '%s' [%llu,%llu] and '%s' [%llu,%llu] overlap",
+                       p->name, (unsigned long long)p->begin, (unsigned long long)p->end,
+                       e->name, (unsigned long long)e->begin, (unsigned long long)e->end);
+        }
+        at = e->end;
+    }
+    if (at < r->data_size)
+        return bad(r, "bytes %llu..%llu of the data section, after the last tensor, "
+                   "belong to no tensor", (unsigned long long)at,
+                   (unsigned long long)r->data_size);
+    return ND_OK;
+}
+
+/* ---- loading: the file ------------------------------------------------- */
+
+/* Reads exactly n bytes: ND_OK, or ND_ERR with the message. */
+static int read_exact(reader *r, int fd, void *p, size_t n) {
+    unsigned char *b = p;
+    while (n > 0) {
+        ssize_t k = read(fd, b, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return bad(r, "cannot read: %s", strerror(errno));
+        if (k == 0) return bad(r, "the file ended early (did it change while being read?)");
+        b += k;
+        n -= (size_t)k;
+    }
+    return ND_OK;
+}
+
+/* The header length, checked against the file's size. */
+static int read_length(reader *r, int fd, uint64_t file_size, uint64_t *len) {
+    if (file_size == 0) return bad(r, "the file is empty");
+    if (file_size < 8)
+        return bad(r, "the file is %llu bytes, too short for the 8-byte header length",
+                   (unsigned long long)file_size);
+    unsigned char b[8];
+    if (read_exact(r, fd, b, 8)) return ND_ERR;
+    *len = get_u64(b);
+    if (*len > file_size - 8)
+        return bad(r, "header length %llu is larger than the rest of the file "
+                   "(%llu bytes)", (unsigned long long)*len,
+                   (unsigned long long)(file_size - 8));
+    if (*len > HEADER_MAX)
+        return bad(r, "header length %llu is over the limit of %u bytes",
+                   (unsigned long long)*len, HEADER_MAX);
+    if (*len == 0) return bad(r, "the header is empty (length 0)");
+    return ND_OK;
+}
+
+static int read_header(reader *r, int fd, uint64_t len, header *h) {
+    char *text = malloc((size_t)len);
+    if (!text) return out_of_memory(r);
+    int rc = read_exact(r, fd, text, (size_t)len);
+    size_t at;
+    char why[64];
+    if (!rc && !nd__json_check(text, (size_t)len, JSON_MAX_DEPTH, &at, why))
+        rc = bad(r, "the header is not valid JSON: %s at byte %zu of the header", why, at);
+    if (!rc) {
+        r->j = (nd__json){text, text + len};
+        rc = parse_header(r, h);
+    }
+    free(text);
+    return rc;
+}
+
+/* Moves the sorted entries and the metadata into out, creating and
+ * reading the tensors; out is complete or empty. */
+static int read_tensors(reader *r, int fd, header *h, nd_safetensors *out) {
+    int n = h->n, m = h->nmeta;
+    out->names = calloc((size_t)n + 1, sizeof *out->names);
+    out->tensors = calloc((size_t)n + 1, sizeof *out->tensors);
+    out->meta_keys = calloc((size_t)m + 1, sizeof *out->meta_keys);
+    out->meta_values = calloc((size_t)m + 1, sizeof *out->meta_values);
+    if (!out->names || !out->tensors || !out->meta_keys || !out->meta_values)
+        return out_of_memory(r);
+    for (int i = 0; i < n; i++) {
+        entry *e = &h->e[i];
+        nd_tensor *t = nd_persist(nd_empty(e->shape, e->ndim));
+        out->tensors[out->n] = t;
+        out->names[out->n++] = e->name;
+        e->name = NULL;
+        if (read_exact(r, fd, nd_data(t), (size_t)(e->end - e->begin))) return ND_ERR;
+        decode_f32(nd_data(t), nd_numel(t));
+    }
+    for (int i = 0; i < m; i++) {
+        out->meta_keys[i] = h->meta[i].key;
+        out->meta_values[i] = h->meta[i].value;
+        h->meta[i].key = h->meta[i].value = NULL;
+        out->nmeta++;
+    }
+    return ND_OK;
+}
+
+/* Opens path and finds its size; directories and devices are refused. */
+static int open_file(reader *r, int *fd, uint64_t *size) {
+    *fd = open(r->path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0) return bad(r, "cannot open: %s", strerror(errno));
+    struct stat st;
+    if (fstat(*fd, &st) != 0) return bad(r, "cannot read: %s", strerror(errno));
+    if (S_ISDIR(st.st_mode)) return bad(r, "cannot read: %s", strerror(EISDIR));
+    if (!S_ISREG(st.st_mode)) return bad(r, "not a regular file");
+    *size = (uint64_t)st.st_size;
+    return ND_OK;
+}
+
+int nd_safetensors_load(const char *path, nd_safetensors *out, nd_error *err) {
+    if (!path) nd_fatal("safetensors_load", "path is NULL");
+    if (!out) nd_fatal("safetensors_load", "out is NULL");
+    memset(out, 0, sizeof *out);
+    reader r = {path, err, {NULL, NULL}, 0};
+    header h = {0};
+    int fd = -1;
+    uint64_t size = 0, len = 0;
+    int rc = open_file(&r, &fd, &size);
+    if (!rc) rc = read_length(&r, fd, size, &len);
+    if (!rc) {
+        r.data_size = size - 8 - len;
+        rc = read_header(&r, fd, len, &h);
+    }
+    if (!rc) rc = check_layout(&r, &h);
+    if (!rc) rc = read_tensors(&r, fd, &h, out);
+    if (fd >= 0) close(fd);
+    free_header(&h);
+    if (rc) nd_safetensors_free(out);
+    return rc;
+}
+
+void nd_safetensors_free(nd_safetensors *st) {
+    if (!st) return;
+    for (int i = 0; i < st->n; i++) {
+        free(st->names[i]);
+        nd_free(st->tensors[i]);
+    }
+    for (int i = 0; i < st->nmeta; i++) {
+        free(st->meta_keys[i]);
+        free(st->meta_values[i]);
+    }
+    free(st->names);
+    free(st->tensors);
+    free(st->meta_keys);
+    free(st->meta_values);
+    memset(st, 0, sizeof *st);
+}
+
+nd_tensor *nd_safetensors_get(const nd_safetensors *st, const char *name) {
+    if (!st) nd_fatal("safetensors_get", "st is NULL");
+    if (!name) nd_fatal("safetensors_get", "name is NULL");
+    for (int i = 0; i < st->n; i++)
+        if (strcmp(st->names[i], name) == 0) return st->tensors[i];
+    return NULL;
+}
+
+const char *nd_safetensors_meta(const nd_safetensors *st, const char *key) {
+    if (!st) nd_fatal("safetensors_meta", "st is NULL");
+    if (!key) nd_fatal("safetensors_meta", "key is NULL");
+    for (int i = 0; i < st->nmeta; i++)
+        if (strcmp(st->meta_keys[i], key) == 0) return st->meta_values[i];
+    return NULL;
+}
