@@ -4,10 +4,12 @@
 #include "helpers.h"
 
 TCase *tcase_module(void);
+TCase *tcase_optim(void);
 
 int main(void) {
     Suite *s = suite_create("nn");
     suite_add_tcase(s, tcase_module());
+    suite_add_tcase(s, tcase_optim());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
