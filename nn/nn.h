@@ -214,7 +214,10 @@ nd_tensor *nd_resblock_forward(nd_resblock_layer *l, const nd_tensor *x,
  *          term (Loshchilov & Hutter 2019).
  * Warmup: lr_t = lr min(1, t / warmup_steps), linear, as in DDPM; 0 steps
  * means none. Parameters without a gradient are skipped (their state does
- * not move either). Parameters and gradients must be contiguous. */
+ * not move either). t is the optimizer's step count, one for all
+ * parameters: PyTorch counts steps per parameter, which agrees whenever
+ * every parameter has a gradient at every step. Parameters and gradients
+ * must be contiguous. */
 typedef enum nd_optim_kind { ND_SGD, ND_ADAM, ND_ADAMW } nd_optim_kind;
 typedef struct nd_optim_config {
     nd_optim_kind kind;
