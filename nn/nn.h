@@ -203,15 +203,21 @@ nd_tensor *nd_resblock_forward(nd_resblock_layer *l, const nd_tensor *x,
 /* ---- optimizers -------------------------------------------------------- */
 
 /* The update of every parameter p with gradient g = p.grad at step t
- * (counted from 1), with lr_t the learning rate after warmup:
- *   SGD:   b = momentum b + g (b = g at t = 1);  p -= lr_t b
+ * (counted from 1), with lr_t the learning rate after warmup, as
+ * torch.optim computes it (scalars in double, elements in float):
+ *   SGD:   g += weight_decay p;  b = momentum b + g (b = g at t = 1; no b
+ *          when momentum is 0);  p -= lr_t b
  *   Adam:  g += weight_decay p;  m = beta1 m + (1 - beta1) g;
  *          v = beta2 v + (1 - beta2) g^2;
  *          p -= lr_t (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
  *   AdamW: p -= lr_t weight_decay p, then Adam's step without the decay
  *          term (Loshchilov & Hutter 2019).
  * Warmup: lr_t = lr min(1, t / warmup_steps), linear, as in DDPM; 0 steps
- * means none. Parameters without a gradient are skipped. */
+ * means none. Parameters without a gradient are skipped (their state does
+ * not move either). t is the optimizer's step count, one for all
+ * parameters: PyTorch counts steps per parameter, which agrees whenever
+ * every parameter has a gradient at every step. Parameters and gradients
+ * must be contiguous. */
 typedef enum nd_optim_kind { ND_SGD, ND_ADAM, ND_ADAMW } nd_optim_kind;
 typedef struct nd_optim_config {
     nd_optim_kind kind;
@@ -227,7 +233,10 @@ typedef struct nd_optim_config {
 nd_optim_config nd_optim_defaults(nd_optim_kind kind);
 
 typedef struct nd_optimizer nd_optimizer;
-/* An optimizer over all parameters of model (which must outlive it). */
+/* An optimizer over all parameters of model (which must outlive it and
+ * keep its parameters). The state tensors exist, as zeros, from here on.
+ * Stops on a bad config: lr, momentum, eps, weight_decay finite and >= 0,
+ * betas in [0, 1), warmup_steps >= 0, at least one parameter. */
 nd_optimizer *nd_optimizer_new(nd_module *model, nd_optim_config config);
 void nd_optimizer_free(nd_optimizer *opt);
 void nd_optimizer_step(nd_optimizer *opt);
@@ -235,9 +244,11 @@ void nd_optimizer_zero_grad(nd_optimizer *opt);
 int64_t nd_optimizer_steps(const nd_optimizer *opt); /* steps taken */
 float nd_optimizer_lr(const nd_optimizer *opt); /* lr_t of the next step */
 const nd_optim_config *nd_optimizer_config(const nd_optimizer *opt);
-/* The state as named tensors (the optimizer keeps ownership), for
- * checkpoints: "<param>.exp_avg" and "<param>.exp_avg_sq" (Adam, AdamW)
- * or "<param>.momentum_buffer" (SGD with momentum), as PyTorch calls them. */
+/* The state as named tensors (the optimizer keeps ownership; free the
+ * list with nd_param_list_free), for checkpoints: "<param>.exp_avg" and
+ * "<param>.exp_avg_sq" (Adam, AdamW) or "<param>.momentum_buffer" (SGD
+ * with momentum; plain SGD has none), as PyTorch calls them, in parameter
+ * order. */
 nd_param_list nd_optimizer_state(const nd_optimizer *opt);
 /* Restore the step count (the tensors are restored in place through
  * nd_optimizer_state). */
@@ -245,15 +256,18 @@ void nd_optimizer_set_steps(nd_optimizer *opt, int64_t steps);
 
 /* Global-norm gradient clipping: with n = sqrt(sum of all squared
  * gradient elements), scale every gradient by max_norm / (n + 1e-6) when
- * n > max_norm. Returns n (before clipping), as PyTorch's
- * clip_grad_norm_ does. */
+ * n > max_norm (> 0). Returns n (before clipping), as PyTorch's
+ * clip_grad_norm_ does. The sum runs in double, in parameter order;
+ * parameters without a gradient take no part. */
 double nd_clip_grad_norm(nd_module *model, double max_norm);
 
 /* ---- exponential moving average of the parameters ---------------------- */
 
-/* shadow = decay shadow + (1 - decay) p after each step; the first update
- * copies p (DDPM's rule), so the average never starts from zero or from
- * the initial weights. */
+/* shadow = decay shadow + (1 - decay) p after each step, computed as
+ * shadow -= (1 - decay) (shadow - p) (TensorFlow's form, which DDPM used);
+ * the first update copies p, so the average never starts from zero or from
+ * the initial weights. decay is in [0, 1]; DDPM uses 0.9999. The shadows
+ * are persistent tensors that do not require grad. */
 typedef struct nd_ema nd_ema;
 nd_ema *nd_ema_new(nd_module *model, float decay);
 void nd_ema_free(nd_ema *ema);
@@ -263,7 +277,9 @@ void nd_ema_set_updates(nd_ema *ema, int64_t updates);
 float nd_ema_decay(const nd_ema *ema);
 /* The averaged parameters under the model's names (owned by ema). */
 nd_param_list nd_ema_state(const nd_ema *ema);
-/* Copy the averages into a model of the same structure (for sampling). */
+/* Copy the averages into a model of the same structure (for sampling):
+ * the same parameter names, in the same order, of the same shapes; stops
+ * at the first mismatch. */
 void nd_ema_copy_to(const nd_ema *ema, nd_module *model);
 
 #ifdef __cplusplus

@@ -6,12 +6,16 @@
 TCase *tcase_module(void);
 TCase *tcase_layers(void);
 TCase *tcase_layer_grad(void);
+TCase *tcase_optim(void);
+TCase *tcase_checkpoint(void);
 
 int main(void) {
     Suite *s = suite_create("nn");
     suite_add_tcase(s, tcase_module());
     suite_add_tcase(s, tcase_layers());
     suite_add_tcase(s, tcase_layer_grad());
+    suite_add_tcase(s, tcase_optim());
+    suite_add_tcase(s, tcase_checkpoint());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
