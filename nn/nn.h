@@ -282,6 +282,37 @@ nd_param_list nd_ema_state(const nd_ema *ema);
  * at the first mismatch. */
 void nd_ema_copy_to(const nd_ema *ema, nd_module *model);
 
+/* ---- checkpoints ------------------------------------------------------- */
+
+/* What a checkpoint holds, as one safetensors file (tensor.h):
+ *   "<param>"            the model's parameters, under their dotted names,
+ *                        so PyTorch reads them as a state_dict
+ *   "optimizer.<state>"  the optimizer's state (nd_optimizer_state)
+ *   "ema.<param>"        the moving averages
+ * and in "__metadata__": format, step, config, the optimizer's kind and
+ * step count, the EMA's decay and update count, the rng's seed, stream
+ * and offset. Only the non-NULL members are saved, or loaded. */
+typedef struct nd_checkpoint {
+    nd_module *model;        /* required */
+    nd_optimizer *optimizer; /* or NULL */
+    nd_ema *ema;             /* or NULL */
+    nd_rng *rng;             /* or NULL */
+    int64_t step;            /* the training step; load sets it */
+    const char *config;      /* save: free text kept as "config" (or NULL) */
+    char *config_out;        /* load: receives "config" ("" when absent), */
+    size_t config_out_size;  /*   truncated to fit; NULL: not wanted */
+} nd_checkpoint;
+
+/* Save atomically: a temporary file, fsync'd, renamed over path; on
+ * ND_ERR the file already at path is untouched. */
+int nd_checkpoint_save(const char *path, const nd_checkpoint *ck, nd_error *err);
+/* Load into the members given. Everything is validated before anything
+ * is written: the file itself, then that it holds exactly the model's
+ * parameters with their shapes (no more, no fewer), and the state of each
+ * member asked for. On ND_ERR the model, optimizer, EMA and rng are as
+ * they were. */
+int nd_checkpoint_load(const char *path, nd_checkpoint *ck, nd_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,6 +8,7 @@ TCase *tcase_layers(void);
 TCase *tcase_layer_grad(void);
 TCase *tcase_optim(void);
 TCase *tcase_checkpoint(void);
+TCase *tcase_train(void);
 
 int main(void) {
     Suite *s = suite_create("nn");
@@ -16,6 +17,7 @@ int main(void) {
     suite_add_tcase(s, tcase_layer_grad());
     suite_add_tcase(s, tcase_optim());
     suite_add_tcase(s, tcase_checkpoint());
+    suite_add_tcase(s, tcase_train());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
