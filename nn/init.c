@@ -39,7 +39,7 @@ void nd_init_torch_default_(nd_tensor *w, nd_tensor *bias, nd_rng *rng) {
     if (bias) nd_init_uniform_(bias, -b, b, rng);
 }
 
-void nd_init_variance_scaling_(nd_tensor *w, float scale, nd_rng *rng) {
+void nd_init_variance_scaling_(nd_tensor *w, nd_tensor *bias, float scale, nd_rng *rng) {
     if (!(scale >= 0.0f)) nd_fatal("init_variance_scaling", "scale %g is negative", scale);
     int64_t fan_in, fan_out;
     nd_fans(w, &fan_in, &fan_out);
@@ -47,4 +47,5 @@ void nd_init_variance_scaling_(nd_tensor *w, float scale, nd_rng *rng) {
     double fan_avg = (double)(fan_in + fan_out) / 2.0;
     float limit = fan_avg > 0 ? (float)sqrt(3.0 * s / fan_avg) : 0.0f;
     nd_init_uniform_(w, -limit, limit, rng);
+    if (bias) nd_fill_(bias, 0.0f);
 }

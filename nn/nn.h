@@ -85,10 +85,11 @@ void nd_init_uniform_(nd_tensor *t, float lo, float hi, nd_rng *rng);
 /* PyTorch's default for Linear and Conv2d weights, kaiming_uniform with
  * a = sqrt(5): U(-b, b), b = 1 / sqrt(fan_in); the bias uses the same b. */
 void nd_init_torch_default_(nd_tensor *w, nd_tensor *bias, nd_rng *rng);
-/* DDPM's variance_scaling(scale, "fan_avg", "uniform"): U(-L, L) with
+/* DDPM's variance_scaling(scale, "fan_avg", "uniform"): w ~ U(-L, L) with
  * L = sqrt(3 scale / ((fan_in + fan_out) / 2)); scale 0 (the zero-init
- * layers) is taken as 1e-10, as the reference implementation does. */
-void nd_init_variance_scaling_(nd_tensor *w, float scale, nd_rng *rng);
+ * layers) is taken as 1e-10, as the reference implementation does. The
+ * bias, if given, is set to 0. */
+void nd_init_variance_scaling_(nd_tensor *w, nd_tensor *bias, float scale, nd_rng *rng);
 
 /* ---- layers ------------------------------------------------------------ */
 

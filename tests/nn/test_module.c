@@ -137,10 +137,11 @@ START_TEST(init_bounds_follow_the_fans) {
     ck_assert_int_eq(fi, 144);
     ck_assert_int_eq(fo, 288);
     /* variance_scaling(1, fan_avg, uniform): L = sqrt(3 / ((144 + 288) / 2)) */
-    nd_init_variance_scaling_(c->weight, 1.0f, &g);
+    nd_init_variance_scaling_(c->weight, c->bias, 1.0f, &g);
     assert_uniform(c->weight, sqrt(3.0 / 216.0));
+    ck_assert(nd_allclose(c->bias, nd_zeros(ND_SHAPE(32)), 0, 0, false));
     /* scale 0 means 1e-10: tiny but not zero */
-    nd_init_variance_scaling_(c->weight, 0.0f, &g);
+    nd_init_variance_scaling_(c->weight, NULL, 0.0f, &g);
     assert_uniform(c->weight, sqrt(3e-10 / 216.0));
     /* the same seed gives the same weights */
     nd_rng g1 = nd_rng_init(9, 0), g2 = nd_rng_init(9, 0);
