@@ -1,5 +1,5 @@
 /* The nanodiff command. Until the diffusion layer lands, its default job is
- * a tour of the layers the rest is built on: tensors and autograd. */
+ * a tour of the layers the rest is built on: tensors, autograd and nn. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "autograd/autograd.h"
+#include "nn/nn.h"
 
 static const char usage[] =
     "usage: nanodiff [demo] [options]\n"
@@ -15,9 +15,10 @@ static const char usage[] =
     "nanodiff is a C11 tensor/autograd micro-framework with DDPM on top.\n"
     "\n"
     "commands:\n"
-    "  demo        (default) a tour of the tensor and autograd layers: views,\n"
-    "              broadcasting, reductions, matmul, counter-based random\n"
-    "              numbers, and a backward pass over the tape\n"
+    "  demo        (default) a tour of the tensor, autograd and nn layers:\n"
+    "              views, broadcasting, reductions, matmul, counter-based\n"
+    "              random numbers, a backward pass over the tape, and a\n"
+    "              DDPM residual block trained for a few AdamW steps\n"
     "  help        this text\n"
     "\n"
     "options:\n"
@@ -125,6 +126,29 @@ static void demo(uint64_t seed, uint64_t samples) {
     nd_tape_print(stdout);
     nd_backward(loss);
     show("d loss / d w (walking the tape from the bottom up)", w->grad);
+
+    heading("nn: a DDPM residual block and a few AdamW steps");
+    nd_rng gm = nd_rng_init(seed, 2);
+    nd_resblock_layer *block = nd_resblock_new(4, 8, 16, 2, 0.0f, &gm);
+    nd_module_print(stdout, &block->base);
+    nd_optimizer *opt = nd_optimizer_new(&block->base, nd_optim_defaults(ND_ADAMW));
+    nd_tensor *img = nd_randn(&gm, ND_SHAPE(2, 4, 8, 8));
+    nd_tensor *temb = nd_timestep_embedding(nd_arange(10, 12, 1), 16);
+    nd_tensor *goal = nd_zeros(ND_SHAPE(2, 8, 8, 8));
+    printf("fit the block's output to zeros, x [2,4,8,8], temb [2,16]:\n");
+    for (int step = 1; step <= 5; step++) {
+        nd_scope *s = nd_scope_begin();
+        nd_tensor *out = nd_resblock_forward(block, img, temb, NULL);
+        nd_tensor *l = nd_mean(nd_square(nd_sub(out, goal)), NULL, 0, false);
+        nd_backward(l);
+        double norm = nd_clip_grad_norm(&block->base, 1.0);
+        nd_optimizer_step(opt);
+        nd_optimizer_zero_grad(opt);
+        printf("  step %d: loss %.6f, gradient norm %.4f\n", step, (double)nd_item(l), norm);
+        nd_scope_end(s);
+    }
+    nd_optimizer_free(opt);
+    nd_module_free(&block->base);
 
     heading("memory");
     printf("live %zu bytes, peak %zu bytes; ending the scope frees them all\n",
