@@ -19,6 +19,17 @@ typedef struct nd_kernels {
     int gemm_mr, gemm_nr;
     void (*gemm_tile)(int64_t k, const float *a, const float *b, int64_t ldb,
                       float *c, int64_t ldc, bool accumulate);
+    /* The same for the top-left rows x cols corner of the tile only
+     * (1 <= rows <= mr, 1 <= cols <= nr; the A panel still has mr rows):
+     * the rest of C is neither read nor written, and each element gets the
+     * bits gemm_tile would give it. NULL in a set without one: the caller
+     * runs gemm_tile on a scratch tile. */
+    void (*gemm_edge)(int64_t k, const float *a, const float *b, int64_t ldb,
+                      float *c, int64_t ldc, bool accumulate, int rows, int cols);
+    /* Packs one full mr-row panel of a row-major A for the kernels:
+     * dst[p * mr + i] = src[i * rs + p] for p < kc, i < mr. NULL: the
+     * caller packs it. */
+    void (*gemm_pack_a)(int64_t kc, const float *src, int64_t rs, float *dst);
 
     /* Elementwise approximations (vmath_*.c; bounds in vmath_scalar.c):
      * y[i] = f(x[i]) for i < n, contiguous rows; y may be x. An element's
