@@ -11,7 +11,8 @@
  * for q = q0 + t, and then
  *
  *   forward:          Y[o, t]   = sum_r W[o, r] col[r, t] (+ b[o])
- *   backward weight:  dW[o, r] += sum_t dY[o, t] col[r, t]    (tiles in order)
+ *   backward weight:  dW[o, r] += sum_t col[r, t] dY[o, t]    (tiles in order;
+ *                     computed as dW^T = col dY^T, whose A packs fastest)
  *   backward input:   dcol[r, t] = sum_o W[o, r] dY[o, t],
  *                     then dx[n, c, h, w] += dcol[r, t] (col2im)
  *
@@ -438,18 +439,25 @@ nd_tensor *nd_conv2d_backward_weight(const nd_tensor *dy, const nd_tensor *x,
     float *dwd = nd_data(dw);
     const nd_kernels *kern = nd__kernels();
     size_t col_bytes = floats(g.k * g.tile), dyt_bytes = floats(g.o * g.tile);
+    size_t dwt_bytes = floats(g.k * g.o);
     float *col = nd__alloc(col_bytes, op), *dyt = nd__alloc(dyt_bytes, op);
+    float *dwt = nd__alloc(dwt_bytes, op);
     tile tl = {.g = &g, .x = nd_data(x), .col = col};
     memcpy(tl.xs, x->strides, sizeof tl.xs);
-    if (g.cols == 0) memset(dwd, 0, (size_t)nd_numel(dw) * sizeof(float));
+    if (g.cols == 0) memset(dwt, 0, (size_t)(g.k * g.o) * sizeof(float));
     for (int64_t q0 = 0; q0 < g.cols; q0 += g.tile) {
         tl.q0 = q0;
         tl.tw = min64(g.tile, g.cols - q0);
         per_channel(&tl, im2col_channel);
         gather_dy(&g, dy, q0, tl.tw, dyt);
-        /* dW[O, K] (+)= dY[O, tw] col^T: B(t, r) = col[r, t] */
-        nd__sgemm(kern, g.o, g.k, tl.tw, dyt, tl.tw, 1, col, 1, tl.tw, dwd, g.k, q0 > 0);
+        /* dW^T[K, O] (+)= col[K, tw] dY^T: A = col read row by row (the
+         * cheap way to pack), B(t, o) = dyt[o, t] (small) */
+        nd__sgemm(kern, g.k, g.o, tl.tw, col, tl.tw, 1, dyt, 1, tl.tw, dwt, g.o, q0 > 0);
     }
+    /* dW[o, r] = dW^T[r, o] */
+    for (int64_t o = 0; o < g.o; o++)
+        for (int64_t r = 0; r < g.k; r++) dwd[o * g.k + r] = dwt[r * g.o + o];
+    nd__release(dwt, dwt_bytes);
     nd__release(dyt, dyt_bytes);
     nd__release(col, col_bytes);
     emit(ND_OP_CONV2D_BACKWARD_WEIGHT, dw, dy, x, NULL, opts);

@@ -203,7 +203,19 @@ void nd__sgemm(const nd_kernels *kern, int64_t m, int64_t n, int64_t k,
               .csa = csa, .rsb = rsb, .csb = csb, .c = c, .ldc = ldc,
               .accumulate = accumulate};
     g.kc = ceil_div(k, ceil_div(k, KC_MAX));
+    /* How C is cut into chunks changes which thread computes an element,
+     * never how: only the kc-slicing of the sum (fixed by k) matters for
+     * the bits. So the cut may follow the thread count; one thread takes
+     * whole column blocks and packs each A block once per column block,
+     * several cut narrow C (few column chunks) into more row blocks. */
+    int threads = m * n * k >= PARALLEL_WORK ? nd_get_num_threads() : 1;
     g.mb = ceil_div(m, MC_MAX);
+    if (threads > 1) {
+        int64_t col_chunks = n / (4 * nr) > 1 ? n / (4 * nr) : 1;
+        int64_t want = ceil_div(MIN_CHUNKS * threads / 2, col_chunks);
+        int64_t most = ceil_div(m, 4 * mr); /* row blocks of at least 4 panels */
+        if (g.mb < want && g.mb < most) g.mb = min64(want, most);
+    }
     g.mc = round_up(ceil_div(m, g.mb), mr);
     g.mb = ceil_div(m, g.mc);
     /* Column blocks: with several row blocks, B is packed once per block,
@@ -212,11 +224,6 @@ void nd__sgemm(const nd_kernels *kern, int64_t m, int64_t n, int64_t k,
     int64_t nblocks = shared ? ceil_div(round_up(n, nr) * k, PACKED_B) : 1;
     int64_t width = round_up(ceil_div(n, nblocks), nr);
     nblocks = ceil_div(n, width);
-    /* How C is cut into chunks changes which thread computes an element,
-     * never how: only the kc-slicing of the sum (fixed by k) matters for
-     * the bits. So the cut may follow the thread count; one thread takes
-     * whole column blocks and packs each A block once per column block. */
-    int threads = m * n * k >= PARALLEL_WORK ? nd_get_num_threads() : 1;
     g.slot = round_up(round_up(g.mc, mr) * g.kc, 16) + round_up(g.kc * nr, 16);
     int64_t bp_floats = shared ? round_up(k * width, 16) : 0;
     size_t bytes = (size_t)(bp_floats + g.slot * nd_get_num_threads()) * sizeof(float);
