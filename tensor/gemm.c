@@ -32,7 +32,7 @@
 #define MC_MAX 192
 #define PACKED_B (1 << 20)         /* floats of packed B: k x column block */
 #define MIN_CHUNKS 8               /* enough to keep every thread busy */
-#define PACK_PANELS 4              /* nr-column panels of B per packing chunk */
+#define PACK_ROWS 32               /* rows of B per packing chunk */
 #define PARALLEL_WORK (1 << 18)    /* m n k below this runs on one thread */
 
 typedef struct {
@@ -86,39 +86,39 @@ static void pack_a(const gemm *g, int64_t i0, int64_t rows, int64_t p0, int64_t 
     }
 }
 
-/* B[p0 .. p0+kc, j0 .. j0+cols] as nr-column panels, [panel][p][j],
- * zero-padded */
-static void pack_b(const gemm *g, int64_t j0, int64_t cols, int64_t p0, int64_t kc,
-                   float *dst) {
+/* B[p0 .. p0+rows, j0 .. j0+cols] as nr-column panels, [panel][p][j],
+ * zero-padded, panels `stride` floats apart */
+static void pack_b(const gemm *g, int64_t j0, int64_t cols, int64_t p0, int64_t rows,
+                   int64_t stride, float *dst) {
     const int nr = g->kern->gemm_nr;
     const float *src = g->b + p0 * g->rsb + j0 * g->csb;
     int64_t full = cols / nr * nr;
     if (g->csb == 1) { /* row-major B: rows read in order */
-        for (int64_t p = 0; p < kc; p++) {
+        for (int64_t p = 0; p < rows; p++) {
             const float *row = src + p * g->rsb;
             float *d = dst + p * nr;
             int64_t jr = 0;
             if (nr == 16)
-                for (; jr < full; jr += 16, d += 16 * kc) memcpy(d, row + jr, 16 * sizeof(float));
-            for (; jr < full; jr += nr, d += nr * kc)
+                for (; jr < full; jr += 16, d += stride) memcpy(d, row + jr, 16 * sizeof(float));
+            for (; jr < full; jr += nr, d += stride)
                 memcpy(d, row + jr, (size_t)nr * sizeof(float));
             if (jr < cols)
                 for (int64_t j = 0; j < nr; j++) d[j] = jr + j < cols ? row[jr + j] : 0.0f;
         }
         return;
     }
-    for (int64_t jr = 0; jr < cols; jr += nr, dst += nr * kc) {
+    for (int64_t jr = 0; jr < cols; jr += nr, dst += stride) {
         int64_t w = min64(cols - jr, nr);
         if (g->rsb == 1) { /* column-major B: columns read in order */
             for (int64_t j = 0; j < w; j++) {
                 const float *col = src + (jr + j) * g->csb;
-                for (int64_t p = 0; p < kc; p++) dst[p * nr + j] = col[p];
+                for (int64_t p = 0; p < rows; p++) dst[p * nr + j] = col[p];
             }
             for (int64_t j = w; j < nr; j++)
-                for (int64_t p = 0; p < kc; p++) dst[p * nr + j] = 0.0f;
+                for (int64_t p = 0; p < rows; p++) dst[p * nr + j] = 0.0f;
             continue;
         }
-        for (int64_t p = 0; p < kc; p++) {
+        for (int64_t p = 0; p < rows; p++) {
             const float *row = src + p * g->rsb + jr * g->csb;
             int64_t j = 0;
             for (; j < w; j++) dst[p * nr + j] = row[j * g->csb];
@@ -127,16 +127,17 @@ static void pack_b(const gemm *g, int64_t j0, int64_t cols, int64_t p0, int64_t 
     }
 }
 
-/* Packing chunk: PACK_PANELS panels of the column block, every kc-slice. */
+/* Packing chunk: PACK_ROWS rows of one kc-slice of B, across the whole
+ * column block, so that each row of a row-major B is read in one sweep. */
 static void pack_b_chunk(void *ctx, int64_t chunk, int worker) {
     (void)worker;
     const gemm *g = ctx;
-    int64_t span = PACK_PANELS * g->kern->gemm_nr;
-    int64_t jc = chunk * span, w = min64(g->cols - jc, span);
-    for (int64_t p0 = 0; p0 < g->k; p0 += g->kc) {
-        int64_t kc = min64(g->k - p0, g->kc);
-        pack_b(g, g->j0 + jc, w, p0, kc, g->bp + p0 * g->wp + jc * kc);
-    }
+    int64_t per = ceil_div(g->kc, PACK_ROWS);
+    int64_t p0 = chunk / per * g->kc, r0 = chunk % per * PACK_ROWS;
+    int64_t kc = min64(g->k - p0, g->kc);
+    if (r0 >= kc) return;
+    pack_b(g, g->j0, g->cols, p0 + r0, min64(kc - r0, PACK_ROWS), g->kern->gemm_nr * kc,
+           g->bp + p0 * g->wp + r0 * g->kern->gemm_nr);
 }
 
 /* An edge tile without a kernel for it: run the kernel on a full-size
@@ -177,7 +178,7 @@ static void run_chunk(void *ctx, int64_t chunk, int worker) {
             int64_t w = min64(jc + cols - jr, nr);
             const float *b = panel;
             if (bs) b = bs + jr * kc;
-            else pack_b(g, g->j0 + jr, w, p0, kc, panel);
+            else pack_b(g, g->j0 + jr, w, p0, kc, nr * kc, panel);
             for (int64_t ir = 0; ir < rows; ir += mr) {
                 int64_t h = min64(rows - ir, mr);
                 float *c = g->c + (i0 + ir) * g->ldc + g->j0 + jr;
@@ -241,7 +242,7 @@ void nd__sgemm(const nd_kernels *kern, int64_t m, int64_t n, int64_t k,
                 g.nsub *= 2;
         g.sub = round_up(ceil_div(g.cols, g.nsub), nr);
         g.nsub = ceil_div(g.cols, g.sub);
-        int64_t npack = ceil_div(g.cols, PACK_PANELS * nr), nchunks = g.mb * g.nsub;
+        int64_t npack = ceil_div(k, g.kc) * ceil_div(g.kc, PACK_ROWS), nchunks = g.mb * g.nsub;
         if (!shared) npack = 0;
         if (threads > 1) {
             if (npack > 0) nd__parallel_for(npack, pack_b_chunk, &g);
