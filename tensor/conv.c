@@ -276,21 +276,34 @@ static void per_channel(const tile *tl, nd_chunk_fn fn) {
     }
 }
 
-/* dY of one tile as the matrix dyt[o, t] = dy[n, o, i, j], q0 + t = (n, i, j). */
-static void gather_dy(const geom *g, const nd_tensor *dy, int64_t q0, int64_t tw,
-                      float *dyt) {
-    const float *base = nd_data(dy);
-    const int64_t *s = dy->strides;
+/* Copies between the GEMM's [O, tw] matrices of a tile and the
+ * [N, O, OH, OW] tensors, one output channel per chunk. */
+typedef struct {
+    const geom *g;
+    int64_t q0, tw;
+    const nd_tensor *dy; /* gather: dy into mat */
+    float *y;            /* scatter: mat (+ bias) into y, contiguous */
+    const float *bias;
+    int64_t bias_stride;
+    float *mat;
+} chan_copy;
+
+/* dY of one tile as the matrix dyt[o, t] = dy[n, o, i, j], q0 + t = (n, i, j):
+ * row o. */
+static void gather_dy_channel(void *ctx, int64_t o, int worker) {
+    (void)worker;
+    const chan_copy *cc = ctx;
+    const geom *g = cc->g;
+    const float *base = nd_data(cc->dy);
+    const int64_t *s = cc->dy->strides;
     bool rows = s[3] == 1 && (s[2] == g->ow || g->oh == 1); /* each image plane dense */
-    for (int64_t t = 0, q = q0; t < tw;) {
-        int64_t n = q / g->p, p0 = q % g->p, len = min64(g->p - p0, tw - t);
-        for (int64_t o = 0; o < g->o; o++) {
-            float *d = dyt + o * tw + t;
-            const float *src = base + n * s[0] + o * s[1];
-            if (rows) {
-                memcpy(d, src + p0, (size_t)len * sizeof(float));
-                continue;
-            }
+    for (int64_t t = 0, q = cc->q0; t < cc->tw;) {
+        int64_t n = q / g->p, p0 = q % g->p, len = min64(g->p - p0, cc->tw - t);
+        float *d = cc->mat + o * cc->tw + t;
+        const float *src = base + n * s[0] + o * s[1];
+        if (rows) {
+            memcpy(d, src + p0, (size_t)len * sizeof(float));
+        } else {
             for (int64_t e = 0, i = p0 / g->ow, j = p0 % g->ow; e < len; e++) {
                 d[e] = src[i * s[2] + j * s[3]];
                 if (++j == g->ow) {
@@ -302,6 +315,55 @@ static void gather_dy(const geom *g, const nd_tensor *dy, int64_t q0, int64_t tw
         t += len;
         q += len;
     }
+}
+
+/* y[n, o, p] = out[o, t] + b[o], image by image: row o. */
+static void scatter_y_channel(void *ctx, int64_t o, int worker) {
+    (void)worker;
+    const chan_copy *cc = ctx;
+    const geom *g = cc->g;
+    for (int64_t t = 0, q = cc->q0; t < cc->tw;) {
+        int64_t n = q / g->p, p0 = q % g->p, len = min64(g->p - p0, cc->tw - t);
+        float *d = cc->y + (n * g->o + o) * g->p + p0;
+        const float *s = cc->mat + o * cc->tw + t;
+        if (cc->bias) {
+            float bo = cc->bias[o * cc->bias_stride];
+            for (int64_t e = 0; e < len; e++) d[e] = s[e] + bo;
+        } else {
+            memcpy(d, s, (size_t)len * sizeof(float));
+        }
+        t += len;
+        q += len;
+    }
+}
+
+static void per_out_channel(const chan_copy *cc, nd_chunk_fn fn) {
+    if (cc->g->o * cc->tw >= PARALLEL_COPY) {
+        nd__parallel_for(cc->g->o, fn, (void *)cc);
+    } else {
+        for (int64_t o = 0; o < cc->g->o; o++) fn((void *)cc, o, 0);
+    }
+}
+
+/* n floats from p set to zero, in chunks of ZERO_CHUNK */
+#define ZERO_CHUNK (1 << 16)
+typedef struct {
+    float *p;
+    int64_t n;
+} zero_job;
+
+static void zero_chunk(void *ctx, int64_t chunk, int worker) {
+    (void)worker;
+    const zero_job *z = ctx;
+    int64_t i0 = chunk * ZERO_CHUNK;
+    memset(z->p + i0, 0, (size_t)min64(z->n - i0, ZERO_CHUNK) * sizeof(float));
+}
+
+static void zero_floats(float *p, int64_t n) {
+    zero_job z = {p, n};
+    int64_t chunks = (n + ZERO_CHUNK - 1) / ZERO_CHUNK;
+    if (n >= PARALLEL_COPY) nd__parallel_for(chunks, zero_chunk, &z);
+    else if (n > 0) memset(p, 0, (size_t)n * sizeof(float));
 }
 
 /* A weight viewed as the dense matrix [O, K]: w itself when contiguous,
@@ -360,22 +422,9 @@ nd_tensor *nd_conv2d(const nd_tensor *x, const nd_tensor *w, const nd_tensor *bi
         /* out[O, tw] = W[O, K] col[K, tw] */
         nd__sgemm(kern, g.o, tl.tw, g.k, nd_data(wd), g.k, 1, col, tl.tw, 1, out, tl.tw,
                   false);
-        /* y[n, o, p] = out[o, t] + b[o], image by image */
-        for (int64_t t = 0, q = q0; t < tl.tw;) {
-            int64_t n = q / g.p, p0 = q % g.p, len = min64(g.p - p0, tl.tw - t);
-            for (int64_t o = 0; o < g.o; o++) {
-                float *d = yd + (n * g.o + o) * g.p + p0;
-                const float *s = out + o * tl.tw + t;
-                if (b) {
-                    float bo = b[o * bias->strides[0]];
-                    for (int64_t e = 0; e < len; e++) d[e] = s[e] + bo;
-                } else {
-                    memcpy(d, s, (size_t)len * sizeof(float));
-                }
-            }
-            t += len;
-            q += len;
-        }
+        chan_copy cc = {.g = &g, .q0 = q0, .tw = tl.tw, .y = yd, .bias = b,
+                        .bias_stride = bias ? bias->strides[0] : 0, .mat = out};
+        per_out_channel(&cc, scatter_y_channel);
     }
     nd__release(out, out_bytes);
     nd__release(col, col_bytes);
@@ -399,7 +448,7 @@ nd_tensor *nd_conv2d_backward_input(const nd_tensor *dy, const nd_tensor *w,
     check_dy(op, dy, "x_shape", x_shape, "w", w->shape, &g);
     plan_tiles(&g);
     nd_tensor *dx = nd__new(x_shape, 4, op);
-    memset(nd_data(dx), 0, (size_t)nd_numel(dx) * sizeof(float));
+    zero_floats(nd_data(dx), nd_numel(dx));
     nd_tensor *wd = dense_weight(w);
     const nd_kernels *kern = nd__kernels();
     size_t col_bytes = floats(g.k * g.tile), dyt_bytes = floats(g.o * g.tile);
@@ -408,7 +457,8 @@ nd_tensor *nd_conv2d_backward_input(const nd_tensor *dy, const nd_tensor *w,
     for (int64_t q0 = 0; q0 < g.cols; q0 += g.tile) {
         tl.q0 = q0;
         tl.tw = min64(g.tile, g.cols - q0);
-        gather_dy(&g, dy, q0, tl.tw, dyt);
+        chan_copy cc = {.g = &g, .q0 = q0, .tw = tl.tw, .dy = dy, .mat = dyt};
+        per_out_channel(&cc, gather_dy_channel);
         /* dcol[K, tw] = W^T dY: A(r, o) = W[o, r] */
         nd__sgemm(kern, g.k, tl.tw, g.o, nd_data(wd), 1, g.k, dyt, tl.tw, 1, col, tl.tw,
                   false);
@@ -449,7 +499,8 @@ nd_tensor *nd_conv2d_backward_weight(const nd_tensor *dy, const nd_tensor *x,
         tl.q0 = q0;
         tl.tw = min64(g.tile, g.cols - q0);
         per_channel(&tl, im2col_channel);
-        gather_dy(&g, dy, q0, tl.tw, dyt);
+        chan_copy cc = {.g = &g, .q0 = q0, .tw = tl.tw, .dy = dy, .mat = dyt};
+        per_out_channel(&cc, gather_dy_channel);
         /* dW^T[K, O] (+)= col[K, tw] dY^T: A = col read row by row (the
          * cheap way to pack), B(t, o) = dyt[o, t] (small) */
         nd__sgemm(kern, g.k, g.o, tl.tw, col, tl.tw, 1, dyt, 1, tl.tw, dwt, g.o, q0 > 0);
