@@ -36,6 +36,10 @@
 #define TILE_MAX 4096
 /* Copies smaller than this (floats) are not worth waking the pool. */
 #define PARALLEL_COPY (1 << 15)
+/* The direct convolution: kc-slices of K as in the GEMM, and flops
+ * (multiply-adds) below which it runs on one thread. */
+#define DIRECT_KC 384
+#define PARALLEL_WORK (1 << 18)
 
 typedef struct {
     int64_t n, c, h, w;     /* x */
@@ -390,6 +394,159 @@ static void emit(nd_op op, nd_tensor *out, const nd_tensor *a, const nd_tensor *
 
 static size_t floats(int64_t n) { return (size_t)max64(n, 1) * sizeof(float); }
 
+/* ---- direct convolution, stride 1 ------------------------------------------- */
+
+/* With stride 1, row r = (c, u, v) of im2col for the positions of one
+ * output row (n, i) is input row (n, c, i + u - pt) shifted by v - pl. In a
+ * zero-padded copy of the input the kernels read those rows in place,
+ * through a table of row offsets: no im2col and no packing of B, and the
+ * output rows are written where they belong. Backward input is the same
+ * convolution of dy, padded by (KH - 1 - pt, KH - 1 - pb, KW - 1 - pl,
+ * KW - 1 - pr), with the weight transposed and flipped: it writes dx
+ * directly, with no col2im. Each output element is summed over r in
+ * ascending order, in kc-slices fixed by K, by one thread. */
+
+typedef struct {
+    const nd_kernels *kern;
+    const float *in;          /* input [n, cin, hin, win] through strides is */
+    int64_t is[4];
+    int64_t cin, hin, win;
+    int64_t pt, pl;           /* zeros above and left of the input in the copy */
+    int64_t hp, wp;           /* padded plane */
+    int64_t cout, kh, kw, oh, ow;
+    int64_t k, kc, mp;        /* K = cin kh kw in kc-slices; cout rounded up to mr */
+    const float *ap;          /* packed weights: slice p0 at ap + p0 mp */
+    const int64_t *boff;      /* row r = (c, u, v) at c hp wp + u wp + v */
+    float *pad;               /* padded copies of images n0 .. n0 + nimg - 1 */
+    int64_t n0;
+    float *out;               /* [N, cout, oh, ow], contiguous */
+    const float *bias;
+    int64_t bias_stride;
+} direct;
+
+/* Chunk (image, channel) of the group: its padded plane. */
+static void direct_pad(void *ctx, int64_t idx, int worker) {
+    (void)worker;
+    const direct *d = ctx;
+    int64_t nl = idx / d->cin, c = idx % d->cin;
+    float *dst = d->pad + idx * d->hp * d->wp;
+    const float *src = d->in + (d->n0 + nl) * d->is[0] + c * d->is[1];
+    for (int64_t h = 0; h < d->hp; h++) {
+        float *row = dst + h * d->wp;
+        int64_t hi = h - d->pt;
+        if (hi < 0 || hi >= d->hin) {
+            memset(row, 0, (size_t)d->wp * sizeof(float));
+            continue;
+        }
+        const float *s = src + hi * d->is[2];
+        for (int64_t w = 0; w < d->pl; w++) row[w] = 0.0f;
+        if (d->is[3] == 1) memcpy(row + d->pl, s, (size_t)d->win * sizeof(float));
+        else
+            for (int64_t w = 0; w < d->win; w++) row[d->pl + w] = s[w * d->is[3]];
+        for (int64_t w = d->pl + d->win; w < d->wp; w++) row[w] = 0.0f;
+    }
+}
+
+/* Chunk (image, output row) of the group: every output channel. */
+static void direct_row(void *ctx, int64_t idx, int worker) {
+    (void)worker;
+    const direct *d = ctx;
+    const int mr = d->kern->gemm_mr, nr = d->kern->gemm_nr;
+    int64_t nl = idx / d->oh, i = idx % d->oh, ldc = d->oh * d->ow;
+    const float *base = d->pad + nl * d->cin * d->hp * d->wp + i * d->wp;
+    float *orow = d->out + (d->n0 + nl) * d->cout * ldc + i * d->ow;
+    for (int64_t p0 = 0; p0 < d->k; p0 += d->kc) {
+        int64_t kc = min64(d->k - p0, d->kc);
+        const float *as = d->ap + p0 * d->mp;
+        for (int64_t j0 = 0; j0 < d->ow; j0 += nr)
+            for (int64_t o = 0; o < d->cout; o += mr)
+                d->kern->gemm_tile_rows(kc, as + o * kc, base + j0, d->boff + p0,
+                                        orow + o * ldc + j0, ldc, p0 > 0,
+                                        (int)min64(mr, d->cout - o), (int)min64(nr, d->ow - j0));
+    }
+    if (d->bias)
+        for (int64_t o = 0; o < d->cout; o++) {
+            float b = d->bias[o * d->bias_stride], *y = orow + o * ldc;
+            for (int64_t j = 0; j < d->ow; j++) y[j] += b;
+        }
+}
+
+/* The weight as the kernels' A: A(o, r) for o < cout, r < K, in mr-row
+ * panels per kc-slice, zero-padded. Forward: A(o, r) = w[o, r]. Flipped
+ * (backward input, o a channel of x, r = (o', u, v)):
+ * A(o, r) = w[o', o, KH - 1 - u, KW - 1 - v]. */
+static void direct_pack_weight(const direct *d, const float *w, bool flipped, float *ap) {
+    const int mr = d->kern->gemm_mr;
+    int64_t kk = d->kh * d->kw;
+    for (int64_t p0 = 0; p0 < d->k; p0 += d->kc) {
+        int64_t kc = min64(d->k - p0, d->kc);
+        float *dst = ap + p0 * d->mp;
+        for (int64_t o0 = 0; o0 < d->mp; o0 += mr)
+            for (int64_t p = p0; p < p0 + kc; p++)
+                for (int64_t o = o0; o < o0 + mr; o++, dst++) {
+                    if (o >= d->cout) *dst = 0.0f;
+                    else if (!flipped) *dst = w[o * d->k + p];
+                    else *dst = w[(p / kk * d->cout + o) * kk + kk - 1 - p % kk];
+                }
+    }
+}
+
+/* Whether the direct convolution applies: a kernel set with
+ * gemm_tile_rows, stride 1, and output rows at least a tile wide (narrower
+ * rows would waste most of each tile; im2col packs several rows into one). */
+static bool direct_fits(const nd_kernels *kern, const geom *g, int64_t width) {
+    return kern->gemm_tile_rows && g->sh == 1 && g->sw == 1 && width >= kern->gemm_nr &&
+           g->n > 0 && g->c > 0 && g->o > 0;
+}
+
+/* out = the stride-1 convolution of in (padded by pt, pb, pl, pr) with
+ * the dense weight w (flipped: see direct_pack_weight), + bias. */
+static void direct_conv(const nd_kernels *kern, const float *in, const int64_t *is,
+                        int64_t n, int64_t cin, int64_t hin, int64_t win, int64_t pt,
+                        int64_t pb, int64_t pl, int64_t pr, const float *w, bool flipped,
+                        int64_t cout, int64_t kh, int64_t kw, const float *bias,
+                        int64_t bias_stride, float *out, const char *op) {
+    const int mr = kern->gemm_mr, nr = kern->gemm_nr;
+    direct d = {.kern = kern, .in = in, .cin = cin, .hin = hin, .win = win, .pt = pt,
+                .pl = pl, .cout = cout, .kh = kh, .kw = kw, .out = out, .bias = bias,
+                .bias_stride = bias_stride};
+    memcpy(d.is, is, sizeof d.is);
+    d.hp = pt + hin + pb;
+    d.oh = d.hp - kh + 1;
+    d.ow = pl + win + pr - kw + 1;
+    /* every row readable nr floats from any output column */
+    d.wp = (d.ow + nr - 1) / nr * nr + kw - 1;
+    d.k = cin * kh * kw;
+    d.kc = (d.k + (d.k + DIRECT_KC - 1) / DIRECT_KC - 1) / ((d.k + DIRECT_KC - 1) / DIRECT_KC);
+    d.mp = (cout + mr - 1) / mr * mr;
+    int64_t plane = d.hp * d.wp;
+    int64_t group = max64(1, min64(COL_BUDGET / max64(cin * plane, 1), n));
+    size_t ap_bytes = floats(d.mp * d.k), off_bytes = (size_t)max64(d.k, 1) * sizeof(int64_t);
+    size_t pad_bytes = floats(group * cin * plane);
+    float *ap = nd__alloc(ap_bytes, op), *pad = nd__alloc(pad_bytes, op);
+    int64_t *boff = nd__alloc(off_bytes, op);
+    for (int64_t r = 0; r < d.k; r++)
+        boff[r] = r / (kh * kw) * plane + r % (kh * kw) / kw * d.wp + r % kw;
+    direct_pack_weight(&d, w, flipped, ap);
+    d.ap = ap;
+    d.boff = boff;
+    d.pad = pad;
+    for (int64_t n0 = 0; n0 < n; n0 += group) {
+        int64_t nimg = min64(group, n - n0);
+        d.n0 = n0;
+        if (nimg * cin * plane >= PARALLEL_COPY) nd__parallel_for(nimg * cin, direct_pad, &d);
+        else
+            for (int64_t c = 0; c < nimg * cin; c++) direct_pad(&d, c, 0);
+        if (nimg * d.oh * cout * d.ow * d.k >= PARALLEL_WORK)
+            nd__parallel_for(nimg * d.oh, direct_row, &d);
+        else
+            for (int64_t r = 0; r < nimg * d.oh; r++) direct_row(&d, r, 0);
+    }
+    nd__release(boff, off_bytes);
+    nd__release(pad, pad_bytes);
+    nd__release(ap, ap_bytes);
+}
+
 /* ---- the three ops -------------------------------------------------------- */
 
 nd_tensor *nd_conv2d(const nd_tensor *x, const nd_tensor *w, const nd_tensor *bias,
@@ -409,6 +566,15 @@ nd_tensor *nd_conv2d(const nd_tensor *x, const nd_tensor *w, const nd_tensor *bi
     nd_tensor *y = nd__new(ND_SHAPE(g.n, g.o, g.oh, g.ow), op);
     nd_tensor *wd = dense_weight(w);
     const nd_kernels *kern = nd__kernels();
+    if (direct_fits(kern, &g, g.ow)) {
+        direct_conv(kern, nd_data(x), x->strides, g.n, g.c, g.h, g.w, g.pt,
+                    opts.pad_bottom, g.pl, opts.pad_right, nd_data(wd), false, g.o, g.kh,
+                    g.kw, bias ? nd_data(bias) : NULL, bias ? bias->strides[0] : 0,
+                    nd_data(y), op);
+        nd_free(wd);
+        emit(ND_OP_CONV2D, y, x, w, bias, opts);
+        return y;
+    }
     size_t col_bytes = floats(g.k * g.tile), out_bytes = floats(g.o * g.tile);
     float *col = nd__alloc(col_bytes, op), *out = nd__alloc(out_bytes, op);
     tile tl = {.g = &g, .x = nd_data(x), .col = col};
@@ -448,9 +614,18 @@ nd_tensor *nd_conv2d_backward_input(const nd_tensor *dy, const nd_tensor *w,
     check_dy(op, dy, "x_shape", x_shape, "w", w->shape, &g);
     plan_tiles(&g);
     nd_tensor *dx = nd__new(x_shape, 4, op);
-    zero_floats(nd_data(dx), nd_numel(dx));
     nd_tensor *wd = dense_weight(w);
     const nd_kernels *kern = nd__kernels();
+    if (direct_fits(kern, &g, g.w) && opts.pad_top < g.kh && opts.pad_bottom < g.kh &&
+        opts.pad_left < g.kw && opts.pad_right < g.kw && g.cols > 0) {
+        direct_conv(kern, nd_data(dy), dy->strides, g.n, g.o, g.oh, g.ow, g.kh - 1 - g.pt,
+                    g.kh - 1 - opts.pad_bottom, g.kw - 1 - g.pl, g.kw - 1 - opts.pad_right,
+                    nd_data(wd), true, g.c, g.kh, g.kw, NULL, 0, nd_data(dx), op);
+        nd_free(wd);
+        emit(ND_OP_CONV2D_BACKWARD_INPUT, dx, dy, w, NULL, opts);
+        return dx;
+    }
+    zero_floats(nd_data(dx), nd_numel(dx));
     size_t col_bytes = floats(g.k * g.tile), dyt_bytes = floats(g.o * g.tile);
     float *col = nd__alloc(col_bytes, op), *dyt = nd__alloc(dyt_bytes, op);
     tile tl = {.g = &g, .dx = nd_data(dx), .col = col};

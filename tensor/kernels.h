@@ -30,6 +30,12 @@ typedef struct nd_kernels {
      * dst[p * mr + i] = src[i * rs + p] for p < kc, i < mr. NULL: the
      * caller packs it. */
     void (*gemm_pack_a)(int64_t kc, const float *src, int64_t rs, float *dst);
+    /* As gemm_edge (rows <= mr, cols <= nr), but B row p is read in place
+     * at b + boff[p] (nr floats readable there, whatever cols): the rows of
+     * a convolution's padded input. NULL: conv2d lowers to im2col and the
+     * GEMM instead. */
+    void (*gemm_tile_rows)(int64_t k, const float *a, const float *b, const int64_t *boff,
+                           float *c, int64_t ldc, bool accumulate, int rows, int cols);
 
     /* Elementwise approximations (vmath_*.c; bounds in vmath_scalar.c):
      * y[i] = f(x[i]) for i < n, contiguous rows; y may be x. An element's

@@ -99,6 +99,53 @@ static void gemm_edge(int64_t k, const float *a, const float *b, int64_t ldb, fl
     }
 }
 
+/* The same with B row p at b + boff[p]: a convolution's input rows read in
+ * place. One offset load more per p, otherwise the tile above. */
+#define STEP_ROWS(p)                                                           \
+    do {                                                                       \
+        const float *bp = b + boff[p];                                         \
+        __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);         \
+        ROW(0, p) ROW(1, p) ROW(2, p) ROW(3, p) ROW(4, p) ROW(5, p)            \
+    } while (0)
+
+ALWAYS_INLINE void tile_rows(const int R, int64_t k, const float *a, const float *b,
+                             const int64_t *boff, float *c, int64_t ldc, bool accumulate,
+                             int cols) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    for (int i = 0; i < R; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+    int64_t p = 0;
+    for (; p + 4 <= k; p += 4, a += 4 * MR, boff += 4) {
+        STEP_ROWS(0);
+        STEP_ROWS(1);
+        STEP_ROWS(2);
+        STEP_ROWS(3);
+    }
+    for (; p < k; p++, a += MR, boff++) STEP_ROWS(0);
+    store_row(c, c00, c01, accumulate, cols);
+    if (R > 1) store_row(c + ldc, c10, c11, accumulate, cols);
+    if (R > 2) store_row(c + 2 * ldc, c20, c21, accumulate, cols);
+    if (R > 3) store_row(c + 3 * ldc, c30, c31, accumulate, cols);
+    if (R > 4) store_row(c + 4 * ldc, c40, c41, accumulate, cols);
+    if (R > 5) store_row(c + 5 * ldc, c50, c51, accumulate, cols);
+}
+
+static void gemm_tile_rows(int64_t k, const float *a, const float *b, const int64_t *boff,
+                           float *c, int64_t ldc, bool accumulate, int rows, int cols) {
+    switch (rows) {
+    case 1: tile_rows(1, k, a, b, boff, c, ldc, accumulate, cols); break;
+    case 2: tile_rows(2, k, a, b, boff, c, ldc, accumulate, cols); break;
+    case 3: tile_rows(3, k, a, b, boff, c, ldc, accumulate, cols); break;
+    case 4: tile_rows(4, k, a, b, boff, c, ldc, accumulate, cols); break;
+    case 5: tile_rows(5, k, a, b, boff, c, ldc, accumulate, cols); break;
+    default: tile_rows(6, k, a, b, boff, c, ldc, accumulate, cols); break;
+    }
+}
+
 /* One 6-row panel of a row-major A: dst[p * 6 + i] = src[i * rs + p]. Eight
  * columns at a time: six rows loaded, transposed as an 8 x 8 block with two
  * zero rows, each column stored as 8 floats whose last two the next column
@@ -139,6 +186,7 @@ const nd_kernels nd__kernels_avx2 = {
     .gemm_tile = gemm_tile,
     .gemm_edge = gemm_edge,
     .gemm_pack_a = gemm_pack_a,
+    .gemm_tile_rows = gemm_tile_rows,
     .vexp = nd__exp_avx2,
     .vlog = nd__log_avx2,
     .vtanh = nd__tanh_avx2,

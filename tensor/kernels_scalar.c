@@ -24,6 +24,19 @@ static void gemm_tile(int64_t k, const float *a, const float *b, int64_t ldb,
     gemm_edge(k, a, b, ldb, c, ldc, accumulate, MR, NR);
 }
 
+/* The rows x cols corner of a C tile (+)= A panel B, B row p at
+ * b + boff[p] */
+static void gemm_tile_rows(int64_t k, const float *a, const float *b, const int64_t *boff,
+                           float *c, int64_t ldc, bool accumulate, int rows, int cols) {
+    float acc[MR][NR] = {{0}};
+    for (int64_t p = 0; p < k; p++, a += MR)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) acc[i][j] += a[i] * b[boff[p] + j];
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
 /* One mr-row panel of a row-major A: dst[p * mr + i] = src[i * rs + p] */
 static void gemm_pack_a(int64_t kc, const float *src, int64_t rs, float *dst) {
     for (int64_t p = 0; p < kc; p++, dst += MR)
@@ -37,6 +50,7 @@ const nd_kernels nd__kernels_scalar = {
     .gemm_tile = gemm_tile,
     .gemm_edge = gemm_edge,
     .gemm_pack_a = gemm_pack_a,
+    .gemm_tile_rows = gemm_tile_rows,
     .vexp = nd__exp_scalar,
     .vlog = nd__log_scalar,
     .vtanh = nd__tanh_scalar,
