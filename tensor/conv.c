@@ -547,6 +547,116 @@ static void direct_conv(const nd_kernels *kern, const float *in, const int64_t *
     nd__release(ap, ap_bytes);
 }
 
+/* Backward weight, stride 1: dW^T[r, o] = sum_t A(r, t) dY^T[t, o] with
+ * A(r, t) = im2col read in place from the padded copy of x, at
+ * aoff[t] + roff[r], and dY^T packed in nr-column panels per group of
+ * images. Chunks are blocks of rows r; each sums its elements over the
+ * groups, then the kc-slices of each group's positions, in order. */
+#define WGRAD_ROWS 48 /* rows r per chunk */
+
+typedef struct {
+    direct d;            /* the padded copy of x (d.pad, d.n0, ...) */
+    const nd_tensor *dy;
+    int64_t o, k, t, tc; /* O, K = C KH KW, positions of the group, kc */
+    const int64_t *aoff, *roff;
+    float *bp;           /* dY^T of the group: o-panel at bp + panel t nr */
+    float *dwt;          /* [K, O] */
+    bool first;          /* the first group: no sums to add to */
+} wgrad;
+
+/* Chunk: one nr-column panel of dY^T for the group. */
+static void wgrad_pack_dy(void *ctx, int64_t panel, int worker) {
+    (void)worker;
+    const wgrad *wg = ctx;
+    const int nr = wg->d.kern->gemm_nr;
+    const float *base = nd_data(wg->dy);
+    const int64_t *s = wg->dy->strides;
+    float *dst = wg->bp + panel * wg->t * nr;
+    int64_t o0 = panel * nr, w = min64(nr, wg->o - o0);
+    for (int64_t t = 0, nl = 0; nl < wg->t / (wg->d.oh * wg->d.ow); nl++)
+        for (int64_t i = 0; i < wg->d.oh; i++)
+            for (int64_t j = 0; j < wg->d.ow; j++, t++) {
+                const float *src = base + (wg->d.n0 + nl) * s[0] + o0 * s[1] + i * s[2] + j * s[3];
+                float *d = dst + t * nr;
+                int64_t e = 0;
+                for (; e < w; e++) d[e] = src[e * s[1]];
+                for (; e < nr; e++) d[e] = 0.0f;
+            }
+}
+
+/* Chunk: rows r of dW^T in [chunk WGRAD_ROWS, ...), every column. */
+static void wgrad_rows(void *ctx, int64_t chunk, int worker) {
+    (void)worker;
+    const wgrad *wg = ctx;
+    const nd_kernels *kern = wg->d.kern;
+    const int mr = kern->gemm_mr, nr = kern->gemm_nr;
+    int64_t r0 = chunk * WGRAD_ROWS, r1 = min64(r0 + WGRAD_ROWS, wg->k);
+    for (int64_t t0 = 0; t0 < wg->t; t0 += wg->tc) {
+        int64_t tc = min64(wg->t - t0, wg->tc);
+        bool acc = !wg->first || t0 > 0;
+        for (int64_t o = 0; o < wg->o; o += nr) {
+            const float *b = wg->bp + o / nr * wg->t * nr + t0 * nr;
+            for (int64_t r = r0; r < r1; r += mr)
+                kern->gemm_tile_arows(tc, wg->d.pad, wg->aoff + t0, wg->roff + r, b,
+                                      wg->dwt + r * wg->o + o, wg->o, acc,
+                                      (int)min64(mr, r1 - r), (int)min64(nr, wg->o - o));
+        }
+    }
+}
+
+static void direct_weight_grad(const nd_kernels *kern, const geom *g, const nd_tensor *x,
+                               const nd_tensor *dy, const nd_conv2d_opts *opts, float *dwt,
+                               const char *op) {
+    const int nr = kern->gemm_nr;
+    wgrad wg = {.d = {.kern = kern, .in = nd_data(x), .cin = g->c, .hin = g->h,
+                      .win = g->w, .pt = g->pt, .pl = g->pl, .kh = g->kh, .kw = g->kw,
+                      .oh = g->oh, .ow = g->ow},
+                .dy = dy, .o = g->o, .k = g->k, .dwt = dwt};
+    memcpy(wg.d.is, x->strides, sizeof wg.d.is);
+    wg.d.hp = g->pt + g->h + opts->pad_bottom;
+    wg.d.wp = g->pl + g->w + opts->pad_right;
+    int64_t plane = wg.d.hp * wg.d.wp, p = g->oh * g->ow;
+    int64_t group = max64(1, min64(COL_BUDGET / max64(g->c * plane, 1), g->n));
+    int64_t opanels = (g->o + nr - 1) / nr;
+    size_t pad_bytes = floats(group * g->c * plane);
+    size_t bp_bytes = floats(opanels * group * p * nr);
+    size_t aoff_bytes = (size_t)(group * p) * sizeof(int64_t);
+    size_t roff_bytes = (size_t)g->k * sizeof(int64_t);
+    float *pad = nd__alloc(pad_bytes, op), *bp = nd__alloc(bp_bytes, op);
+    int64_t *aoff = nd__alloc(aoff_bytes, op), *roff = nd__alloc(roff_bytes, op);
+    for (int64_t r = 0; r < g->k; r++)
+        roff[r] = r / (g->kh * g->kw) * plane + r % (g->kh * g->kw) / g->kw * wg.d.wp + r % g->kw;
+    for (int64_t t = 0, nl = 0; nl < group; nl++)
+        for (int64_t i = 0; i < g->oh; i++)
+            for (int64_t j = 0; j < g->ow; j++, t++) aoff[t] = nl * g->c * plane + i * wg.d.wp + j;
+    wg.d.pad = pad;
+    wg.bp = bp;
+    wg.aoff = aoff;
+    wg.roff = roff;
+    int64_t chunks = (g->k + WGRAD_ROWS - 1) / WGRAD_ROWS;
+    for (int64_t n0 = 0; n0 < g->n; n0 += group) {
+        int64_t nimg = min64(group, g->n - n0);
+        wg.d.n0 = n0;
+        wg.t = nimg * p;
+        wg.tc = (wg.t + (wg.t + DIRECT_KC - 1) / DIRECT_KC - 1) / ((wg.t + DIRECT_KC - 1) / DIRECT_KC);
+        wg.first = n0 == 0;
+        bool par = nimg * g->c * plane >= PARALLEL_COPY;
+        if (par) nd__parallel_for(nimg * g->c, direct_pad, &wg.d);
+        else
+            for (int64_t c = 0; c < nimg * g->c; c++) direct_pad(&wg.d, c, 0);
+        if (par) nd__parallel_for(opanels, wgrad_pack_dy, &wg);
+        else
+            for (int64_t c = 0; c < opanels; c++) wgrad_pack_dy(&wg, c, 0);
+        if (wg.t * g->k * g->o >= PARALLEL_WORK) nd__parallel_for(chunks, wgrad_rows, &wg);
+        else
+            for (int64_t c = 0; c < chunks; c++) wgrad_rows(&wg, c, 0);
+    }
+    nd__release(roff, roff_bytes);
+    nd__release(aoff, aoff_bytes);
+    nd__release(bp, bp_bytes);
+    nd__release(pad, pad_bytes);
+}
+
 /* ---- the three ops -------------------------------------------------------- */
 
 nd_tensor *nd_conv2d(const nd_tensor *x, const nd_tensor *w, const nd_tensor *bias,
@@ -663,29 +773,34 @@ nd_tensor *nd_conv2d_backward_weight(const nd_tensor *dy, const nd_tensor *x,
     nd_tensor *dw = nd__new(w_shape, 4, op);
     float *dwd = nd_data(dw);
     const nd_kernels *kern = nd__kernels();
-    size_t col_bytes = floats(g.k * g.tile), dyt_bytes = floats(g.o * g.tile);
     size_t dwt_bytes = floats(g.k * g.o);
-    float *col = nd__alloc(col_bytes, op), *dyt = nd__alloc(dyt_bytes, op);
     float *dwt = nd__alloc(dwt_bytes, op);
-    tile tl = {.g = &g, .x = nd_data(x), .col = col};
-    memcpy(tl.xs, x->strides, sizeof tl.xs);
-    if (g.cols == 0) memset(dwt, 0, (size_t)(g.k * g.o) * sizeof(float));
-    for (int64_t q0 = 0; q0 < g.cols; q0 += g.tile) {
-        tl.q0 = q0;
-        tl.tw = min64(g.tile, g.cols - q0);
-        per_channel(&tl, im2col_channel);
-        chan_copy cc = {.g = &g, .q0 = q0, .tw = tl.tw, .dy = dy, .mat = dyt};
-        per_out_channel(&cc, gather_dy_channel);
-        /* dW^T[K, O] (+)= col[K, tw] dY^T: A = col read row by row (the
-         * cheap way to pack), B(t, o) = dyt[o, t] (small) */
-        nd__sgemm(kern, g.k, g.o, tl.tw, col, tl.tw, 1, dyt, 1, tl.tw, dwt, g.o, q0 > 0);
+    if (g.cols == 0) {
+        memset(dwt, 0, (size_t)(g.k * g.o) * sizeof(float));
+    } else if (kern->gemm_tile_arows && g.sh == 1 && g.sw == 1 && g.ow >= kern->gemm_nr) {
+        direct_weight_grad(kern, &g, x, dy, &opts, dwt, op);
+    } else {
+        size_t col_bytes = floats(g.k * g.tile), dyt_bytes = floats(g.o * g.tile);
+        float *col = nd__alloc(col_bytes, op), *dyt = nd__alloc(dyt_bytes, op);
+        tile tl = {.g = &g, .x = nd_data(x), .col = col};
+        memcpy(tl.xs, x->strides, sizeof tl.xs);
+        for (int64_t q0 = 0; q0 < g.cols; q0 += g.tile) {
+            tl.q0 = q0;
+            tl.tw = min64(g.tile, g.cols - q0);
+            per_channel(&tl, im2col_channel);
+            chan_copy cc = {.g = &g, .q0 = q0, .tw = tl.tw, .dy = dy, .mat = dyt};
+            per_out_channel(&cc, gather_dy_channel);
+            /* dW^T[K, O] (+)= col[K, tw] dY^T: A = col read row by row (the
+             * cheap way to pack), B(t, o) = dyt[o, t] (small) */
+            nd__sgemm(kern, g.k, g.o, tl.tw, col, tl.tw, 1, dyt, 1, tl.tw, dwt, g.o, q0 > 0);
+        }
+        nd__release(dyt, dyt_bytes);
+        nd__release(col, col_bytes);
     }
     /* dW[o, r] = dW^T[r, o] */
     for (int64_t o = 0; o < g.o; o++)
         for (int64_t r = 0; r < g.k; r++) dwd[o * g.k + r] = dwt[r * g.o + o];
     nd__release(dwt, dwt_bytes);
-    nd__release(dyt, dyt_bytes);
-    nd__release(col, col_bytes);
     emit(ND_OP_CONV2D_BACKWARD_WEIGHT, dw, dy, x, NULL, opts);
     return dw;
 }

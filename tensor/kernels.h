@@ -36,6 +36,13 @@ typedef struct nd_kernels {
      * GEMM instead. */
     void (*gemm_tile_rows)(int64_t k, const float *a, const float *b, const int64_t *boff,
                            float *c, int64_t ldc, bool accumulate, int rows, int cols);
+    /* As gemm_edge, but A is read in place, A(i, p) at a[aoff[p] + roff[i]]
+     * (roff has `rows` entries), and B is a packed panel (rows nr apart):
+     * the weight gradient of a stride-1 convolution, p a position and i a
+     * row (c, u, v) of im2col. NULL: conv2d uses im2col and the GEMM. */
+    void (*gemm_tile_arows)(int64_t k, const float *a, const int64_t *aoff,
+                            const int64_t *roff, const float *b, float *c, int64_t ldc,
+                            bool accumulate, int rows, int cols);
 
     /* Elementwise approximations (vmath_*.c; bounds in vmath_scalar.c):
      * y[i] = f(x[i]) for i < n, contiguous rows; y may be x. An element's

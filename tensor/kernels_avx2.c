@@ -146,6 +146,63 @@ static void gemm_tile_rows(int64_t k, const float *a, const float *b, const int6
     }
 }
 
+/* The same with A read in place: A(i, p) at a[aoff[p] + roff[i]] (a
+ * convolution's padded input, p a position, i a row (c, u, v) of im2col),
+ * B a packed panel (rows NR apart). */
+#define ROW_A(i)                                                               \
+    if (R > (i)) {                                                             \
+        __m256 ai = _mm256_broadcast_ss(ap + r##i);                            \
+        c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);                            \
+        c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);                            \
+    }
+#define STEP_A(p)                                                              \
+    do {                                                                       \
+        const float *ap = a + aoff[p];                                         \
+        __m256 b0 = _mm256_loadu_ps(b + (p) * NR), b1 = _mm256_loadu_ps(b + (p) * NR + 8); \
+        ROW_A(0) ROW_A(1) ROW_A(2) ROW_A(3) ROW_A(4) ROW_A(5)                  \
+    } while (0)
+
+ALWAYS_INLINE void tile_arows(const int R, int64_t k, const float *a, const int64_t *aoff,
+                              const int64_t *roff, const float *b, float *c, int64_t ldc,
+                              bool accumulate, int cols) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+    __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+    __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+    __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+    __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+    const int64_t r0 = roff[0], r1 = R > 1 ? roff[1] : 0, r2 = R > 2 ? roff[2] : 0;
+    const int64_t r3 = R > 3 ? roff[3] : 0, r4 = R > 4 ? roff[4] : 0, r5 = R > 5 ? roff[5] : 0;
+    for (int i = 0; i < R; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+    int64_t p = 0;
+    for (; p + 4 <= k; p += 4, aoff += 4, b += 4 * NR) {
+        STEP_A(0);
+        STEP_A(1);
+        STEP_A(2);
+        STEP_A(3);
+    }
+    for (; p < k; p++, aoff++, b += NR) STEP_A(0);
+    store_row(c, c00, c01, accumulate, cols);
+    if (R > 1) store_row(c + ldc, c10, c11, accumulate, cols);
+    if (R > 2) store_row(c + 2 * ldc, c20, c21, accumulate, cols);
+    if (R > 3) store_row(c + 3 * ldc, c30, c31, accumulate, cols);
+    if (R > 4) store_row(c + 4 * ldc, c40, c41, accumulate, cols);
+    if (R > 5) store_row(c + 5 * ldc, c50, c51, accumulate, cols);
+}
+
+static void gemm_tile_arows(int64_t k, const float *a, const int64_t *aoff,
+                            const int64_t *roff, const float *b, float *c, int64_t ldc,
+                            bool accumulate, int rows, int cols) {
+    switch (rows) {
+    case 1: tile_arows(1, k, a, aoff, roff, b, c, ldc, accumulate, cols); break;
+    case 2: tile_arows(2, k, a, aoff, roff, b, c, ldc, accumulate, cols); break;
+    case 3: tile_arows(3, k, a, aoff, roff, b, c, ldc, accumulate, cols); break;
+    case 4: tile_arows(4, k, a, aoff, roff, b, c, ldc, accumulate, cols); break;
+    case 5: tile_arows(5, k, a, aoff, roff, b, c, ldc, accumulate, cols); break;
+    default: tile_arows(6, k, a, aoff, roff, b, c, ldc, accumulate, cols); break;
+    }
+}
+
 /* One 6-row panel of a row-major A: dst[p * 6 + i] = src[i * rs + p]. Eight
  * columns at a time: six rows loaded, transposed as an 8 x 8 block with two
  * zero rows, each column stored as 8 floats whose last two the next column
@@ -187,6 +244,7 @@ const nd_kernels nd__kernels_avx2 = {
     .gemm_edge = gemm_edge,
     .gemm_pack_a = gemm_pack_a,
     .gemm_tile_rows = gemm_tile_rows,
+    .gemm_tile_arows = gemm_tile_arows,
     .vexp = nd__exp_avx2,
     .vlog = nd__log_avx2,
     .vtanh = nd__tanh_avx2,

@@ -37,6 +37,20 @@ static void gemm_tile_rows(int64_t k, const float *a, const float *b, const int6
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
 }
 
+/* The rows x cols corner of a C tile (+)= A B panel, A(i, p) at
+ * a[aoff[p] + roff[i]] */
+static void gemm_tile_arows(int64_t k, const float *a, const int64_t *aoff,
+                            const int64_t *roff, const float *b, float *c, int64_t ldc,
+                            bool accumulate, int rows, int cols) {
+    float acc[MR][NR] = {{0}};
+    for (int64_t p = 0; p < k; p++, b += NR)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) acc[i][j] += a[aoff[p] + roff[i]] * b[j];
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
 /* One mr-row panel of a row-major A: dst[p * mr + i] = src[i * rs + p] */
 static void gemm_pack_a(int64_t kc, const float *src, int64_t rs, float *dst) {
     for (int64_t p = 0; p < kc; p++, dst += MR)
@@ -51,6 +65,7 @@ const nd_kernels nd__kernels_scalar = {
     .gemm_edge = gemm_edge,
     .gemm_pack_a = gemm_pack_a,
     .gemm_tile_rows = gemm_tile_rows,
+    .gemm_tile_arows = gemm_tile_arows,
     .vexp = nd__exp_scalar,
     .vlog = nd__log_scalar,
     .vtanh = nd__tanh_scalar,
