@@ -431,19 +431,15 @@ static void direct_pad(void *ctx, int64_t idx, int worker) {
     int64_t nl = idx / d->cin, c = idx % d->cin;
     float *dst = d->pad + idx * d->hp * d->wp;
     const float *src = d->in + (d->n0 + nl) * d->is[0] + c * d->is[1];
-    for (int64_t h = 0; h < d->hp; h++) {
-        float *row = dst + h * d->wp;
-        int64_t hi = h - d->pt;
-        if (hi < 0 || hi >= d->hin) {
-            memset(row, 0, (size_t)d->wp * sizeof(float));
-            continue;
-        }
+    /* the whole plane zeroed at once, then the input rows: a call or two
+     * per row of a few floats each cost more than the copy */
+    memset(dst, 0, (size_t)(d->hp * d->wp) * sizeof(float));
+    for (int64_t hi = 0; hi < d->hin; hi++) {
+        float *row = dst + (hi + d->pt) * d->wp + d->pl;
         const float *s = src + hi * d->is[2];
-        for (int64_t w = 0; w < d->pl; w++) row[w] = 0.0f;
-        if (d->is[3] == 1) memcpy(row + d->pl, s, (size_t)d->win * sizeof(float));
+        if (d->is[3] == 1) memcpy(row, s, (size_t)d->win * sizeof(float));
         else
-            for (int64_t w = 0; w < d->win; w++) row[d->pl + w] = s[w * d->is[3]];
-        for (int64_t w = d->pl + d->win; w < d->wp; w++) row[w] = 0.0f;
+            for (int64_t w = 0; w < d->win; w++) row[w] = s[w * d->is[3]];
     }
 }
 
@@ -482,12 +478,17 @@ static void direct_pack_weight(const direct *d, const float *w, bool flipped, fl
         int64_t kc = min64(d->k - p0, d->kc);
         float *dst = ap + p0 * d->mp;
         for (int64_t o0 = 0; o0 < d->mp; o0 += mr)
-            for (int64_t p = p0; p < p0 + kc; p++)
-                for (int64_t o = o0; o < o0 + mr; o++, dst++) {
-                    if (o >= d->cout) *dst = 0.0f;
-                    else if (!flipped) *dst = w[o * d->k + p];
-                    else *dst = w[(p / kk * d->cout + o) * kk + kk - 1 - p % kk];
+            for (int64_t p = p0; p < p0 + kc; p++) {
+                /* A(o, p) = src[o * step] */
+                const float *src = w + p;
+                int64_t step = d->k;
+                if (flipped) {
+                    src = w + p / kk * d->cout * kk + kk - 1 - p % kk;
+                    step = kk;
                 }
+                for (int64_t o = o0; o < o0 + mr; o++, dst++)
+                    *dst = o < d->cout ? src[o * step] : 0.0f;
+            }
     }
 }
 
