@@ -63,11 +63,15 @@ ALWAYS_INLINE void tile(const int R, int64_t k, const float *a, const float *b,
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
     for (int i = 0; i < R; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
     int64_t p = 0;
-    for (; p + 4 <= k; p += 4, a += 4 * MR, b += 4 * ldb) {
+    for (; p + 8 <= k; p += 8, a += 8 * MR, b += 8 * ldb) {
         STEP(0);
         STEP(1);
         STEP(2);
         STEP(3);
+        STEP(4);
+        STEP(5);
+        STEP(6);
+        STEP(7);
     }
     for (; p < k; p++, a += MR, b += ldb) STEP(0);
     store_row(c, c00, c01, accumulate, cols);
@@ -119,11 +123,15 @@ ALWAYS_INLINE void tile_rows(const int R, int64_t k, const float *a, const float
     __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
     for (int i = 0; i < R; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
     int64_t p = 0;
-    for (; p + 4 <= k; p += 4, a += 4 * MR, boff += 4) {
+    for (; p + 8 <= k; p += 8, a += 8 * MR, boff += 8) {
         STEP_ROWS(0);
         STEP_ROWS(1);
         STEP_ROWS(2);
         STEP_ROWS(3);
+        STEP_ROWS(4);
+        STEP_ROWS(5);
+        STEP_ROWS(6);
+        STEP_ROWS(7);
     }
     for (; p < k; p++, a += MR, boff++) STEP_ROWS(0);
     store_row(c, c00, c01, accumulate, cols);
@@ -175,11 +183,15 @@ ALWAYS_INLINE void tile_arows(const int R, int64_t k, const float *a, const int6
     const int64_t r3 = R > 3 ? roff[3] : 0, r4 = R > 4 ? roff[4] : 0, r5 = R > 5 ? roff[5] : 0;
     for (int i = 0; i < R; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
     int64_t p = 0;
-    for (; p + 4 <= k; p += 4, aoff += 4, b += 4 * NR) {
+    for (; p + 8 <= k; p += 8, aoff += 8, b += 8 * NR) {
         STEP_A(0);
         STEP_A(1);
         STEP_A(2);
         STEP_A(3);
+        STEP_A(4);
+        STEP_A(5);
+        STEP_A(6);
+        STEP_A(7);
     }
     for (; p < k; p++, aoff++, b += NR) STEP_A(0);
     store_row(c, c00, c01, accumulate, cols);
