@@ -31,7 +31,7 @@
 #define KC_MAX 384
 #define MC_MAX 192
 #define PACKED_B (1 << 20)         /* floats of packed B: k x column block */
-#define MIN_CHUNKS 8               /* enough to keep every thread busy */
+#define MIN_CHUNKS 4               /* chunks per 2 threads: enough to balance */
 #define PACK_ROWS 32               /* rows of B per packing chunk */
 #define PARALLEL_WORK (1 << 18)    /* m n k below this runs on one thread */
 
