@@ -19,7 +19,12 @@
  * Scratch is a few tiles, never the whole batch's im2col. Threads work
  * inside nd__sgemm and over channels in im2col and col2im; every sum is
  * taken in an order fixed by the shapes alone (tiles ascending, then r),
- * so the bits do not depend on the thread count. */
+ * so the bits do not depend on the thread count.
+ *
+ * With stride 1 and output rows at least a kernel tile wide, all three
+ * passes skip im2col instead (see "direct convolution" below): the
+ * kernels read a zero-padded copy of the input in place, a group of
+ * images at a time within the same budget. */
 #include <string.h>
 
 #include "internal.h"
