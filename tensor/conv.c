@@ -11,14 +11,20 @@
  * for q = q0 + t, and then
  *
  *   forward:          Y[o, t]   = sum_r W[o, r] col[r, t] (+ b[o])
- *   backward weight:  dW[o, r] += sum_t dY[o, t] col[r, t]    (tiles in order)
+ *   backward weight:  dW[o, r] += sum_t col[r, t] dY[o, t]    (tiles in order;
+ *                     computed as dW^T = col dY^T, whose A packs fastest)
  *   backward input:   dcol[r, t] = sum_o W[o, r] dY[o, t],
  *                     then dx[n, c, h, w] += dcol[r, t] (col2im)
  *
  * Scratch is a few tiles, never the whole batch's im2col. Threads work
  * inside nd__sgemm and over channels in im2col and col2im; every sum is
  * taken in an order fixed by the shapes alone (tiles ascending, then r),
- * so the bits do not depend on the thread count. */
+ * so the bits do not depend on the thread count.
+ *
+ * With stride 1 and output rows at least a kernel tile wide, all three
+ * passes skip im2col instead (see "direct convolution" below): the
+ * kernels read a zero-padded copy of the input in place, a group of
+ * images at a time within the same budget. */
 #include <string.h>
 
 #include "internal.h"
@@ -35,6 +41,10 @@
 #define TILE_MAX 4096
 /* Copies smaller than this (floats) are not worth waking the pool. */
 #define PARALLEL_COPY (1 << 15)
+/* The direct convolution: kc-slices of K as in the GEMM, and flops
+ * (multiply-adds) below which it runs on one thread. */
+#define DIRECT_KC 384
+#define PARALLEL_WORK (1 << 18)
 
 typedef struct {
     int64_t n, c, h, w;     /* x */
@@ -275,21 +285,34 @@ static void per_channel(const tile *tl, nd_chunk_fn fn) {
     }
 }
 
-/* dY of one tile as the matrix dyt[o, t] = dy[n, o, i, j], q0 + t = (n, i, j). */
-static void gather_dy(const geom *g, const nd_tensor *dy, int64_t q0, int64_t tw,
-                      float *dyt) {
-    const float *base = nd_data(dy);
-    const int64_t *s = dy->strides;
+/* Copies between the GEMM's [O, tw] matrices of a tile and the
+ * [N, O, OH, OW] tensors, one output channel per chunk. */
+typedef struct {
+    const geom *g;
+    int64_t q0, tw;
+    const nd_tensor *dy; /* gather: dy into mat */
+    float *y;            /* scatter: mat (+ bias) into y, contiguous */
+    const float *bias;
+    int64_t bias_stride;
+    float *mat;
+} chan_copy;
+
+/* dY of one tile as the matrix dyt[o, t] = dy[n, o, i, j], q0 + t = (n, i, j):
+ * row o. */
+static void gather_dy_channel(void *ctx, int64_t o, int worker) {
+    (void)worker;
+    const chan_copy *cc = ctx;
+    const geom *g = cc->g;
+    const float *base = nd_data(cc->dy);
+    const int64_t *s = cc->dy->strides;
     bool rows = s[3] == 1 && (s[2] == g->ow || g->oh == 1); /* each image plane dense */
-    for (int64_t t = 0, q = q0; t < tw;) {
-        int64_t n = q / g->p, p0 = q % g->p, len = min64(g->p - p0, tw - t);
-        for (int64_t o = 0; o < g->o; o++) {
-            float *d = dyt + o * tw + t;
-            const float *src = base + n * s[0] + o * s[1];
-            if (rows) {
-                memcpy(d, src + p0, (size_t)len * sizeof(float));
-                continue;
-            }
+    for (int64_t t = 0, q = cc->q0; t < cc->tw;) {
+        int64_t n = q / g->p, p0 = q % g->p, len = min64(g->p - p0, cc->tw - t);
+        float *d = cc->mat + o * cc->tw + t;
+        const float *src = base + n * s[0] + o * s[1];
+        if (rows) {
+            memcpy(d, src + p0, (size_t)len * sizeof(float));
+        } else {
             for (int64_t e = 0, i = p0 / g->ow, j = p0 % g->ow; e < len; e++) {
                 d[e] = src[i * s[2] + j * s[3]];
                 if (++j == g->ow) {
@@ -301,6 +324,55 @@ static void gather_dy(const geom *g, const nd_tensor *dy, int64_t q0, int64_t tw
         t += len;
         q += len;
     }
+}
+
+/* y[n, o, p] = out[o, t] + b[o], image by image: row o. */
+static void scatter_y_channel(void *ctx, int64_t o, int worker) {
+    (void)worker;
+    const chan_copy *cc = ctx;
+    const geom *g = cc->g;
+    for (int64_t t = 0, q = cc->q0; t < cc->tw;) {
+        int64_t n = q / g->p, p0 = q % g->p, len = min64(g->p - p0, cc->tw - t);
+        float *d = cc->y + (n * g->o + o) * g->p + p0;
+        const float *s = cc->mat + o * cc->tw + t;
+        if (cc->bias) {
+            float bo = cc->bias[o * cc->bias_stride];
+            for (int64_t e = 0; e < len; e++) d[e] = s[e] + bo;
+        } else {
+            memcpy(d, s, (size_t)len * sizeof(float));
+        }
+        t += len;
+        q += len;
+    }
+}
+
+static void per_out_channel(const chan_copy *cc, nd_chunk_fn fn) {
+    if (cc->g->o * cc->tw >= PARALLEL_COPY) {
+        nd__parallel_for(cc->g->o, fn, (void *)cc);
+    } else {
+        for (int64_t o = 0; o < cc->g->o; o++) fn((void *)cc, o, 0);
+    }
+}
+
+/* n floats from p set to zero, in chunks of ZERO_CHUNK */
+#define ZERO_CHUNK (1 << 16)
+typedef struct {
+    float *p;
+    int64_t n;
+} zero_job;
+
+static void zero_chunk(void *ctx, int64_t chunk, int worker) {
+    (void)worker;
+    const zero_job *z = ctx;
+    int64_t i0 = chunk * ZERO_CHUNK;
+    memset(z->p + i0, 0, (size_t)min64(z->n - i0, ZERO_CHUNK) * sizeof(float));
+}
+
+static void zero_floats(float *p, int64_t n) {
+    zero_job z = {p, n};
+    int64_t chunks = (n + ZERO_CHUNK - 1) / ZERO_CHUNK;
+    if (n >= PARALLEL_COPY) nd__parallel_for(chunks, zero_chunk, &z);
+    else if (n > 0) memset(p, 0, (size_t)n * sizeof(float));
 }
 
 /* A weight viewed as the dense matrix [O, K]: w itself when contiguous,
@@ -327,6 +399,270 @@ static void emit(nd_op op, nd_tensor *out, const nd_tensor *a, const nd_tensor *
 
 static size_t floats(int64_t n) { return (size_t)max64(n, 1) * sizeof(float); }
 
+/* ---- direct convolution, stride 1 ------------------------------------------- */
+
+/* With stride 1, row r = (c, u, v) of im2col for the positions of one
+ * output row (n, i) is input row (n, c, i + u - pt) shifted by v - pl. In a
+ * zero-padded copy of the input the kernels read those rows in place,
+ * through a table of row offsets: no im2col and no packing of B, and the
+ * output rows are written where they belong. Backward input is the same
+ * convolution of dy, padded by (KH - 1 - pt, KH - 1 - pb, KW - 1 - pl,
+ * KW - 1 - pr), with the weight transposed and flipped: it writes dx
+ * directly, with no col2im. Each output element is summed over r in
+ * ascending order, in kc-slices fixed by K, by one thread. */
+
+typedef struct {
+    const nd_kernels *kern;
+    const float *in;          /* input [n, cin, hin, win] through strides is */
+    int64_t is[4];
+    int64_t cin, hin, win;
+    int64_t pt, pl;           /* zeros above and left of the input in the copy */
+    int64_t hp, wp;           /* padded plane */
+    int64_t cout, kh, kw, oh, ow;
+    int64_t k, kc, mp;        /* K = cin kh kw in kc-slices; cout rounded up to mr */
+    const float *ap;          /* packed weights: slice p0 at ap + p0 mp */
+    const int64_t *boff;      /* row r = (c, u, v) at c hp wp + u wp + v */
+    float *pad;               /* padded copies of images n0 .. n0 + nimg - 1 */
+    int64_t n0;
+    float *out;               /* [N, cout, oh, ow], contiguous */
+    const float *bias;
+    int64_t bias_stride;
+} direct;
+
+/* Chunk (image, channel) of the group: its padded plane. */
+static void direct_pad(void *ctx, int64_t idx, int worker) {
+    (void)worker;
+    const direct *d = ctx;
+    int64_t nl = idx / d->cin, c = idx % d->cin;
+    float *dst = d->pad + idx * d->hp * d->wp;
+    const float *src = d->in + (d->n0 + nl) * d->is[0] + c * d->is[1];
+    /* the whole plane zeroed at once, then the input rows: a call or two
+     * per row of a few floats each cost more than the copy */
+    memset(dst, 0, (size_t)(d->hp * d->wp) * sizeof(float));
+    for (int64_t hi = 0; hi < d->hin; hi++) {
+        float *row = dst + (hi + d->pt) * d->wp + d->pl;
+        const float *s = src + hi * d->is[2];
+        if (d->is[3] == 1) memcpy(row, s, (size_t)d->win * sizeof(float));
+        else
+            for (int64_t w = 0; w < d->win; w++) row[w] = s[w * d->is[3]];
+    }
+}
+
+/* Chunk (image, output row) of the group: every output channel. */
+static void direct_row(void *ctx, int64_t idx, int worker) {
+    (void)worker;
+    const direct *d = ctx;
+    const int mr = d->kern->gemm_mr, nr = d->kern->gemm_nr;
+    int64_t nl = idx / d->oh, i = idx % d->oh, ldc = d->oh * d->ow;
+    const float *base = d->pad + nl * d->cin * d->hp * d->wp + i * d->wp;
+    float *orow = d->out + (d->n0 + nl) * d->cout * ldc + i * d->ow;
+    for (int64_t p0 = 0; p0 < d->k; p0 += d->kc) {
+        int64_t kc = min64(d->k - p0, d->kc);
+        const float *as = d->ap + p0 * d->mp;
+        for (int64_t j0 = 0; j0 < d->ow; j0 += nr)
+            for (int64_t o = 0; o < d->cout; o += mr)
+                d->kern->gemm_tile_rows(kc, as + o * kc, base + j0, d->boff + p0,
+                                        orow + o * ldc + j0, ldc, p0 > 0,
+                                        (int)min64(mr, d->cout - o), (int)min64(nr, d->ow - j0));
+    }
+    if (d->bias)
+        for (int64_t o = 0; o < d->cout; o++) {
+            float b = d->bias[o * d->bias_stride], *y = orow + o * ldc;
+            for (int64_t j = 0; j < d->ow; j++) y[j] += b;
+        }
+}
+
+/* The weight as the kernels' A: A(o, r) for o < cout, r < K, in mr-row
+ * panels per kc-slice, zero-padded. Forward: A(o, r) = w[o, r]. Flipped
+ * (backward input, o a channel of x, r = (o', u, v)):
+ * A(o, r) = w[o', o, KH - 1 - u, KW - 1 - v]. */
+static void direct_pack_weight(const direct *d, const float *w, bool flipped, float *ap) {
+    const int mr = d->kern->gemm_mr;
+    int64_t kk = d->kh * d->kw;
+    for (int64_t p0 = 0; p0 < d->k; p0 += d->kc) {
+        int64_t kc = min64(d->k - p0, d->kc);
+        float *dst = ap + p0 * d->mp;
+        for (int64_t o0 = 0; o0 < d->mp; o0 += mr)
+            for (int64_t p = p0; p < p0 + kc; p++) {
+                /* A(o, p) = src[o * step] */
+                const float *src = w + p;
+                int64_t step = d->k;
+                if (flipped) {
+                    src = w + p / kk * d->cout * kk + kk - 1 - p % kk;
+                    step = kk;
+                }
+                for (int64_t o = o0; o < o0 + mr; o++, dst++)
+                    *dst = o < d->cout ? src[o * step] : 0.0f;
+            }
+    }
+}
+
+/* Whether the direct convolution applies: a kernel set with
+ * gemm_tile_rows, stride 1, and output rows at least a tile wide (narrower
+ * rows would waste most of each tile; im2col packs several rows into one). */
+static bool direct_fits(const nd_kernels *kern, const geom *g, int64_t width) {
+    return kern->gemm_tile_rows && g->sh == 1 && g->sw == 1 && width >= kern->gemm_nr &&
+           g->n > 0 && g->c > 0 && g->o > 0;
+}
+
+/* out = the stride-1 convolution of in (padded by pt, pb, pl, pr) with
+ * the dense weight w (flipped: see direct_pack_weight), + bias. */
+static void direct_conv(const nd_kernels *kern, const float *in, const int64_t *is,
+                        int64_t n, int64_t cin, int64_t hin, int64_t win, int64_t pt,
+                        int64_t pb, int64_t pl, int64_t pr, const float *w, bool flipped,
+                        int64_t cout, int64_t kh, int64_t kw, const float *bias,
+                        int64_t bias_stride, float *out, const char *op) {
+    const int mr = kern->gemm_mr, nr = kern->gemm_nr;
+    direct d = {.kern = kern, .in = in, .cin = cin, .hin = hin, .win = win, .pt = pt,
+                .pl = pl, .cout = cout, .kh = kh, .kw = kw, .out = out, .bias = bias,
+                .bias_stride = bias_stride};
+    memcpy(d.is, is, sizeof d.is);
+    d.hp = pt + hin + pb;
+    d.oh = d.hp - kh + 1;
+    d.ow = pl + win + pr - kw + 1;
+    /* every row readable nr floats from any output column */
+    d.wp = (d.ow + nr - 1) / nr * nr + kw - 1;
+    d.k = cin * kh * kw;
+    d.kc = (d.k + (d.k + DIRECT_KC - 1) / DIRECT_KC - 1) / ((d.k + DIRECT_KC - 1) / DIRECT_KC);
+    d.mp = (cout + mr - 1) / mr * mr;
+    int64_t plane = d.hp * d.wp;
+    int64_t group = max64(1, min64(COL_BUDGET / max64(cin * plane, 1), n));
+    size_t ap_bytes = floats(d.mp * d.k), off_bytes = (size_t)max64(d.k, 1) * sizeof(int64_t);
+    size_t pad_bytes = floats(group * cin * plane);
+    float *ap = nd__alloc(ap_bytes, op), *pad = nd__alloc(pad_bytes, op);
+    int64_t *boff = nd__alloc(off_bytes, op);
+    for (int64_t r = 0; r < d.k; r++)
+        boff[r] = r / (kh * kw) * plane + r % (kh * kw) / kw * d.wp + r % kw;
+    direct_pack_weight(&d, w, flipped, ap);
+    d.ap = ap;
+    d.boff = boff;
+    d.pad = pad;
+    for (int64_t n0 = 0; n0 < n; n0 += group) {
+        int64_t nimg = min64(group, n - n0);
+        d.n0 = n0;
+        if (nimg * cin * plane >= PARALLEL_COPY) nd__parallel_for(nimg * cin, direct_pad, &d);
+        else
+            for (int64_t c = 0; c < nimg * cin; c++) direct_pad(&d, c, 0);
+        if (nimg * d.oh * cout * d.ow * d.k >= PARALLEL_WORK)
+            nd__parallel_for(nimg * d.oh, direct_row, &d);
+        else
+            for (int64_t r = 0; r < nimg * d.oh; r++) direct_row(&d, r, 0);
+    }
+    nd__release(boff, off_bytes);
+    nd__release(pad, pad_bytes);
+    nd__release(ap, ap_bytes);
+}
+
+/* Backward weight, stride 1: dW^T[r, o] = sum_t A(r, t) dY^T[t, o] with
+ * A(r, t) = im2col read in place from the padded copy of x, at
+ * aoff[t] + roff[r], and dY^T packed in nr-column panels per group of
+ * images. Chunks are blocks of rows r; each sums its elements over the
+ * groups, then the kc-slices of each group's positions, in order. */
+#define WGRAD_ROWS 48 /* rows r per chunk */
+
+typedef struct {
+    direct d;            /* the padded copy of x (d.pad, d.n0, ...) */
+    const nd_tensor *dy;
+    int64_t o, k, t, tc; /* O, K = C KH KW, positions of the group, kc */
+    const int64_t *aoff, *roff;
+    float *bp;           /* dY^T of the group: o-panel at bp + panel t nr */
+    float *dwt;          /* [K, O] */
+    bool first;          /* the first group: no sums to add to */
+} wgrad;
+
+/* Chunk: one nr-column panel of dY^T for the group. */
+static void wgrad_pack_dy(void *ctx, int64_t panel, int worker) {
+    (void)worker;
+    const wgrad *wg = ctx;
+    const int nr = wg->d.kern->gemm_nr;
+    const float *base = nd_data(wg->dy);
+    const int64_t *s = wg->dy->strides;
+    float *dst = wg->bp + panel * wg->t * nr;
+    int64_t o0 = panel * nr, w = min64(nr, wg->o - o0);
+    for (int64_t t = 0, nl = 0; nl < wg->t / (wg->d.oh * wg->d.ow); nl++)
+        for (int64_t i = 0; i < wg->d.oh; i++)
+            for (int64_t j = 0; j < wg->d.ow; j++, t++) {
+                const float *src = base + (wg->d.n0 + nl) * s[0] + o0 * s[1] + i * s[2] + j * s[3];
+                float *d = dst + t * nr;
+                int64_t e = 0;
+                for (; e < w; e++) d[e] = src[e * s[1]];
+                for (; e < nr; e++) d[e] = 0.0f;
+            }
+}
+
+/* Chunk: rows r of dW^T in [chunk WGRAD_ROWS, ...), every column. */
+static void wgrad_rows(void *ctx, int64_t chunk, int worker) {
+    (void)worker;
+    const wgrad *wg = ctx;
+    const nd_kernels *kern = wg->d.kern;
+    const int mr = kern->gemm_mr, nr = kern->gemm_nr;
+    int64_t r0 = chunk * WGRAD_ROWS, r1 = min64(r0 + WGRAD_ROWS, wg->k);
+    for (int64_t t0 = 0; t0 < wg->t; t0 += wg->tc) {
+        int64_t tc = min64(wg->t - t0, wg->tc);
+        bool acc = !wg->first || t0 > 0;
+        for (int64_t o = 0; o < wg->o; o += nr) {
+            const float *b = wg->bp + o / nr * wg->t * nr + t0 * nr;
+            for (int64_t r = r0; r < r1; r += mr)
+                kern->gemm_tile_arows(tc, wg->d.pad, wg->aoff + t0, wg->roff + r, b,
+                                      wg->dwt + r * wg->o + o, wg->o, acc,
+                                      (int)min64(mr, r1 - r), (int)min64(nr, wg->o - o));
+        }
+    }
+}
+
+static void direct_weight_grad(const nd_kernels *kern, const geom *g, const nd_tensor *x,
+                               const nd_tensor *dy, const nd_conv2d_opts *opts, float *dwt,
+                               const char *op) {
+    const int nr = kern->gemm_nr;
+    wgrad wg = {.d = {.kern = kern, .in = nd_data(x), .cin = g->c, .hin = g->h,
+                      .win = g->w, .pt = g->pt, .pl = g->pl, .kh = g->kh, .kw = g->kw,
+                      .oh = g->oh, .ow = g->ow},
+                .dy = dy, .o = g->o, .k = g->k, .dwt = dwt};
+    memcpy(wg.d.is, x->strides, sizeof wg.d.is);
+    wg.d.hp = g->pt + g->h + opts->pad_bottom;
+    wg.d.wp = g->pl + g->w + opts->pad_right;
+    int64_t plane = wg.d.hp * wg.d.wp, p = g->oh * g->ow;
+    int64_t group = max64(1, min64(COL_BUDGET / max64(g->c * plane, 1), g->n));
+    int64_t opanels = (g->o + nr - 1) / nr;
+    size_t pad_bytes = floats(group * g->c * plane);
+    size_t bp_bytes = floats(opanels * group * p * nr);
+    size_t aoff_bytes = (size_t)(group * p) * sizeof(int64_t);
+    size_t roff_bytes = (size_t)g->k * sizeof(int64_t);
+    float *pad = nd__alloc(pad_bytes, op), *bp = nd__alloc(bp_bytes, op);
+    int64_t *aoff = nd__alloc(aoff_bytes, op), *roff = nd__alloc(roff_bytes, op);
+    for (int64_t r = 0; r < g->k; r++)
+        roff[r] = r / (g->kh * g->kw) * plane + r % (g->kh * g->kw) / g->kw * wg.d.wp + r % g->kw;
+    for (int64_t t = 0, nl = 0; nl < group; nl++)
+        for (int64_t i = 0; i < g->oh; i++)
+            for (int64_t j = 0; j < g->ow; j++, t++) aoff[t] = nl * g->c * plane + i * wg.d.wp + j;
+    wg.d.pad = pad;
+    wg.bp = bp;
+    wg.aoff = aoff;
+    wg.roff = roff;
+    int64_t chunks = (g->k + WGRAD_ROWS - 1) / WGRAD_ROWS;
+    for (int64_t n0 = 0; n0 < g->n; n0 += group) {
+        int64_t nimg = min64(group, g->n - n0);
+        wg.d.n0 = n0;
+        wg.t = nimg * p;
+        wg.tc = (wg.t + (wg.t + DIRECT_KC - 1) / DIRECT_KC - 1) / ((wg.t + DIRECT_KC - 1) / DIRECT_KC);
+        wg.first = n0 == 0;
+        bool par = nimg * g->c * plane >= PARALLEL_COPY;
+        if (par) nd__parallel_for(nimg * g->c, direct_pad, &wg.d);
+        else
+            for (int64_t c = 0; c < nimg * g->c; c++) direct_pad(&wg.d, c, 0);
+        if (par) nd__parallel_for(opanels, wgrad_pack_dy, &wg);
+        else
+            for (int64_t c = 0; c < opanels; c++) wgrad_pack_dy(&wg, c, 0);
+        if (wg.t * g->k * g->o >= PARALLEL_WORK) nd__parallel_for(chunks, wgrad_rows, &wg);
+        else
+            for (int64_t c = 0; c < chunks; c++) wgrad_rows(&wg, c, 0);
+    }
+    nd__release(roff, roff_bytes);
+    nd__release(aoff, aoff_bytes);
+    nd__release(bp, bp_bytes);
+    nd__release(pad, pad_bytes);
+}
+
 /* ---- the three ops -------------------------------------------------------- */
 
 nd_tensor *nd_conv2d(const nd_tensor *x, const nd_tensor *w, const nd_tensor *bias,
@@ -346,6 +682,15 @@ nd_tensor *nd_conv2d(const nd_tensor *x, const nd_tensor *w, const nd_tensor *bi
     nd_tensor *y = nd__new(ND_SHAPE(g.n, g.o, g.oh, g.ow), op);
     nd_tensor *wd = dense_weight(w);
     const nd_kernels *kern = nd__kernels();
+    if (direct_fits(kern, &g, g.ow)) {
+        direct_conv(kern, nd_data(x), x->strides, g.n, g.c, g.h, g.w, g.pt,
+                    opts.pad_bottom, g.pl, opts.pad_right, nd_data(wd), false, g.o, g.kh,
+                    g.kw, bias ? nd_data(bias) : NULL, bias ? bias->strides[0] : 0,
+                    nd_data(y), op);
+        nd_free(wd);
+        emit(ND_OP_CONV2D, y, x, w, bias, opts);
+        return y;
+    }
     size_t col_bytes = floats(g.k * g.tile), out_bytes = floats(g.o * g.tile);
     float *col = nd__alloc(col_bytes, op), *out = nd__alloc(out_bytes, op);
     tile tl = {.g = &g, .x = nd_data(x), .col = col};
@@ -359,22 +704,9 @@ nd_tensor *nd_conv2d(const nd_tensor *x, const nd_tensor *w, const nd_tensor *bi
         /* out[O, tw] = W[O, K] col[K, tw] */
         nd__sgemm(kern, g.o, tl.tw, g.k, nd_data(wd), g.k, 1, col, tl.tw, 1, out, tl.tw,
                   false);
-        /* y[n, o, p] = out[o, t] + b[o], image by image */
-        for (int64_t t = 0, q = q0; t < tl.tw;) {
-            int64_t n = q / g.p, p0 = q % g.p, len = min64(g.p - p0, tl.tw - t);
-            for (int64_t o = 0; o < g.o; o++) {
-                float *d = yd + (n * g.o + o) * g.p + p0;
-                const float *s = out + o * tl.tw + t;
-                if (b) {
-                    float bo = b[o * bias->strides[0]];
-                    for (int64_t e = 0; e < len; e++) d[e] = s[e] + bo;
-                } else {
-                    memcpy(d, s, (size_t)len * sizeof(float));
-                }
-            }
-            t += len;
-            q += len;
-        }
+        chan_copy cc = {.g = &g, .q0 = q0, .tw = tl.tw, .y = yd, .bias = b,
+                        .bias_stride = bias ? bias->strides[0] : 0, .mat = out};
+        per_out_channel(&cc, scatter_y_channel);
     }
     nd__release(out, out_bytes);
     nd__release(col, col_bytes);
@@ -398,16 +730,26 @@ nd_tensor *nd_conv2d_backward_input(const nd_tensor *dy, const nd_tensor *w,
     check_dy(op, dy, "x_shape", x_shape, "w", w->shape, &g);
     plan_tiles(&g);
     nd_tensor *dx = nd__new(x_shape, 4, op);
-    memset(nd_data(dx), 0, (size_t)nd_numel(dx) * sizeof(float));
     nd_tensor *wd = dense_weight(w);
     const nd_kernels *kern = nd__kernels();
+    if (direct_fits(kern, &g, g.w) && opts.pad_top < g.kh && opts.pad_bottom < g.kh &&
+        opts.pad_left < g.kw && opts.pad_right < g.kw && g.cols > 0) {
+        direct_conv(kern, nd_data(dy), dy->strides, g.n, g.o, g.oh, g.ow, g.kh - 1 - g.pt,
+                    g.kh - 1 - opts.pad_bottom, g.kw - 1 - g.pl, g.kw - 1 - opts.pad_right,
+                    nd_data(wd), true, g.c, g.kh, g.kw, NULL, 0, nd_data(dx), op);
+        nd_free(wd);
+        emit(ND_OP_CONV2D_BACKWARD_INPUT, dx, dy, w, NULL, opts);
+        return dx;
+    }
+    zero_floats(nd_data(dx), nd_numel(dx));
     size_t col_bytes = floats(g.k * g.tile), dyt_bytes = floats(g.o * g.tile);
     float *col = nd__alloc(col_bytes, op), *dyt = nd__alloc(dyt_bytes, op);
     tile tl = {.g = &g, .dx = nd_data(dx), .col = col};
     for (int64_t q0 = 0; q0 < g.cols; q0 += g.tile) {
         tl.q0 = q0;
         tl.tw = min64(g.tile, g.cols - q0);
-        gather_dy(&g, dy, q0, tl.tw, dyt);
+        chan_copy cc = {.g = &g, .q0 = q0, .tw = tl.tw, .dy = dy, .mat = dyt};
+        per_out_channel(&cc, gather_dy_channel);
         /* dcol[K, tw] = W^T dY: A(r, o) = W[o, r] */
         nd__sgemm(kern, g.k, tl.tw, g.o, nd_data(wd), 1, g.k, dyt, tl.tw, 1, col, tl.tw,
                   false);
@@ -437,21 +779,34 @@ nd_tensor *nd_conv2d_backward_weight(const nd_tensor *dy, const nd_tensor *x,
     nd_tensor *dw = nd__new(w_shape, 4, op);
     float *dwd = nd_data(dw);
     const nd_kernels *kern = nd__kernels();
-    size_t col_bytes = floats(g.k * g.tile), dyt_bytes = floats(g.o * g.tile);
-    float *col = nd__alloc(col_bytes, op), *dyt = nd__alloc(dyt_bytes, op);
-    tile tl = {.g = &g, .x = nd_data(x), .col = col};
-    memcpy(tl.xs, x->strides, sizeof tl.xs);
-    if (g.cols == 0) memset(dwd, 0, (size_t)nd_numel(dw) * sizeof(float));
-    for (int64_t q0 = 0; q0 < g.cols; q0 += g.tile) {
-        tl.q0 = q0;
-        tl.tw = min64(g.tile, g.cols - q0);
-        per_channel(&tl, im2col_channel);
-        gather_dy(&g, dy, q0, tl.tw, dyt);
-        /* dW[O, K] (+)= dY[O, tw] col^T: B(t, r) = col[r, t] */
-        nd__sgemm(kern, g.o, g.k, tl.tw, dyt, tl.tw, 1, col, 1, tl.tw, dwd, g.k, q0 > 0);
+    size_t dwt_bytes = floats(g.k * g.o);
+    float *dwt = nd__alloc(dwt_bytes, op);
+    if (g.cols == 0) {
+        memset(dwt, 0, (size_t)(g.k * g.o) * sizeof(float));
+    } else if (kern->gemm_tile_arows && g.sh == 1 && g.sw == 1 && g.ow >= kern->gemm_nr) {
+        direct_weight_grad(kern, &g, x, dy, &opts, dwt, op);
+    } else {
+        size_t col_bytes = floats(g.k * g.tile), dyt_bytes = floats(g.o * g.tile);
+        float *col = nd__alloc(col_bytes, op), *dyt = nd__alloc(dyt_bytes, op);
+        tile tl = {.g = &g, .x = nd_data(x), .col = col};
+        memcpy(tl.xs, x->strides, sizeof tl.xs);
+        for (int64_t q0 = 0; q0 < g.cols; q0 += g.tile) {
+            tl.q0 = q0;
+            tl.tw = min64(g.tile, g.cols - q0);
+            per_channel(&tl, im2col_channel);
+            chan_copy cc = {.g = &g, .q0 = q0, .tw = tl.tw, .dy = dy, .mat = dyt};
+            per_out_channel(&cc, gather_dy_channel);
+            /* dW^T[K, O] (+)= col[K, tw] dY^T: A = col read row by row (the
+             * cheap way to pack), B(t, o) = dyt[o, t] (small) */
+            nd__sgemm(kern, g.k, g.o, tl.tw, col, tl.tw, 1, dyt, 1, tl.tw, dwt, g.o, q0 > 0);
+        }
+        nd__release(dyt, dyt_bytes);
+        nd__release(col, col_bytes);
     }
-    nd__release(dyt, dyt_bytes);
-    nd__release(col, col_bytes);
+    /* dW[o, r] = dW^T[r, o] */
+    for (int64_t o = 0; o < g.o; o++)
+        for (int64_t r = 0; r < g.k; r++) dwd[o * g.k + r] = dwt[r * g.o + o];
+    nd__release(dwt, dwt_bytes);
     emit(ND_OP_CONV2D_BACKWARD_WEIGHT, dw, dy, x, NULL, opts);
     return dw;
 }

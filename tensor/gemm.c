@@ -2,28 +2,37 @@
  * micro-kernel, in the manner of Goto and van de Geijn ("Anatomy of
  * high-performance matrix multiplication", TOMS 2008).
  *
- *   for each chunk of C (mc rows x nc columns)          <- one thread each
- *     for each kc-slice of the inner dimension
- *       pack B[slice, chunk cols] into nr-wide panels   (kc x nc: L2/L3)
- *       pack A[chunk rows, slice] into mr-tall panels   (mc x kc: L2)
- *       for each nr panel of B                          (kc x nr: L1)
- *         for each mr panel of A
- *           micro-kernel: mr x nr tile of C += panel A x panel B
+ *   for each column block of C (its packed B within PACKED_B floats)
+ *     pack B[all k, block cols] into nr-wide panels, once     (L3)
+ *     for each chunk: mc rows x some block columns            <- one thread each
+ *       for each kc-slice of the inner dimension
+ *         pack A[chunk rows, slice] into mr-tall panels       (mc x kc: L2)
+ *         for each nr panel of B                              (kc x nr: L1)
+ *           for each mr panel of A
+ *             micro-kernel: mr x nr tile of C += panel A x panel B
+ *
+ * With a single row block (m <= MC_MAX) no packed B is shared: each chunk
+ * packs a B panel right before its tiles use it, while it sits in L1.
+ * Tiles cut by the edges of C run the kernels' edge variant (fewer rows
+ * computed, masked columns) rather than a full tile through a copy.
  *
  * Packing reads A and B through any strides, so transposed and strided
  * operands cost nothing extra. (Reading a row-major B in place instead
  * was slower: rows a power of two apart collide in the same L1 sets.) Each C
  * element is summed in ascending k, in kc-slices fixed by k, by one thread:
- * the bits do not depend on the thread count. */
+ * the bits do not depend on the thread count. Measured on 1 core of the
+ * reference machine: kc 256..512 and mc 96..288 all within noise of each
+ * other (256^3..1024^3), kc 384 with mc 192 kept. */
 #include <string.h>
 
 #include "internal.h"
 #include "kernels.h"
 
-#define KC_MAX 256
-#define MC_MAX 120
-#define NC_MAX 512
-#define MIN_CHUNKS 8               /* enough to keep every thread busy */
+#define KC_MAX 384
+#define MC_MAX 192
+#define PACKED_B (1 << 20)         /* floats of packed B: k x column block */
+#define MIN_CHUNKS 4               /* chunks per 2 threads: enough to balance */
+#define PACK_ROWS 32               /* rows of B per packing chunk */
 #define PARALLEL_WORK (1 << 18)    /* m n k below this runs on one thread */
 
 typedef struct {
@@ -34,83 +43,148 @@ typedef struct {
     float *c;
     int64_t ldc;
     bool accumulate;
-    int64_t mc, nc, kc, nb; /* block sizes; nb column blocks */
-    float *scratch;
-    int64_t slot; /* floats of scratch per thread */
+    int64_t kc, mc, mb;   /* kc-slices; mb row blocks of mc rows */
+    /* the column block being computed: columns j0 .. j0 + cols - 1, packed
+     * into bp (each kc-slice s at bp + s kc wp, wp = cols rounded up to nr),
+     * cut into nsub chunks of sub columns */
+    int64_t j0, cols, wp, nsub, sub;
+    float *bp;
+    float *pa; /* per thread: slot floats each */
+    int64_t slot;
 } gemm;
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* A[i0 .. i0+rows, p0 .. p0+kc] as mr-row panels, [panel][p][i], zero-padded */
 static void pack_a(const gemm *g, int64_t i0, int64_t rows, int64_t p0, int64_t kc,
                    float *dst) {
     const int mr = g->kern->gemm_mr;
-    for (int64_t ir = 0; ir < rows; ir += mr) {
-        int64_t h = rows - ir < mr ? rows - ir : mr;
+    for (int64_t ir = 0; ir < rows; ir += mr, dst += mr * kc) {
+        int64_t h = min64(rows - ir, mr);
         const float *src = g->a + (i0 + ir) * g->rsa + p0 * g->csa;
-        for (int64_t p = 0; p < kc; p++, dst += mr) {
-            int64_t i = 0;
-            for (; i < h; i++) dst[i] = src[i * g->rsa + p * g->csa];
-            for (; i < mr; i++) dst[i] = 0.0f;
+        if (g->csa == 1 && h == mr && g->kern->gemm_pack_a) {
+            g->kern->gemm_pack_a(kc, src, g->rsa, dst);
+            continue;
         }
-    }
-}
-
-/* B[p0 .. p0+kc, j0 .. j0+cols] as nr-column panels, [panel][p][j] */
-static void pack_b(const gemm *g, int64_t j0, int64_t cols, int64_t p0, int64_t kc,
-                   float *dst) {
-    const int nr = g->kern->gemm_nr;
-    for (int64_t jr = 0; jr < cols; jr += nr) {
-        int64_t w = cols - jr < nr ? cols - jr : nr;
-        const float *src = g->b + p0 * g->rsb + (j0 + jr) * g->csb;
-        for (int64_t p = 0; p < kc; p++, dst += nr) {
-            const float *row = src + p * g->rsb;
-            if (g->csb == 1 && w == nr) {
-                memcpy(dst, row, sizeof(float) * (size_t)nr);
-                continue;
+        if (g->csa == 1) { /* row-major A: each row read in order */
+            for (int64_t i = 0; i < h; i++) {
+                const float *row = src + i * g->rsa;
+                for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = row[p];
             }
-            int64_t j = 0;
-            for (; j < w; j++) dst[j] = row[j * g->csb];
-            for (; j < nr; j++) dst[j] = 0.0f;
+            for (int64_t i = h; i < mr; i++)
+                for (int64_t p = 0; p < kc; p++) dst[p * mr + i] = 0.0f;
+            continue;
+        }
+        float *d = dst;
+        for (int64_t p = 0; p < kc; p++, d += mr) {
+            int64_t i = 0;
+            for (; i < h; i++) d[i] = src[i * g->rsa + p * g->csa];
+            for (; i < mr; i++) d[i] = 0.0f;
         }
     }
 }
 
-/* An edge tile: run the kernel on a full-size buffer, copy the valid part. */
-static void edge_tile(const gemm *g, int64_t kc, const float *pa, const float *pb,
-                      int64_t ldb, float *c, int64_t h, int64_t w, bool acc) {
+/* B[p0 .. p0+rows, j0 .. j0+cols] as nr-column panels, [panel][p][j],
+ * zero-padded, panels `stride` floats apart */
+static void pack_b(const gemm *g, int64_t j0, int64_t cols, int64_t p0, int64_t rows,
+                   int64_t stride, float *dst) {
     const int nr = g->kern->gemm_nr;
+    const float *src = g->b + p0 * g->rsb + j0 * g->csb;
+    int64_t full = cols / nr * nr;
+    if (g->csb == 1) { /* row-major B: rows read in order */
+        for (int64_t p = 0; p < rows; p++) {
+            const float *row = src + p * g->rsb;
+            float *d = dst + p * nr;
+            int64_t jr = 0;
+            if (nr == 16)
+                for (; jr < full; jr += 16, d += stride) memcpy(d, row + jr, 16 * sizeof(float));
+            for (; jr < full; jr += nr, d += stride)
+                memcpy(d, row + jr, (size_t)nr * sizeof(float));
+            if (jr < cols)
+                for (int64_t j = 0; j < nr; j++) d[j] = jr + j < cols ? row[jr + j] : 0.0f;
+        }
+        return;
+    }
+    for (int64_t jr = 0; jr < cols; jr += nr, dst += stride) {
+        int64_t w = min64(cols - jr, nr);
+        if (g->rsb == 1) { /* column-major B: columns read in order */
+            for (int64_t j = 0; j < w; j++) {
+                const float *col = src + (jr + j) * g->csb;
+                for (int64_t p = 0; p < rows; p++) dst[p * nr + j] = col[p];
+            }
+            for (int64_t j = w; j < nr; j++)
+                for (int64_t p = 0; p < rows; p++) dst[p * nr + j] = 0.0f;
+            continue;
+        }
+        for (int64_t p = 0; p < rows; p++) {
+            const float *row = src + p * g->rsb + jr * g->csb;
+            int64_t j = 0;
+            for (; j < w; j++) dst[p * nr + j] = row[j * g->csb];
+            for (; j < nr; j++) dst[p * nr + j] = 0.0f;
+        }
+    }
+}
+
+/* Packing chunk: PACK_ROWS rows of one kc-slice of B, across the whole
+ * column block, so that each row of a row-major B is read in one sweep. */
+static void pack_b_chunk(void *ctx, int64_t chunk, int worker) {
+    (void)worker;
+    const gemm *g = ctx;
+    int64_t per = ceil_div(g->kc, PACK_ROWS);
+    int64_t p0 = chunk / per * g->kc, r0 = chunk % per * PACK_ROWS;
+    int64_t kc = min64(g->k - p0, g->kc);
+    if (r0 >= kc) return;
+    pack_b(g, g->j0, g->cols, p0 + r0, min64(kc - r0, PACK_ROWS), g->kern->gemm_nr * kc,
+           g->bp + p0 * g->wp + r0 * g->kern->gemm_nr);
+}
+
+/* An edge tile without a kernel for it: run the kernel on a full-size
+ * buffer, copy the valid part. */
+static void edge_tile(const gemm *g, int64_t kc, const float *pa, const float *pb,
+                      float *c, int64_t h, int64_t w, bool acc) {
+    const int nr = g->kern->gemm_nr;
+    if (g->kern->gemm_edge) {
+        g->kern->gemm_edge(kc, pa, pb, nr, c, g->ldc, acc, (int)h, (int)w);
+        return;
+    }
     float tile[16 * 16];
     for (int64_t i = 0; i < h; i++)
         for (int64_t j = 0; j < w; j++) tile[i * nr + j] = acc ? c[i * g->ldc + j] : 0.0f;
-    g->kern->gemm_tile(kc, pa, pb, ldb, tile, nr, acc);
+    g->kern->gemm_tile(kc, pa, pb, nr, tile, nr, acc);
     for (int64_t i = 0; i < h; i++)
         for (int64_t j = 0; j < w; j++) c[i * g->ldc + j] = tile[i * nr + j];
 }
 
+/* Compute chunk: rows of one row block times one sub-block of the column
+ * block, every kc-slice in ascending order. B comes packed for the whole
+ * column block (bp) or, when there is a single row block and nothing to
+ * share, is packed one panel at a time right before its tiles use it,
+ * while it is in L1. */
 static void run_chunk(void *ctx, int64_t chunk, int worker) {
     const gemm *g = ctx;
     const int mr = g->kern->gemm_mr, nr = g->kern->gemm_nr;
-    int64_t i0 = chunk / g->nb * g->mc, j0 = chunk % g->nb * g->nc;
-    int64_t rows = g->m - i0 < g->mc ? g->m - i0 : g->mc;
-    int64_t cols = g->n - j0 < g->nc ? g->n - j0 : g->nc;
-    float *pa = g->scratch + (int64_t)worker * g->slot;
-    float *pb = pa + round_up(round_up(g->mc, mr) * g->kc, 16); /* 64-byte aligned */
+    int64_t i0 = chunk / g->nsub * g->mc, jc = chunk % g->nsub * g->sub;
+    int64_t rows = min64(g->m - i0, g->mc), cols = min64(g->cols - jc, g->sub);
+    float *pa = g->pa + (int64_t)worker * g->slot;
+    float *panel = pa + round_up(round_up(g->mc, mr) * g->kc, 16);
     for (int64_t p0 = 0; p0 < g->k; p0 += g->kc) {
-        int64_t kc = g->k - p0 < g->kc ? g->k - p0 : g->kc;
+        int64_t kc = min64(g->k - p0, g->kc);
         bool acc = g->accumulate || p0 > 0;
-        pack_b(g, j0, cols, p0, kc, pb);
         pack_a(g, i0, rows, p0, kc, pa);
-        for (int64_t jr = 0; jr < cols; jr += nr) {
-            int64_t w = cols - jr < nr ? cols - jr : nr;
-            const float *b = pb + jr * kc;
+        const float *bs = g->bp ? g->bp + p0 * g->wp : NULL;
+        for (int64_t jr = jc; jr < jc + cols; jr += nr) {
+            int64_t w = min64(jc + cols - jr, nr);
+            const float *b = panel;
+            if (bs) b = bs + jr * kc;
+            else pack_b(g, g->j0 + jr, w, p0, kc, nr * kc, panel);
             for (int64_t ir = 0; ir < rows; ir += mr) {
-                int64_t h = rows - ir < mr ? rows - ir : mr;
-                float *c = g->c + (i0 + ir) * g->ldc + j0 + jr;
+                int64_t h = min64(rows - ir, mr);
+                float *c = g->c + (i0 + ir) * g->ldc + g->j0 + jr;
                 const float *a = pa + ir * kc;
                 if (h == mr && w == nr) g->kern->gemm_tile(kc, a, b, nr, c, g->ldc, acc);
-                else edge_tile(g, kc, a, b, nr, c, h, w, acc);
+                else edge_tile(g, kc, a, b, c, h, w, acc);
             }
         }
     }
@@ -126,30 +200,57 @@ void nd__sgemm(const nd_kernels *kern, int64_t m, int64_t n, int64_t k,
         return;
     }
     const int mr = kern->gemm_mr, nr = kern->gemm_nr;
-    gemm g = {kern, m, n, k, a, b, rsa, csa, rsb, csb, c, ldc, accumulate, 0, 0, 0, 0, NULL, 0};
+    gemm g = {.kern = kern, .m = m, .n = n, .k = k, .a = a, .b = b, .rsa = rsa,
+              .csa = csa, .rsb = rsb, .csb = csb, .c = c, .ldc = ldc,
+              .accumulate = accumulate};
     g.kc = ceil_div(k, ceil_div(k, KC_MAX));
-    int64_t mb = ceil_div(m, MC_MAX);
-    g.mc = round_up(ceil_div(m, mb), mr);
-    mb = ceil_div(m, g.mc);
     /* How C is cut into chunks changes which thread computes an element,
      * never how: only the kc-slicing of the sum (fixed by k) matters for
      * the bits. So the cut may follow the thread count; one thread takes
-     * wide chunks and packs each A block once. */
+     * whole column blocks and packs each A block once per column block,
+     * several cut narrow C (few column chunks) into more row blocks. */
     int threads = m * n * k >= PARALLEL_WORK ? nd_get_num_threads() : 1;
-    int64_t nb = ceil_div(n, NC_MAX);
-    if (threads > 1)
-        while (mb * nb < MIN_CHUNKS * threads / 2 && ceil_div(n, nb * 2) >= 4 * nr) nb *= 2;
-    g.nc = round_up(ceil_div(n, nb), nr);
-    g.nb = ceil_div(n, g.nc);
-    int64_t nchunks = mb * g.nb;
-    if (threads > nchunks) threads = (int)nchunks;
-    g.slot = round_up(round_up(g.mc, mr) * g.kc, 16) + round_up(g.kc * round_up(g.nc, nr), 16);
-    size_t bytes = (size_t)(g.slot * nd_get_num_threads()) * sizeof(float);
-    g.scratch = nd__alloc(bytes, "matmul");
+    g.mb = ceil_div(m, MC_MAX);
     if (threads > 1) {
-        nd__parallel_for(nchunks, run_chunk, &g);
-    } else {
-        for (int64_t ch = 0; ch < nchunks; ch++) run_chunk(&g, ch, 0);
+        int64_t col_chunks = n / (4 * nr) > 1 ? n / (4 * nr) : 1;
+        int64_t want = ceil_div(MIN_CHUNKS * threads / 2, col_chunks);
+        int64_t most = ceil_div(m, 4 * mr); /* row blocks of at least 4 panels */
+        if (g.mb < want && g.mb < most) g.mb = min64(want, most);
     }
-    nd__release(g.scratch, bytes);
+    g.mc = round_up(ceil_div(m, g.mb), mr);
+    g.mb = ceil_div(m, g.mc);
+    /* Column blocks: with several row blocks, B is packed once per block,
+     * all of k, and shared by every row block. */
+    bool shared = g.mb > 1;
+    int64_t nblocks = shared ? ceil_div(round_up(n, nr) * k, PACKED_B) : 1;
+    int64_t width = round_up(ceil_div(n, nblocks), nr);
+    nblocks = ceil_div(n, width);
+    g.slot = round_up(round_up(g.mc, mr) * g.kc, 16) + round_up(g.kc * nr, 16);
+    int64_t bp_floats = shared ? round_up(k * width, 16) : 0;
+    size_t bytes = (size_t)(bp_floats + g.slot * nd_get_num_threads()) * sizeof(float);
+    float *scratch = nd__alloc(bytes, "matmul");
+    g.bp = shared ? scratch : NULL;
+    g.pa = scratch + bp_floats;
+    for (int64_t jb = 0; jb < nblocks; jb++) {
+        g.j0 = jb * width;
+        g.cols = min64(n - g.j0, width);
+        g.wp = round_up(g.cols, nr);
+        g.nsub = 1;
+        if (threads > 1)
+            while (g.mb * g.nsub < MIN_CHUNKS * threads / 2 &&
+                   ceil_div(g.cols, g.nsub * 2) >= 4 * nr)
+                g.nsub *= 2;
+        g.sub = round_up(ceil_div(g.cols, g.nsub), nr);
+        g.nsub = ceil_div(g.cols, g.sub);
+        int64_t npack = ceil_div(k, g.kc) * ceil_div(g.kc, PACK_ROWS), nchunks = g.mb * g.nsub;
+        if (!shared) npack = 0;
+        if (threads > 1) {
+            if (npack > 0) nd__parallel_for(npack, pack_b_chunk, &g);
+            nd__parallel_for(nchunks, run_chunk, &g);
+        } else {
+            for (int64_t ch = 0; ch < npack; ch++) pack_b_chunk(&g, ch, 0);
+            for (int64_t ch = 0; ch < nchunks; ch++) run_chunk(&g, ch, 0);
+        }
+    }
+    nd__release(scratch, bytes);
 }

@@ -19,6 +19,30 @@ typedef struct nd_kernels {
     int gemm_mr, gemm_nr;
     void (*gemm_tile)(int64_t k, const float *a, const float *b, int64_t ldb,
                       float *c, int64_t ldc, bool accumulate);
+    /* The same for the top-left rows x cols corner of the tile only
+     * (1 <= rows <= mr, 1 <= cols <= nr; the A panel still has mr rows):
+     * the rest of C is neither read nor written, and each element gets the
+     * bits gemm_tile would give it. NULL in a set without one: the caller
+     * runs gemm_tile on a scratch tile. */
+    void (*gemm_edge)(int64_t k, const float *a, const float *b, int64_t ldb,
+                      float *c, int64_t ldc, bool accumulate, int rows, int cols);
+    /* Packs one full mr-row panel of a row-major A for the kernels:
+     * dst[p * mr + i] = src[i * rs + p] for p < kc, i < mr. NULL: the
+     * caller packs it. */
+    void (*gemm_pack_a)(int64_t kc, const float *src, int64_t rs, float *dst);
+    /* As gemm_edge (rows <= mr, cols <= nr), but B row p is read in place
+     * at b + boff[p] (nr floats readable there, whatever cols): the rows of
+     * a convolution's padded input. NULL: conv2d lowers to im2col and the
+     * GEMM instead. */
+    void (*gemm_tile_rows)(int64_t k, const float *a, const float *b, const int64_t *boff,
+                           float *c, int64_t ldc, bool accumulate, int rows, int cols);
+    /* As gemm_edge, but A is read in place, A(i, p) at a[aoff[p] + roff[i]]
+     * (roff has `rows` entries), and B is a packed panel (rows nr apart):
+     * the weight gradient of a stride-1 convolution, p a position and i a
+     * row (c, u, v) of im2col. NULL: conv2d uses im2col and the GEMM. */
+    void (*gemm_tile_arows)(int64_t k, const float *a, const int64_t *aoff,
+                            const int64_t *roff, const float *b, float *c, int64_t ldc,
+                            bool accumulate, int rows, int cols);
 
     /* Elementwise approximations (vmath_*.c; bounds in vmath_scalar.c):
      * y[i] = f(x[i]) for i < n, contiguous rows; y may be x. An element's

@@ -5,16 +5,56 @@
 #define MR 4
 #define NR 8
 
-/* C tile (+)= A panel B panel, one rank-1 update per p */
-static void gemm_tile(int64_t k, const float *a, const float *b, int64_t ldb,
-                      float *c, int64_t ldc, bool accumulate) {
+/* The rows x cols corner of a C tile (+)= A panel B panel, one rank-1
+ * update per p */
+static void gemm_edge(int64_t k, const float *a, const float *b, int64_t ldb, float *c,
+                      int64_t ldc, bool accumulate, int rows, int cols) {
     float acc[MR][NR] = {{0}};
     for (int64_t p = 0; p < k; p++, a += MR, b += ldb)
-        for (int i = 0; i < MR; i++)
-            for (int j = 0; j < NR; j++) acc[i][j] += a[i] * b[j];
-    for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NR; j++)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) acc[i][j] += a[i] * b[j];
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+/* The whole tile */
+static void gemm_tile(int64_t k, const float *a, const float *b, int64_t ldb,
+                      float *c, int64_t ldc, bool accumulate) {
+    gemm_edge(k, a, b, ldb, c, ldc, accumulate, MR, NR);
+}
+
+/* The rows x cols corner of a C tile (+)= A panel B, B row p at
+ * b + boff[p] */
+static void gemm_tile_rows(int64_t k, const float *a, const float *b, const int64_t *boff,
+                           float *c, int64_t ldc, bool accumulate, int rows, int cols) {
+    float acc[MR][NR] = {{0}};
+    for (int64_t p = 0; p < k; p++, a += MR)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) acc[i][j] += a[i] * b[boff[p] + j];
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+/* The rows x cols corner of a C tile (+)= A B panel, A(i, p) at
+ * a[aoff[p] + roff[i]] */
+static void gemm_tile_arows(int64_t k, const float *a, const int64_t *aoff,
+                            const int64_t *roff, const float *b, float *c, int64_t ldc,
+                            bool accumulate, int rows, int cols) {
+    float acc[MR][NR] = {{0}};
+    for (int64_t p = 0; p < k; p++, b += NR)
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < cols; j++) acc[i][j] += a[aoff[p] + roff[i]] * b[j];
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++)
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+/* One mr-row panel of a row-major A: dst[p * mr + i] = src[i * rs + p] */
+static void gemm_pack_a(int64_t kc, const float *src, int64_t rs, float *dst) {
+    for (int64_t p = 0; p < kc; p++, dst += MR)
+        for (int i = 0; i < MR; i++) dst[i] = src[i * rs + p];
 }
 
 const nd_kernels nd__kernels_scalar = {
@@ -22,6 +62,10 @@ const nd_kernels nd__kernels_scalar = {
     .gemm_mr = MR,
     .gemm_nr = NR,
     .gemm_tile = gemm_tile,
+    .gemm_edge = gemm_edge,
+    .gemm_pack_a = gemm_pack_a,
+    .gemm_tile_rows = gemm_tile_rows,
+    .gemm_tile_arows = gemm_tile_arows,
     .vexp = nd__exp_scalar,
     .vlog = nd__log_scalar,
     .vtanh = nd__tanh_scalar,

@@ -15,6 +15,10 @@
 #include "internal.h"
 
 #define MAX_THREADS 256
+/* Polls of a flag before sleeping on a condition variable (some tens of
+ * microseconds): waking a sleeping thread costs about as much, and the
+ * kernels issue jobs back to back (im2col, GEMM, col2im per conv tile). */
+#define SPIN 20000
 
 typedef struct {
     nd_chunk_fn fn;
@@ -30,6 +34,7 @@ static struct {
     pthread_t tid[MAX_THREADS];
     int nworkers;        /* threads besides the caller */
     unsigned generation; /* bumped for every job */
+    atomic_uint published; /* generation, readable without the lock */
     unsigned start_generation; /* the generation new workers start from */
     bool stopping;
     job *current;
@@ -58,6 +63,12 @@ static void *worker(void *arg) {
     /* Only jobs published after this worker started are its business. */
     unsigned seen = pool.start_generation;
     for (;;) {
+        if (pool.generation == seen && !pool.stopping) {
+            pthread_mutex_unlock(&pool.lock);
+            for (int i = 0; i < SPIN && atomic_load(&pool.published) == seen; i++) {
+            }
+            pthread_mutex_lock(&pool.lock);
+        }
         while (pool.generation == seen && !pool.stopping)
             pthread_cond_wait(&pool.wake, &pool.lock);
         if (pool.stopping) break;
@@ -153,9 +164,12 @@ void nd__parallel_for(int64_t nchunks, nd_chunk_fn fn, void *ctx) {
     pthread_mutex_lock(&pool.lock);
     pool.current = &j;
     pool.generation++;
+    atomic_store(&pool.published, pool.generation);
     pthread_cond_broadcast(&pool.wake);
     pthread_mutex_unlock(&pool.lock);
     run_chunks(&j);
+    for (int i = 0; i < SPIN && atomic_load(&j.pending) > 0; i++) {
+    }
     pthread_mutex_lock(&pool.lock);
     while (atomic_load(&j.pending) > 0) pthread_cond_wait(&pool.idle, &pool.lock);
     pool.current = NULL;

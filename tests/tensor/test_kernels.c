@@ -95,11 +95,16 @@ START_TEST(same_bits_for_any_thread_count) {
     nd_tensor *a = nd_randn(&g, ND_SHAPE(3, 70, 200));
     nd_tensor *b = nd_randn(&g, ND_SHAPE(200, 150));
     nd_tensor *bt = nd_transpose(nd_randn(&g, ND_SHAPE(150, 200)), 0, 1);
-    nd_tensor *ref[2] = {NULL, NULL};
+    /* k cut into several kc-slices, with one row block (B packed panel by
+     * panel) and with several (B packed once per column block, shared) */
+    nd_tensor *a2 = nd_randn(&g, ND_SHAPE(100, 900)), *a3 = nd_randn(&g, ND_SHAPE(250, 900));
+    nd_tensor *b2 = nd_randn(&g, ND_SHAPE(900, 170));
+    nd_tensor *ref[4] = {NULL, NULL, NULL, NULL};
     for (int threads = 1; threads <= 3; threads++) {
         nd_set_num_threads(threads);
-        nd_tensor *y[2] = {nd_matmul(a, b), nd_matmul(a, bt)};
-        for (int i = 0; i < 2; i++) {
+        nd_tensor *y[4] = {nd_matmul(a, b), nd_matmul(a, bt), nd_matmul(a2, b2),
+                           nd_matmul(a3, b2)};
+        for (int i = 0; i < 4; i++) {
             if (!ref[i]) ref[i] = y[i];
             else ck_assert_msg(!memcmp(nd_data(ref[i]), nd_data(y[i]),
                                        (size_t)nd_numel(y[i]) * sizeof(float)),
