@@ -22,6 +22,9 @@
 #define ND_EXP_LO (-120.0f)
 #define ND_EXP_HI 89.0f
 #define ND_LOG2E 1.44269502f
+/* 1.5 2^23: t + ND_EXP_ROUND - ND_EXP_ROUND is t rounded to an integer n
+ * (|t| < 2^22), and the low bits of t + ND_EXP_ROUND hold n */
+#define ND_EXP_ROUND 12582912.0f
 /* ln2 = ND_LN2_HI + ND_LN2_LO; ND_LN2_HI has 15 significant bits, so n
  * ND_LN2_HI is exact for |n| < 512 (Cody and Waite's reduction). */
 #define ND_LN2_HI 0.693145751953125f

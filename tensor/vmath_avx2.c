@@ -37,6 +37,23 @@ static inline __m256 pow2i(__m256i n) {
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23));
 }
 
+/* r = (x - n ln2_hi - n ln2_lo) + lo, the reduction of exp_split */
+static inline __m256 exp8_reduce(__m256 x, __m256 nf, __m256 lo, bool has_lo) {
+    __m256 r = _mm256_fnmadd_ps(nf, set1(ND_LN2_HI), x);
+    r = _mm256_fnmadd_ps(nf, set1(ND_LN2_LO), r);
+    return has_lo ? _mm256_add_ps(r, lo) : r;
+}
+
+/* e^r = 1 + r + r^2 E(r) */
+static inline __m256 exp8_poly(__m256 r) {
+    __m256 q = _mm256_fmadd_ps(set1(ND_EXP_E4), r, set1(ND_EXP_E3));
+    q = _mm256_fmadd_ps(q, r, set1(ND_EXP_E2));
+    q = _mm256_fmadd_ps(q, r, set1(ND_EXP_E1));
+    q = _mm256_fmadd_ps(q, r, set1(ND_EXP_E0));
+    __m256 p = _mm256_fmadd_ps(_mm256_mul_ps(r, r), q, r);
+    return _mm256_add_ps(p, set1(1.0f));
+}
+
 /* How much of the clamp to [ND_EXP_LO, ND_EXP_HI] an argument needs. */
 enum { EXP_CLAMP, EXP_NONPOSITIVE, EXP_IN_RANGE };
 
@@ -51,15 +68,7 @@ static inline exp8_parts exp8_split(__m256 hi, __m256 lo, bool has_lo, int range
     __m256 t = _mm256_mul_ps(has_lo ? _mm256_add_ps(x, lo) : x, set1(ND_LOG2E));
     __m256 nf = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256i n = _mm256_cvtps_epi32(nf);
-    __m256 r = _mm256_fnmadd_ps(nf, set1(ND_LN2_HI), x);
-    r = _mm256_fnmadd_ps(nf, set1(ND_LN2_LO), r);
-    if (has_lo) r = _mm256_add_ps(r, lo);
-    __m256 q = _mm256_fmadd_ps(set1(ND_EXP_E4), r, set1(ND_EXP_E3));
-    q = _mm256_fmadd_ps(q, r, set1(ND_EXP_E2));
-    q = _mm256_fmadd_ps(q, r, set1(ND_EXP_E1));
-    q = _mm256_fmadd_ps(q, r, set1(ND_EXP_E0));
-    __m256 p = _mm256_fmadd_ps(_mm256_mul_ps(r, r), q, r);
-    p = _mm256_add_ps(p, set1(1.0f));
+    __m256 p = exp8_poly(exp8_reduce(x, nf, lo, has_lo));
     /* n1 = trunc(n / 2), as in C: add 1 to negative n before the shift */
     __m256i n1 = _mm256_srai_epi32(_mm256_add_epi32(n, _mm256_srli_epi32(n, 31)), 1);
     __m256i n2 = _mm256_sub_epi32(n, n1);
@@ -67,23 +76,68 @@ static inline exp8_parts exp8_split(__m256 hi, __m256 lo, bool has_lo, int range
     return e;
 }
 
+/* The fast path. Where |hi + lo| <= EXP_FAST, n lies in [-125, 125] and
+ * p 2^n is a normal float, so p 2^n1 2^n2 = p 2^n exactly: a single
+ * scale, applied by adding n to the exponent field of p, and no clamps.
+ * Rounding t with the twin's 1.5 2^23 leaves n in the low bits of tm, so
+ * tm << 23 is n in the exponent field. A vector takes this path when all
+ * its lanes qualify, and gets the bits of the general one. It is ~1.5x
+ * faster, and, with fewer steps on each lane's dependency chain, lets the
+ * core overlap more vectors. */
+#define EXP_FAST 86.0f
+
+typedef struct {
+    __m256 p;
+    __m256i n23; /* n << 23 */
+} exp8_fast_parts;
+
+static inline bool all_within(__m256 x, float bound) { /* |x| <= bound, no NaN */
+    __m256 a = _mm256_andnot_ps(sign_mask(), x);
+    return _mm256_movemask_ps(_mm256_cmp_ps(a, set1(bound), _CMP_LE_OQ)) == 0xff;
+}
+
+static inline exp8_fast_parts exp8_fast_split(__m256 hi, __m256 lo, bool has_lo) {
+    __m256 t = _mm256_mul_ps(has_lo ? _mm256_add_ps(hi, lo) : hi, set1(ND_LOG2E));
+    __m256 tm = _mm256_add_ps(t, set1(ND_EXP_ROUND));
+    __m256 nf = _mm256_sub_ps(tm, set1(ND_EXP_ROUND));
+    exp8_fast_parts e = {exp8_poly(exp8_reduce(hi, nf, lo, has_lo)),
+                         _mm256_slli_epi32(_mm256_castps_si256(tm), 23)};
+    return e;
+}
+
+/* v 2^n, for v 2^n normal (or n = 0) */
+static inline __m256 scale2n(__m256 v, __m256i n23) {
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(v), n23));
+}
+
+static inline __m256 exp8_fast(__m256 x) {
+    exp8_fast_parts e = exp8_fast_split(x, x, false);
+    return scale2n(e.p, e.n23);
+}
+
 static inline __m256 exp8(__m256 x) {
+    if (all_within(x, EXP_FAST)) return exp8_fast(x);
     exp8_parts e = exp8_split(x, x, false, EXP_CLAMP);
     return _mm256_mul_ps(_mm256_mul_ps(e.p, e.s1), e.s2);
 }
 
-/* y[i] = f(x[i]) over a row, the tail through one padded vector */
+/* y[i] = f(x[i]) for the last n < 8 elements of a row, through one padded
+ * vector */
+#define TAIL8(f8, n, x, y)                                                     \
+    do {                                                                       \
+        float buf_[8] = {0};                                                   \
+        size_t bytes_ = (size_t)(n) * sizeof(float);                           \
+        memcpy(buf_, (x), bytes_);                                             \
+        _mm256_storeu_ps(buf_, f8(_mm256_loadu_ps(buf_)));                     \
+        memcpy((y), buf_, bytes_);                                             \
+    } while (0)
+
+/* y[i] = f(x[i]) over a row */
 #define UNARY_ROW(name, f8)                                                    \
     void nd__##name##_avx2(int64_t n, const float *x, float *y) {              \
         int64_t i = 0;                                                         \
         for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, f8(_mm256_loadu_ps(x + i))); \
-        if (i < n) {                                                           \
-            float buf[8] = {0};                                                \
-            size_t bytes = (size_t)(n - i) * sizeof(float);                    \
-            memcpy(buf, x + i, bytes);                                         \
-            _mm256_storeu_ps(buf, f8(_mm256_loadu_ps(buf)));                   \
-            memcpy(y + i, buf, bytes);                                         \
-        }                                                                      \
+        if (i < n) TAIL8(f8, n - i, x + i, y + i);                             \
     }
 
 UNARY_ROW(exp, exp8)
@@ -164,8 +218,52 @@ static inline __m256 silu8(__m256 x) {
     return _mm256_div_ps(num, d);
 }
 
-UNARY_ROW(sigmoid, sigmoid8)
-UNARY_ROW(silu, silu8)
+/* The same from s = e^{-|x|} of the fast path (|x| <= EXP_FAST): s is p
+ * 2^n there, and x s = (x p) 2^n, so the bits are those above. */
+static inline __m256 sigmoid8_from(__m256 x, __m256 s) {
+    __m256 num = _mm256_blendv_ps(set1(1.0f), s, x);
+    return _mm256_div_ps(num, _mm256_add_ps(set1(1.0f), s));
+}
+
+static inline __m256 silu8_from(__m256 x, __m256 s) {
+    __m256 num = _mm256_blendv_ps(x, _mm256_mul_ps(x, s), x);
+    return _mm256_div_ps(num, _mm256_add_ps(set1(1.0f), s));
+}
+
+/* sigmoid and silu go over a row in blocks of SPLIT floats, in two
+ * passes: e^{-|x|} for the block into a buffer, then the quotients. In
+ * one loop, every division waits for a whole exp and the core overlaps
+ * too few vectors; split, each loop's chain is short (1.6x faster for
+ * silu). Vectors with a lane beyond EXP_FAST take the general path in
+ * the second pass, and a row's last n % 8 elements take it padded. */
+#define SPLIT 256
+
+static void exp_neg_abs_block(int64_t n, const float *x, float *s) {
+    for (int64_t i = 0; i < n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        if (all_within(v, EXP_FAST)) _mm256_storeu_ps(s + i, exp8_fast(_mm256_or_ps(v, sign_mask())));
+    }
+}
+
+#define SPLIT_ROW(name, f8, from8)                                             \
+    void nd__##name##_avx2(int64_t n, const float *x, float *y) {              \
+        float s[SPLIT];                                                        \
+        int64_t i = 0;                                                         \
+        while (n - i >= 8) {                                                   \
+            int64_t m = n - i < SPLIT ? (n - i) / 8 * 8 : SPLIT;               \
+            exp_neg_abs_block(m, x + i, s);                                    \
+            for (int64_t j = 0; j < m; j += 8) {                               \
+                __m256 v = _mm256_loadu_ps(x + i + j);                         \
+                __m256 r = all_within(v, EXP_FAST) ? from8(v, _mm256_loadu_ps(s + j)) : f8(v); \
+                _mm256_storeu_ps(y + i + j, r);                                \
+            }                                                                  \
+            i += m;                                                            \
+        }                                                                      \
+        if (i < n) TAIL8(f8, n - i, x + i, y + i);                             \
+    }
+
+SPLIT_ROW(sigmoid, sigmoid8, sigmoid8_from)
+SPLIT_ROW(silu, silu8, silu8_from)
 
 /* ---- gelu --------------------------------------------------------------- */
 
@@ -183,24 +281,51 @@ static inline __m256 mills8(__m256 a) {
     return _mm256_div_ps(p, d);
 }
 
-/* hi = -ah^2/2 lies in [-105.2, 0], inside the clamps of exp_split, so
- * neither is applied (a NaN x gives a = ND_GELU_AMAX). m 2^n1 is exact,
- * so it is formed while p is still being computed. */
-static inline __m256 gelu8(__m256 x) {
-    __m256 a = _mm256_min_ps(_mm256_andnot_ps(sign_mask(), x), set1(ND_GELU_AMAX));
-    __m256 xn = _mm256_max_ps(set1(-ND_GELU_AMAX), x);
+/* -a^2/2 = hi + lo: hi = -ah^2/2 exactly, and lo = -(a^2 - ah^2)/2, the
+ * twin's -(a + ah) al / 2, in one rounding */
+static inline void gelu8_exp_arg(__m256 a, __m256 *hi, __m256 *lo) {
     __m256 ah = _mm256_and_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32((int)ND_GELU_SPLIT)));
-    __m256 hi = _mm256_mul_ps(_mm256_mul_ps(ah, ah), set1(-0.5f));
-    /* lo = -(a^2 - ah^2)/2, the twin's -(a + ah) al / 2, in one rounding */
-    __m256 lo = _mm256_fmsub_ps(_mm256_mul_ps(a, set1(-0.5f)), a, hi);
-    __m256 r = mills8(a);
-    exp8_parts e = exp8_split(hi, lo, true, EXP_IN_RANGE);
-    /* the branches are chosen by the sign bit of x; for x = -0 both give
-     * -0, and a NaN gives NaN either way */
-    __m256 m = _mm256_blendv_ps(r, _mm256_mul_ps(xn, r), x);
-    __m256 t = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(m, e.s1), e.p), e.s2);
+    *hi = _mm256_mul_ps(_mm256_mul_ps(ah, ah), set1(-0.5f));
+    *lo = _mm256_fmsub_ps(_mm256_mul_ps(a, set1(-0.5f)), a, *hi);
+}
+
+/* x >= 0: x (1 - t); x < 0: t. The branches are chosen by the sign bit of
+ * x; for x = -0 both give -0, and a NaN gives NaN either way. */
+static inline __m256 gelu8_join(__m256 x, __m256 t) {
     __m256 pos = _mm256_mul_ps(x, _mm256_sub_ps(set1(1.0f), t));
     return _mm256_blendv_ps(pos, t, x);
+}
+
+/* hi lies in [-105.2, 0], inside the clamps of exp_split, so neither is
+ * applied (a NaN x gives a = ND_GELU_AMAX). m 2^n1 is exact, so it is
+ * formed while p is still being computed. */
+static inline __m256 gelu8_general(__m256 x) {
+    __m256 a = _mm256_min_ps(_mm256_andnot_ps(sign_mask(), x), set1(ND_GELU_AMAX));
+    __m256 xn = _mm256_max_ps(set1(-ND_GELU_AMAX), x);
+    __m256 hi, lo;
+    gelu8_exp_arg(a, &hi, &lo);
+    __m256 r = mills8(a);
+    exp8_parts e = exp8_split(hi, lo, true, EXP_IN_RANGE);
+    __m256 m = _mm256_blendv_ps(r, _mm256_mul_ps(xn, r), x);
+    __m256 t = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(m, e.s1), e.p), e.s2);
+    return gelu8_join(x, t);
+}
+
+/* The fast path, for vectors with every |x| <= GELU_FAST: no clamps, and
+ * hi >= -72, so t = (m p) 2^n by the exponent add. t stays far above
+ * FLT_MIN there (|gelu(-12)| > 1e-32), and m p is subnormal only for tiny
+ * x, where n = 0: the bits of the general path. */
+#define GELU_FAST 12.0f
+
+static inline __m256 gelu8(__m256 x) {
+    if (!all_within(x, GELU_FAST)) return gelu8_general(x);
+    __m256 a = _mm256_andnot_ps(sign_mask(), x);
+    __m256 hi, lo;
+    gelu8_exp_arg(a, &hi, &lo);
+    __m256 r = mills8(a);
+    exp8_fast_parts e = exp8_fast_split(hi, lo, true);
+    __m256 m = _mm256_blendv_ps(r, _mm256_mul_ps(x, r), x);
+    return gelu8_join(x, scale2n(_mm256_mul_ps(m, e.p), e.n23));
 }
 
 UNARY_ROW(gelu, gelu8)
@@ -321,13 +446,34 @@ static inline __m256d add_halves_hi(__m256d acc, __m256 e) {
     return _mm256_add_pd(acc, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
 }
 
-/* e_i = e^{x_i - m} for the whole row; stored to y when y is not NULL;
- * the sixteen lane sums of the e_i in l. */
+/* e_i = e^{x_i - m} for the whole row, stored to y when y is not NULL,
+ * and the sixteen lane sums of the e_i in l, blocks of 32 in pairs as in
+ * the twin. The block's four vectors take the fast exp together when
+ * every x_i - m >= -EXP_FAST (x_i - m <= 0 always, or NaN). */
 static void exp_sum(int64_t n, const float *x, float m, float *y, double *l) {
     __m256 vm = set1(m);
     __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
+    for (; i + 32 <= n; i += 32) {
+        __m256 d[4], e[4];
+        __m256 ok = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+        for (int k = 0; k < 4; k++) {
+            d[k] = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8 * k), vm);
+            ok = _mm256_and_ps(ok, _mm256_cmp_ps(d[k], set1(-EXP_FAST), _CMP_GE_OQ));
+        }
+        if (_mm256_movemask_ps(ok) == 0xff)
+            for (int k = 0; k < 4; k++) e[k] = exp8_fast(d[k]);
+        else
+            for (int k = 0; k < 4; k++) e[k] = exp8(d[k]);
+        if (y)
+            for (int k = 0; k < 4; k++) _mm256_storeu_ps(y + i + 8 * k, e[k]);
+        __m256 s0 = _mm256_add_ps(e[0], e[2]), s1 = _mm256_add_ps(e[1], e[3]);
+        a0 = add_halves_lo(a0, s0);
+        a1 = add_halves_hi(a1, s0);
+        a2 = add_halves_lo(a2, s1);
+        a3 = add_halves_hi(a3, s1);
+    }
+    if (i + 16 <= n) {
         __m256 e0 = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
         __m256 e1 = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm));
         if (y) {
@@ -338,6 +484,7 @@ static void exp_sum(int64_t n, const float *x, float m, float *y, double *l) {
         a1 = add_halves_hi(a1, e0);
         a2 = add_halves_lo(a2, e1);
         a3 = add_halves_hi(a3, e1);
+        i += 16;
     }
     _mm256_storeu_pd(l, a0);
     _mm256_storeu_pd(l + 4, a1);

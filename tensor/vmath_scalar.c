@@ -82,10 +82,9 @@ static inline exp_parts exp_split(float hi, float lo) {
     if (ND_EXP_HI < x) x = ND_EXP_HI;
     float t = x + lo;
     t = t * ND_LOG2E;
-    const float magic = 12582912.0f; /* 1.5 2^23: adding it rounds to an integer */
-    float tm = t + magic;
-    float nf = tm - magic;
-    int32_t n = (int32_t)(bits_of(tm) - bits_of(magic));
+    float tm = t + ND_EXP_ROUND;
+    float nf = tm - ND_EXP_ROUND;
+    int32_t n = (int32_t)(bits_of(tm) - bits_of(ND_EXP_ROUND));
     float h = nf * ND_LN2_HI; /* exact */
     float r = x - h;          /* exact */
     float c = nf * ND_LN2_LO;
@@ -353,16 +352,37 @@ static float row_max(int64_t n, const float *x) {
     return nd__combine_max(l);
 }
 
-/* y_i = e^{x_i - m} / sum_j e^{x_j - m}, m = max_j x_j: the exps are
- * summed in double over 16 lanes, then scaled by the float 1/sum. */
-void nd__softmax_scalar(int64_t n, const float *x, float *y) {
-    float m = row_max(n, x);
-    double l[ND_LANES] = {0};
-    for (int64_t i = 0; i < n; i++) {
+/* e_i = e^{x_i - m} for the row, stored to y when y is not NULL, and
+ * their sum in sixteen double lanes, lane i % 16 as in the reductions,
+ * except that each full block of 32 first adds its halves in float: lane
+ * j gets e_{i+j} + e_{i+16+j}, one rounding of two positive numbers
+ * (relative 2^-24 of the pair, so of the sum), and the SIMD sets convert
+ * half as many floats to double. */
+static void exp_sum(int64_t n, const float *x, float m, float *y, double *l) {
+    for (int j = 0; j < ND_LANES; j++) l[j] = 0.0;
+    int64_t i = 0;
+    for (; i + 2 * ND_LANES <= n; i += 2 * ND_LANES)
+        for (int j = 0; j < ND_LANES; j++) {
+            float a = exp1(x[i + j] - m), b = exp1(x[i + ND_LANES + j] - m);
+            if (y) {
+                y[i + j] = a;
+                y[i + ND_LANES + j] = b;
+            }
+            float pair = a + b;
+            l[j] += pair;
+        }
+    for (; i < n; i++) {
         float e = exp1(x[i] - m);
-        y[i] = e;
+        if (y) y[i] = e;
         l[i % ND_LANES] += e;
     }
+}
+
+/* y_i = e^{x_i - m} / sum_j e^{x_j - m}, m = max_j x_j, scaled by the
+ * float 1/sum */
+void nd__softmax_scalar(int64_t n, const float *x, float *y) {
+    double l[ND_LANES];
+    exp_sum(n, x, row_max(n, x), y, l);
     float inv = (float)(1.0 / nd__combine_lanes(l));
     for (int64_t i = 0; i < n; i++) y[i] = y[i] * inv;
 }
@@ -371,8 +391,8 @@ void nd__softmax_scalar(int64_t n, const float *x, float *y) {
  * the result keeps the precision of the differences when |x| is large */
 void nd__log_softmax_scalar(int64_t n, const float *x, float *y) {
     float m = row_max(n, x);
-    double l[ND_LANES] = {0};
-    for (int64_t i = 0; i < n; i++) l[i % ND_LANES] += exp1(x[i] - m);
+    double l[ND_LANES];
+    exp_sum(n, x, m, NULL, l);
     float ls = (float)log(nd__combine_lanes(l));
     for (int64_t i = 0; i < n; i++) {
         float d = x[i] - m;

@@ -295,6 +295,44 @@ START_TEST(unary_kernels_against_twins) {
 }
 END_TEST
 
+/* The AVX2 set takes a faster path for a vector whose lanes all lie in a
+ * central range (no clamps, one scale) and the general path otherwise,
+ * promising the same bits: a row gives the same results when a far value
+ * in every vector's last lane sends each vector to the general path. The
+ * ranges reach the edges of the fast paths (|x| <= 86 for the exps, 12
+ * for gelu). */
+START_TEST(fast_and_general_paths_agree) {
+    const nd_kernels *sets[3];
+    int nsets = t_kernel_sets(sets);
+    enum { N = 1024 };
+    const float range[N_APPROX][2] = {{-86, 86}, {0.01f, 100}, {-43, 43},
+                                      {-86, 86}, {-86, 86}, {-12, 12}};
+    float *x = malloc(N * sizeof(float)), *xf = malloc(N * sizeof(float));
+    float *y0 = malloc(N * sizeof(float)), *y1 = malloc(N * sizeof(float));
+    for (int a = 0; a < N_APPROX; a++)
+        for (int s = 0; s < nsets; s++) {
+            for (int64_t i = 0; i < N; i++) {
+                float u = nd_rand_at(40 + (uint64_t)a, 0, (uint64_t)i);
+                x[i] = range[a][0] + (range[a][1] - range[a][0]) * u;
+                if (i % 64 == 0) x[i] = range[a][i % 128 ? 1 : 0]; /* the edges */
+                xf[i] = i % 8 == 7 ? 200.0f : x[i];
+            }
+            kernel_of(sets[s], a)(N, x, y0);
+            kernel_of(sets[s], a)(N, xf, y1);
+            for (int64_t i = 0; i < N; i++)
+                if (i % 8 != 7)
+                    ck_assert_msg(!memcmp(&y0[i], &y1[i], sizeof(float)),
+                                  "%s (%s): x %.9g gives %.9g on the fast path, %.9g on "
+                                  "the general one", approxes[a].name, sets[s]->name,
+                                  (double)x[i], (double)y0[i], (double)y1[i]);
+        }
+    free(x);
+    free(xf);
+    free(y0);
+    free(y1);
+}
+END_TEST
+
 typedef void (*binary_kernel)(int64_t, const float *, int64_t, const float *, int64_t,
                               float *);
 
@@ -589,6 +627,7 @@ TCase *tcase_vmath(void) {
     tcase_add_test(tc, approximations_against_libm);
     tcase_add_test(tc, approximations_special_values);
     tcase_add_test(tc, unary_kernels_against_twins);
+    tcase_add_test(tc, fast_and_general_paths_agree);
     tcase_add_test(tc, binary_kernels_match_twins_exactly);
     tcase_add_test(tc, lane_reductions_match_twins_exactly);
     tcase_add_test(tc, softmax_kernels_against_twins);
