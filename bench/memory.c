@@ -15,10 +15,12 @@ static const char help[] =
     "last axis of the same tensor (4 bytes per element), and group statistics:\n"
     "nd_mean and nd_var over the last axis of a [16, 256, 128, 128] tensor\n"
     "viewed as [16, 32, 131072], as GroupNorm with 32 groups computes them (4\n"
-    "bytes per element each). Prints GB/s of those bytes, best of several\n"
-    "runs after a warm-up, and % of memcpy bandwidth (256 MiB, read+write\n"
-    "bytes, between buffers touched before) at the same thread count, with 1\n"
-    "thread and with nd_get_num_threads(). Each op allocates its output, so\n"
+    "bytes per element each). Prints GB/s of those bytes and % of memcpy\n"
+    "bandwidth (256 MiB, read+write bytes, between buffers touched before) at\n"
+    "the same thread count, with 1 thread and with nd_get_num_threads(). It\n"
+    "measures in 5 rounds, each timing memcpy and every op twice, and keeps\n"
+    "the best of all rounds, so that a moment when something else uses the\n"
+    "memory bus costs one round. Each op allocates its output, so\n"
     "its time includes the first touch of fresh pages; memcpy_fresh_t1 shows\n"
     "what that costs memcpy itself.";
 
@@ -72,8 +74,7 @@ static void free_outputs(void *ctx) {
 
 int main(int argc, char **argv) {
     bool quick = bench_parse_args(argc, argv, "memory", help);
-    int reps = quick ? 1 : 10;
-    double budget = quick ? 0 : 2.0;
+    int rounds = quick ? 1 : 5, reps = quick ? 1 : 2;
     int nthreads = nd_get_num_threads();
 
     /* n elements; softmax and sum see [n / 1024, 1024]; group statistics
@@ -82,44 +83,47 @@ int main(int argc, char **argv) {
     int64_t batch = 16, groups = 32, chans = quick ? 64 : 256, hw = quick ? 16 : 128;
     size_t copy_bytes = (size_t)n * sizeof(float);
 
-    /* memcpy is measured before and after the ops and the higher figure
-     * kept, so that a moment when something else used the memory bus does
-     * not flatter every percentage. */
+    /* The machine's memory bandwidth drifts with what else runs on it, so
+     * the measurement goes in rounds: each round times memcpy and then
+     * every op, twice each, and the best of all rounds is kept, for memcpy
+     * as for the ops. A slow moment then costs one round, not one op. */
     int counts[2] = {1, nthreads};
     int ncounts = nthreads > 1 ? 2 : 1;
-    double copy[2], fresh;
-    for (int c = 0; c < ncounts; c++) copy[c] = bench_memcpy(copy_bytes, counts[c], reps);
-    fresh = bench_memcpy_fresh(copy_bytes, reps);
+    double copy[2] = {0, 0}, fresh = bench_memcpy_fresh(copy_bytes, reps);
 
     nd_rng g = nd_rng_init(7, 0);
     mem_job j = {.a = nd_rand(&g, ND_SHAPE(n)), .b = nd_rand(&g, ND_SHAPE(n))};
     j.rows = nd_view(j.a, ND_SHAPE(n / 1024, 1024));
     j.groups = nd_view(j.a, ND_SHAPE(batch, groups, chans / groups * hw * hw));
-    double rate[2][OP_COUNT];
-    for (int c = 0; c < ncounts; c++) {
-        nd_set_num_threads(counts[c]);
-        for (int op = 0; op < OP_COUNT; op++) {
-            j.op = (op_kind)op;
-            double t = bench_best(run_op, free_outputs, &j, !quick, reps, budget);
-            rate[c][op] = ops[op].bytes_per_elem * (double)n / t * 1e-9;
+    double rate[2][OP_COUNT] = {{0}};
+    for (int r = 0; r < rounds; r++)
+        for (int c = 0; c < ncounts; c++) {
+            double cp = bench_memcpy(copy_bytes, counts[c], reps);
+            copy[c] = cp > copy[c] ? cp : copy[c];
+            nd_set_num_threads(counts[c]);
+            for (int op = 0; op < OP_COUNT; op++) {
+                j.op = (op_kind)op;
+                double t = bench_best(run_op, free_outputs, &j, !quick && r == 0, reps, 1e9);
+                double v = ops[op].bytes_per_elem * (double)n / t * 1e-9;
+                rate[c][op] = v > rate[c][op] ? v : rate[c][op];
+            }
         }
-    }
     nd_set_num_threads(nthreads);
     nd_free(j.groups);
     nd_free(j.rows);
     nd_free(j.a);
     nd_free(j.b);
-    for (int c = 0; c < ncounts; c++) {
-        double again = bench_memcpy(copy_bytes, counts[c], reps);
-        copy[c] = again > copy[c] ? again : copy[c];
-    }
     double again = bench_memcpy_fresh(copy_bytes, reps);
     fresh = again > fresh ? again : fresh;
 
     char env[512], timing[96];
-    bench_timing_text(timing, sizeof timing, quick, budget, reps);
+    if (quick)
+        snprintf(timing, sizeof timing, "one run, no warm-up");
+    else
+        snprintf(timing, sizeof timing, "a warm-up, then the best of %d rounds of %d runs",
+                 rounds, reps);
     printf("# memory: ops on %lld floats (%zu MiB per tensor), GB/s of compulsory "
-           "traffic, %s, and %% of memcpy (higher of before and after) at the same "
+           "traffic, %s, and %% of memcpy (best of the same rounds) at the same "
            "thread count | %s | threads: 1 and %d (nd_get_num_threads)\n",
            (long long)n, copy_bytes >> 20, timing,
            bench_environment(env, sizeof env, nd_kernels_name()), nthreads);

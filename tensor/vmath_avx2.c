@@ -447,8 +447,8 @@ static inline __m256d add_halves_hi(__m256d acc, __m256 e) {
 }
 
 /* e_i = e^{x_i - m} for the whole row, stored to y when y is not NULL,
- * and the sixteen lane sums of the e_i in l, blocks of 32 in pairs as in
- * the twin. The block's four vectors take the fast exp together when
+ * and the sixteen lane sums of the e_i in l, blocks of 32 summed in float
+ * first as in the twin. The block's four vectors take the fast exp together when
  * every x_i - m >= -EXP_FAST (x_i - m <= 0 always, or NaN). */
 static void exp_sum(int64_t n, const float *x, float m, float *y, double *l) {
     __m256 vm = set1(m);
@@ -467,11 +467,9 @@ static void exp_sum(int64_t n, const float *x, float m, float *y, double *l) {
             for (int k = 0; k < 4; k++) e[k] = exp8(d[k]);
         if (y)
             for (int k = 0; k < 4; k++) _mm256_storeu_ps(y + i + 8 * k, e[k]);
-        __m256 s0 = _mm256_add_ps(e[0], e[2]), s1 = _mm256_add_ps(e[1], e[3]);
-        a0 = add_halves_lo(a0, s0);
-        a1 = add_halves_hi(a1, s0);
-        a2 = add_halves_lo(a2, s1);
-        a3 = add_halves_hi(a3, s1);
+        __m256 q = _mm256_add_ps(_mm256_add_ps(e[0], e[2]), _mm256_add_ps(e[1], e[3]));
+        a0 = add_halves_lo(a0, q);
+        a1 = add_halves_hi(a1, q);
     }
     if (i + 16 <= n) {
         __m256 e0 = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));

@@ -282,17 +282,19 @@ static void exp_sum(int64_t n, const float *x, float m, float *y, double *l) {
     float64x2_t a[8];
     for (int j = 0; j < 8; j++) a[j] = vdupq_n_f64(0.0);
     int64_t i = 0;
-    /* blocks of 32 add their halves in float first, as in the twin */
+    /* blocks of 32 are summed in float first, as in the twin; floats 0-3
+     * of the four 8-float quarters are vectors 0, 2, 4, 6, floats 4-7 the
+     * odd ones */
     for (; i + 32 <= n; i += 32) {
         v4 e[8];
         for (int k = 0; k < 8; k++) {
             e[k] = exp4(vsubq_f32(vld1q_f32(x + i + 4 * k), vm));
             if (y) vst1q_f32(y + i + 4 * k, e[k]);
         }
-        for (int j = 0; j < 4; j++) {
-            v4 pair = vaddq_f32(e[j], e[j + 4]);
-            a[2 * j] = vaddq_f64(a[2 * j], vcvt_f64_f32(vget_low_f32(pair)));
-            a[2 * j + 1] = vaddq_f64(a[2 * j + 1], vcvt_high_f64_f32(pair));
+        for (int j = 0; j < 2; j++) {
+            v4 q = vaddq_f32(vaddq_f32(e[j], e[j + 4]), vaddq_f32(e[j + 2], e[j + 6]));
+            a[2 * j] = vaddq_f64(a[2 * j], vcvt_f64_f32(vget_low_f32(q)));
+            a[2 * j + 1] = vaddq_f64(a[2 * j + 1], vcvt_high_f64_f32(q));
         }
     }
     for (; i + 16 <= n; i += 16) {

@@ -354,23 +354,25 @@ static float row_max(int64_t n, const float *x) {
 
 /* e_i = e^{x_i - m} for the row, stored to y when y is not NULL, and
  * their sum in sixteen double lanes, lane i % 16 as in the reductions,
- * except that each full block of 32 first adds its halves in float: lane
- * j gets e_{i+j} + e_{i+16+j}, one rounding of two positive numbers
- * (relative 2^-24 of the pair, so of the sum), and the SIMD sets convert
- * half as many floats to double. */
+ * except that each full block of 32 is first summed in float: lane j < 8
+ * gets (e_{i+j} + e_{i+16+j}) + (e_{i+8+j} + e_{i+24+j}). Two roundings
+ * of sums of positive numbers cost at most 2^-23 of the sum, and the SIMD
+ * sets convert a quarter as many floats to double. */
 static void exp_sum(int64_t n, const float *x, float m, float *y, double *l) {
     for (int j = 0; j < ND_LANES; j++) l[j] = 0.0;
     int64_t i = 0;
-    for (; i + 2 * ND_LANES <= n; i += 2 * ND_LANES)
-        for (int j = 0; j < ND_LANES; j++) {
-            float a = exp1(x[i + j] - m), b = exp1(x[i + ND_LANES + j] - m);
-            if (y) {
-                y[i + j] = a;
-                y[i + ND_LANES + j] = b;
-            }
-            float pair = a + b;
-            l[j] += pair;
+    for (; i + 32 <= n; i += 32) {
+        float e[32];
+        for (int j = 0; j < 32; j++) {
+            e[j] = exp1(x[i + j] - m);
+            if (y) y[i + j] = e[j];
         }
+        for (int j = 0; j < 8; j++) {
+            float a = e[j] + e[16 + j], b = e[8 + j] + e[24 + j];
+            float block = a + b;
+            l[j] += block;
+        }
+    }
     for (; i < n; i++) {
         float e = exp1(x[i] - m);
         if (y) y[i] = e;
