@@ -325,9 +325,9 @@ static void argmax_fibre(const float *x, int64_t xs, float *y, int64_t ys, int64
 }
 
 /* softmax and log_softmax: the kernel set's row kernel on every fibre
- * along the axis (max, e^{x - max} with the vectorized exp summed in
- * double over 16 lanes, then the scale or the log of the sum; the math is
- * in vmath_scalar.c). A fibre that is not contiguous in x or y goes
+ * along the axis (max, e^{x - max} with the vectorized exp, summed in
+ * float over blocks of 32 and in double over 16 lanes, then the scale or
+ * the log of the sum; the math is in vmath_scalar.c). A fibre that is not contiguous in x or y goes
  * through a per-thread scratch row, so every fibre meets the same kernel
  * and a value's result does not depend on the layout. Fibres run on the
  * thread pool in chunks of about ND_GRAIN elements, each fibre whole in
