@@ -10,9 +10,10 @@
  * arithmetic rows and the lane reductions do exactly what the twins do
  * and give the same bits.
  *
- * Rows whose length is not a multiple of 8 finish with one padded vector,
- * so every element goes through the same instructions wherever it sits in
- * a row: the result of an element never depends on the layout. */
+ * Rows whose length is not a multiple of 8 finish with one padded vector.
+ * Which path a vector takes (the fast exps below, or the general one)
+ * depends on its neighbours, but the paths give the same bits, so the
+ * result of an element never depends on where it sits in a row. */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
