@@ -449,8 +449,8 @@ static inline __m256d add_halves_hi(__m256d acc, __m256 e) {
 
 /* e_i = e^{x_i - m} for the whole row, stored to y when y is not NULL,
  * and the sixteen lane sums of the e_i in l, blocks of 32 summed in float
- * first as in the twin. The block's four vectors take the fast exp together when
- * every x_i - m >= -EXP_FAST (x_i - m <= 0 always, or NaN). */
+ * first as in the twin. A block's four vectors take the fast exp together
+ * when every x_i - m >= -EXP_FAST (x_i - m is <= 0, or NaN). */
 static void exp_sum(int64_t n, const float *x, float m, float *y, double *l) {
     __m256 vm = set1(m);
     __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
