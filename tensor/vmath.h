@@ -76,6 +76,10 @@
 #define ND_GELU_D3 0.468034059f
 #define ND_GELU_D4 0.101382032f
 #define ND_GELU_D5 0.0102413744f
+/* Up to |x| = ND_GELU_CUT, gelu's factors are far from underflow and take
+ * the short formula (vmath_scalar.c); the SIMD sets run it alone on
+ * vectors whose lanes all lie within. */
+#define ND_GELU_CUT 12.0f
 /* a & ND_GELU_SPLIT keeps the top 12 significant bits of a, whose square
  * is exact in float (Dekker's splitting, done with a mask). */
 #define ND_GELU_SPLIT 0xfffff000u

@@ -290,43 +290,49 @@ static inline void gelu8_exp_arg(__m256 a, __m256 *hi, __m256 *lo) {
     *lo = _mm256_fmsub_ps(_mm256_mul_ps(a, set1(-0.5f)), a, *hi);
 }
 
-/* x >= 0: x (1 - t); x < 0: t. The branches are chosen by the sign bit of
- * x; for x = -0 both give -0, and a NaN gives NaN either way. */
-static inline __m256 gelu8_join(__m256 x, __m256 t) {
-    __m256 pos = _mm256_mul_ps(x, _mm256_sub_ps(set1(1.0f), t));
-    return _mm256_blendv_ps(pos, t, x);
+/* The twin's formula up to ND_GELU_CUT, for a = |x| <= ND_GELU_CUT:
+ * e^{-a^2/2} = p 2^n with n = round(-a^2/2 log2 e) and p = e^r from the
+ * polynomial of exp8_poly, where r = -a (a/2) - n ln2_hi - n ln2_lo. The
+ * first FMA forms -a (a/2) - n ln2_hi exactly (n ln2_hi is exact) and
+ * rounds once, which replaces the twin's split of a into 12-bit halves;
+ * where -a^2/2 log2 e lies within a rounding of a half-integer, n may be
+ * one off the twin's, which moves only roundings.
+ * n >= -104 here, so p 2^n is normal and is formed by the exponent add. */
+static inline __m256 gelu8_central(__m256 x, __m256 a) {
+    __m256 tm = _mm256_fmadd_ps(_mm256_mul_ps(a, a), set1(-0.5f * ND_LOG2E), set1(ND_EXP_ROUND));
+    __m256 nf = _mm256_sub_ps(tm, set1(ND_EXP_ROUND));
+    __m256 r = _mm256_fnmadd_ps(_mm256_mul_ps(a, set1(0.5f)), a,
+                                _mm256_mul_ps(nf, set1(-ND_LN2_HI)));
+    r = _mm256_fnmadd_ps(nf, set1(ND_LN2_LO), r);
+    __m256 e = scale2n(exp8_poly(r), _mm256_slli_epi32(_mm256_castps_si256(tm), 23));
+    __m256 xq = _mm256_mul_ps(x, _mm256_mul_ps(mills8(a), e));
+    /* x - x Q for x >= 0, x Q for x < 0, by the sign bit: -0 gives -0 */
+    return _mm256_blendv_ps(_mm256_sub_ps(x, xq), xq, x);
 }
 
-/* hi lies in [-105.2, 0], inside the clamps of exp_split, so neither is
- * applied (a NaN x gives a = ND_GELU_AMAX). m 2^n1 is exact, so it is
- * formed while p is still being computed. */
+/* Vectors with a lane beyond the cut: the central formula on a clamped to
+ * the cut (the same bits for the lanes within), x itself for x > cut, +inf
+ * and NaN, and for x < -cut the twin's tail, x R 2^n1 p 2^n2 (hi lies in
+ * [-105.2, 0], inside the clamps of exp_split, so neither is applied). */
 static inline __m256 gelu8_general(__m256 x) {
-    __m256 a = _mm256_min_ps(_mm256_andnot_ps(sign_mask(), x), set1(ND_GELU_AMAX));
+    __m256 a = _mm256_andnot_ps(sign_mask(), x);
+    __m256 y = gelu8_central(x, _mm256_min_ps(a, set1(ND_GELU_CUT)));
+    __m256 at = _mm256_min_ps(a, set1(ND_GELU_AMAX)); /* NaN -> AMAX */
     __m256 xn = _mm256_max_ps(set1(-ND_GELU_AMAX), x);
     __m256 hi, lo;
-    gelu8_exp_arg(a, &hi, &lo);
-    __m256 r = mills8(a);
+    gelu8_exp_arg(at, &hi, &lo);
     exp8_parts e = exp8_split(hi, lo, true, EXP_IN_RANGE);
-    __m256 m = _mm256_blendv_ps(r, _mm256_mul_ps(xn, r), x);
-    __m256 t = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(m, e.s1), e.p), e.s2);
-    return gelu8_join(x, t);
+    __m256 tail = _mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(xn, mills8(at)), e.s1), e.p), e.s2);
+    __m256 beyond = _mm256_cmp_ps(a, set1(ND_GELU_CUT), _CMP_NLE_UQ); /* or NaN */
+    __m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+    y = _mm256_blendv_ps(y, x, beyond);
+    return _mm256_blendv_ps(y, tail, _mm256_and_ps(beyond, neg));
 }
 
-/* The fast path, for vectors with every |x| <= GELU_FAST: no clamps, and
- * hi >= -72, so t = (m p) 2^n by the exponent add. t stays far above
- * FLT_MIN there (|gelu(-12)| > 1e-32), and m p is subnormal only for tiny
- * x, where n = 0: the bits of the general path. */
-#define GELU_FAST 12.0f
-
 static inline __m256 gelu8(__m256 x) {
-    if (!all_within(x, GELU_FAST)) return gelu8_general(x);
     __m256 a = _mm256_andnot_ps(sign_mask(), x);
-    __m256 hi, lo;
-    gelu8_exp_arg(a, &hi, &lo);
-    __m256 r = mills8(a);
-    exp8_fast_parts e = exp8_fast_split(hi, lo, true);
-    __m256 m = _mm256_blendv_ps(r, _mm256_mul_ps(x, r), x);
-    return gelu8_join(x, scale2n(_mm256_mul_ps(m, e.p), e.n23));
+    if (!all_within(x, ND_GELU_CUT)) return gelu8_general(x);
+    return gelu8_central(x, a);
 }
 
 UNARY_ROW(gelu, gelu8)

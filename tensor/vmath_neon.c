@@ -152,14 +152,8 @@ UNARY_ROW(silu, silu4)
 
 /* ---- gelu --------------------------------------------------------------- */
 
-static inline v4 gelu4(v4 x) {
-    v4 a = vabsq_f32(x);
-    a = sel(vcltq_f32(a, dup(ND_GELU_AMAX)), a, dup(ND_GELU_AMAX));
-    v4 xn = sel(vcgtq_f32(dup(-ND_GELU_AMAX), x), dup(-ND_GELU_AMAX), x);
-    v4 ah = flt(vandq_u32(bits(a), vdupq_n_u32(ND_GELU_SPLIT)));
-    v4 hi = vmulq_f32(vmulq_f32(ah, ah), dup(-0.5f));
-    /* lo = -(a^2 - ah^2)/2, the twin's -(a + ah) al / 2, in one rounding */
-    v4 lo = vfmaq_f32(vnegq_f32(hi), vmulq_f32(a, dup(-0.5f)), a);
+/* R(a) = P(a) / D(a) */
+static inline v4 mills4(v4 a) {
     v4 p = fma4(dup(ND_GELU_P3), dup(ND_GELU_P4), a);
     v4 d = fma4(dup(ND_GELU_D4), dup(ND_GELU_D5), a);
     p = fma4(dup(ND_GELU_P2), p, a);
@@ -169,13 +163,50 @@ static inline v4 gelu4(v4 x) {
     p = fma4(dup(ND_GELU_P0), p, a);
     d = fma4(dup(ND_GELU_D1), d, a);
     d = fma4(dup(1.0f), d, a);
-    v4 r = vdivq_f32(p, d);
+    return vdivq_f32(p, d);
+}
+
+/* The twin's formula for a = |x| <= ND_GELU_CUT, as in vmath_avx2.c: one
+ * FMA forms -a (a/2) - n ln2_hi exactly, and p 2^n is normal. */
+static inline v4 gelu4_central(v4 x, v4 a) {
+    v4 nf = vrndnq_f32(vmulq_f32(vmulq_f32(a, a), dup(-0.5f * ND_LOG2E)));
+    v4 r = vfmsq_f32(vmulq_f32(nf, dup(-ND_LN2_HI)), vmulq_f32(a, dup(0.5f)), a);
+    r = vfmsq_f32(r, nf, dup(ND_LN2_LO));
+    v4 q = fma4(dup(ND_EXP_E3), dup(ND_EXP_E4), r);
+    q = fma4(dup(ND_EXP_E2), q, r);
+    q = fma4(dup(ND_EXP_E1), q, r);
+    q = fma4(dup(ND_EXP_E0), q, r);
+    v4 p = vaddq_f32(fma4(r, vmulq_f32(r, r), q), dup(1.0f));
+    int32x4_t n23 = vshlq_n_s32(vcvtq_s32_f32(nf), 23);
+    v4 e = flt(vreinterpretq_u32_s32(vaddq_s32(vreinterpretq_s32_u32(bits(p)), n23)));
+    v4 xq = vmulq_f32(x, vmulq_f32(mills4(a), e));
+    /* x - x Q for x >= 0, x Q for x < 0, by the sign bit: -0 gives -0 */
+    uint32x4_t neg = vreinterpretq_u32_s32(vshrq_n_s32(vreinterpretq_s32_u32(bits(x)), 31));
+    return sel(neg, xq, vsubq_f32(x, xq));
+}
+
+/* Beyond the cut: x itself for x > cut, +inf and NaN, and for x < -cut
+ * the twin's tail x R 2^n1 p 2^n2. */
+static inline v4 gelu4_general(v4 x) {
+    v4 a = vabsq_f32(x);
+    uint32x4_t within = vcleq_f32(a, dup(ND_GELU_CUT)); /* false for NaN */
+    v4 y = gelu4_central(x, sel(within, a, dup(ND_GELU_CUT)));
+    v4 at = sel(vcltq_f32(a, dup(ND_GELU_AMAX)), a, dup(ND_GELU_AMAX));
+    v4 xn = sel(vcgtq_f32(dup(-ND_GELU_AMAX), x), dup(-ND_GELU_AMAX), x);
+    v4 ah = flt(vandq_u32(bits(at), vdupq_n_u32(ND_GELU_SPLIT)));
+    v4 hi = vmulq_f32(vmulq_f32(ah, ah), dup(-0.5f));
+    /* lo = -(a^2 - ah^2)/2, the twin's -(a + ah) al / 2, in one rounding */
+    v4 lo = vfmaq_f32(vnegq_f32(hi), vmulq_f32(at, dup(-0.5f)), at);
     exp4_parts e = exp4_split(hi, lo);
-    uint32x4_t neg = vcltq_f32(x, dup(0.0f));
-    v4 m = sel(neg, vmulq_f32(xn, r), r);
-    v4 t = vmulq_f32(vmulq_f32(vmulq_f32(m, e.s1), e.p), e.s2);
-    v4 pos = vmulq_f32(x, vsubq_f32(dup(1.0f), t));
-    return sel(neg, t, pos);
+    v4 tail = vmulq_f32(vmulq_f32(vmulq_f32(vmulq_f32(xn, mills4(at)), e.s1), e.p), e.s2);
+    y = sel(within, y, x);
+    return sel(vandq_u32(vmvnq_u32(within), vcltq_f32(x, dup(0.0f))), tail, y);
+}
+
+static inline v4 gelu4(v4 x) {
+    /* the largest |x| of the four; NaN if one is NaN */
+    if (vmaxvq_f32(vabsq_f32(x)) <= ND_GELU_CUT) return gelu4_central(x, vabsq_f32(x));
+    return gelu4_general(x);
 }
 
 UNARY_ROW(gelu, gelu4)

@@ -25,7 +25,7 @@
  *   sigmoid  3 ulp    (2.13 / 2.13)  subnormal results in full:
  *                                    sigma(-100) = 3.7e-44
  *   silu     4 ulp    (2.99 / 2.99)  silu(-inf) = -0 (the limit)
- *   gelu     relative 5e-7 (4.4e-7 / 3.6e-7), which is 7 ulp (6.1 / 4.8)
+ *   gelu     relative 5e-7 (3.7e-7 / 3.7e-7), which is 7 ulp (5.3 / 5.6)
  *            at the worst place in a binade; subnormal results to
  *            gelu(-14.1); gelu(-inf) = -0
  *
@@ -243,7 +243,7 @@ static inline float mills(float a) {
 /* gelu(x) = x Phi(x), Phi the standard normal CDF. With a = |x| and
  * Q(a) = 1 - Phi(a) = erfc(a / sqrt2) / 2:
  *
- *   x >= 0:  gelu = x (1 - Q(a))       Q <= 1/2, no cancellation
+ *   x >= 0:  gelu = x - x Q(a)         Q <= 1/2, no cancellation
  *   x <  0:  gelu = x Q(a)             relative accuracy to the end
  *
  * Q(a) = e^{-a^2/2} R(a), and R (a Mills ratio, smooth, 1/2 at 0 and
@@ -259,13 +259,16 @@ static inline float mills(float a) {
  * e^{-a^2/2} needs -a^2/2 to more than float precision: a = ah + al with
  * ah the top 12 bits of a, so a^2 = ah^2 + (a + ah) al, where ah^2 is
  * exact and the second term is small; exp_split takes the two parts (the
- * SIMD sets form the second as a^2 - ah^2 with one FMA).
- * For x < 0 the factors are multiplied in the order x R 2^n1 p 2^n2, so
- * a subnormal result is rounded once, at the end. */
-static inline float gelu1(float x) {
-    float a = fabsf(x);
-    a = a < ND_GELU_AMAX ? a : ND_GELU_AMAX; /* NaN -> AMAX; x carries it */
-    float xn = -ND_GELU_AMAX > x ? -ND_GELU_AMAX : x;
+ * SIMD sets instead let one FMA form -a (a/2) - n ln2_hi exactly before
+ * its single rounding).
+ *
+ * Up to a = ND_GELU_CUT the factors stay far from underflow (e^{-72} and
+ * |gelu(-12)| > 1e-32 are normal), so E = p 2^n1 2^n2 is exact and
+ * gelu = x - x (R E) or x (R E), three roundings. Beyond the cut, x > 0
+ * gives x itself (Q(12) < 2^-108: x - x Q rounds to x), and x < 0
+ * multiplies in the order x R 2^n1 p 2^n2, so that a subnormal result is
+ * rounded once, at the end. */
+static inline exp_parts gelu_exp(float a) { /* e^{-a^2/2} */
     float ah = float_of(bits_of(a) & ND_GELU_SPLIT);
     float al = a - ah;
     float hi = ah * ah;
@@ -273,15 +276,27 @@ static inline float gelu1(float x) {
     float lo = a + ah;
     lo = lo * al;
     lo = lo * -0.5f;
-    float r = mills(a);
-    exp_parts e = exp_split(hi, lo);
-    float m = x < 0.0f ? xn * r : r;
-    float t = m * e.s1; /* exact */
+    return exp_split(hi, lo);
+}
+
+static inline float gelu1(float x) {
+    float a = fabsf(x);
+    if (a <= ND_GELU_CUT) {
+        exp_parts e = gelu_exp(a);
+        float ex = e.p * e.s1; /* exact */
+        ex = ex * e.s2;        /* exact */
+        float q = mills(a) * ex;
+        float xq = x * q;
+        return signbit(x) ? xq : x - xq; /* -0 gives -0 */
+    }
+    if (!(x < 0.0f)) return x; /* x > ND_GELU_CUT, +inf and NaN */
+    a = a < ND_GELU_AMAX ? a : ND_GELU_AMAX;
+    float xn = -ND_GELU_AMAX > x ? -ND_GELU_AMAX : x;
+    exp_parts e = gelu_exp(a);
+    float t = xn * mills(a);
+    t = t * e.s1; /* exact */
     t = t * e.p;
-    t = t * e.s2;
-    if (x < 0.0f) return t;
-    float phi = 1.0f - t;
-    return x * phi;
+    return t * e.s2;
 }
 
 void nd__gelu_scalar(int64_t n, const float *x, float *y) {
