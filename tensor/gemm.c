@@ -11,8 +11,11 @@
  *           for each mr panel of A
  *             micro-kernel: mr x nr tile of C += panel A x panel B
  *
- * With a single row block (m <= MC_MAX) no packed B is shared: each chunk
- * packs a B panel right before its tiles use it, while it sits in L1.
+ * mc is at most MC_MAX, or more when k is short (mc kc <= MC_MAX KC_MAX
+ * floats, the same L2 budget). With a single row block no packed B is
+ * shared: each chunk packs a B panel right before its tiles use it, while
+ * it sits in L1, and no thread waits for a packing phase. That is how two
+ * threads split a 256^3 product: a column half each.
  * Tiles cut by the edges of C run the kernels' edge variant (fewer rows
  * computed, masked columns) rather than a full tile through a copy.
  *
@@ -22,7 +25,10 @@
  * element is summed in ascending k, in kc-slices fixed by k, by one thread:
  * the bits do not depend on the thread count. Measured on 1 core of the
  * reference machine: kc 256..512 and mc 96..288 all within noise of each
- * other (256^3..1024^3), kc 384 with mc 192 kept. */
+ * other (256^3..1024^3), kc 384 with mc 192 kept. On two threads, chunks
+ * in a multiple of the thread count, and the 256^3 column split, gave
+ * 5-15% more than four chunks per two threads (one process alternating
+ * both builds, as the machine's second core is shared). */
 #include <string.h>
 
 #include "internal.h"
@@ -31,7 +37,6 @@
 #define KC_MAX 384
 #define MC_MAX 192
 #define PACKED_B (1 << 20)         /* floats of packed B: k x column block */
-#define MIN_CHUNKS 4               /* chunks per 2 threads: enough to balance */
 #define PACK_ROWS 32               /* rows of B per packing chunk */
 #define PARALLEL_WORK (1 << 18)    /* m n k below this runs on one thread */
 
@@ -210,12 +215,17 @@ void nd__sgemm(const nd_kernels *kern, int64_t m, int64_t n, int64_t k,
      * whole column blocks and packs each A block once per column block,
      * several cut narrow C (few column chunks) into more row blocks. */
     int threads = m * n * k >= PARALLEL_WORK ? nd_get_num_threads() : 1;
-    g.mb = ceil_div(m, MC_MAX);
+    /* An A block of mc x kc stays within MC_MAX x KC_MAX floats (L2) */
+    int64_t mc_max = MC_MAX * KC_MAX / g.kc > MC_MAX ? MC_MAX * KC_MAX / g.kc : MC_MAX;
+    g.mb = ceil_div(m, mc_max);
     if (threads > 1) {
         int64_t col_chunks = n / (4 * nr) > 1 ? n / (4 * nr) : 1;
-        int64_t want = ceil_div(MIN_CHUNKS * threads / 2, col_chunks);
+        int64_t want = ceil_div(threads, col_chunks);
         int64_t most = ceil_div(m, 4 * mr); /* row blocks of at least 4 panels */
         if (g.mb < want && g.mb < most) g.mb = min64(want, most);
+        /* several row blocks: as many per thread, while each keeps 4 panels */
+        if (g.mb > 1 && g.mb % threads && round_up(g.mb, threads) <= most)
+            g.mb = round_up(g.mb, threads);
     }
     g.mc = round_up(ceil_div(m, g.mb), mr);
     g.mb = ceil_div(m, g.mc);
@@ -235,10 +245,15 @@ void nd__sgemm(const nd_kernels *kern, int64_t m, int64_t n, int64_t k,
         g.j0 = jb * width;
         g.cols = min64(n - g.j0, width);
         g.wp = round_up(g.cols, nr);
+        /* At least a chunk per thread, and up to two while each keeps 16
+         * panels of B: every chunk packs its A rows again, which costs
+         * little against that much work, and more chunks even out a
+         * thread that starts late. */
         g.nsub = 1;
         if (threads > 1)
-            while (g.mb * g.nsub < MIN_CHUNKS * threads / 2 &&
-                   ceil_div(g.cols, g.nsub * 2) >= 4 * nr)
+            while (ceil_div(g.cols, g.nsub * 2) >= 4 * nr &&
+                   (g.mb * g.nsub < threads ||
+                    (g.mb * g.nsub < 2 * threads && ceil_div(g.cols, g.nsub * 2) >= 16 * nr)))
                 g.nsub *= 2;
         g.sub = round_up(ceil_div(g.cols, g.nsub), nr);
         g.nsub = ceil_div(g.cols, g.sub);
