@@ -214,7 +214,7 @@ void nd__sgemm(const nd_kernels *kern, int64_t m, int64_t n, int64_t k,
      * the bits. So the cut may follow the thread count; one thread takes
      * whole column blocks and packs each A block once per column block,
      * several cut narrow C (few column chunks) into more row blocks. */
-    int threads = m * n * k >= PARALLEL_WORK ? nd_get_num_threads() : 1;
+    int threads = m * n * k >= PARALLEL_WORK && !nd__in_parallel() ? nd_get_num_threads() : 1;
     /* An A block of mc x kc stays within MC_MAX x KC_MAX floats (L2) */
     int64_t mc_max = MC_MAX * KC_MAX / g.kc > MC_MAX ? MC_MAX * KC_MAX / g.kc : MC_MAX;
     g.mb = ceil_div(m, mc_max);

@@ -48,6 +48,9 @@ void nd__emit_simple(nd_op op, nd_tensor *out, const nd_tensor *a,
  * Chunks must be independent and cut without regard to the thread count. */
 typedef void (*nd_chunk_fn)(void *ctx, int64_t chunk, int worker);
 void nd__parallel_for(int64_t nchunks, nd_chunk_fn fn, void *ctx);
+/* Whether the calling thread is running a chunk: a nested nd__parallel_for
+ * then runs its chunks in place, one after the other. */
+bool nd__in_parallel(void);
 
 /* Strided loops. Calls row(ctx, n, p, s) once per innermost row, where
  * p[k] points at operand k's first element of the row and s[k] is its

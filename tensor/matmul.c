@@ -1,10 +1,18 @@
 /* Matrix product with NumPy's rules: each matrix of the batch goes to the
  * blocked SGEMM (tensor/gemm.c) of the active kernel set, which reads the
- * operands through their strides. */
+ * operands through their strides. A batch of small products (attention's
+ * q^T k over the images of a batch) goes to the threads a matrix each,
+ * every SGEMM on one thread: one parallel loop instead of one per matrix,
+ * each with its packing and its wait. Either way each matrix gets the
+ * bits of the single-threaded SGEMM. */
 #include <string.h>
 
 #include "internal.h"
 #include "kernels.h"
+
+/* Batches of products with m n k below this (and at least two matrices
+ * per thread) run a matrix per thread. */
+#define SMALL_PRODUCT (1 << 24)
 
 typedef struct {
     const nd_kernels *kern;
@@ -72,8 +80,14 @@ nd_tensor *nd_matmul(const nd_tensor *a, const nd_tensor *b) {
     for (int i = 0; i < nb; i++) st[0][i] *= n * m;
 
     float *base[3] = {nd_data(y), nd_data(a), nd_data(b)};
-    if (n > 0 && m > 0)
-        nd__loop(3, nb, batch, (const int64_t(*)[ND_MAX_DIMS])st, base, batch_row, &c);
+    int64_t count = nd__prod(batch, nb);
+    if (n > 0 && m > 0) {
+        if (count >= 2 * nd_get_num_threads() && n * m * k < SMALL_PRODUCT)
+            nd__loop_parallel(3, nb, batch, (const int64_t(*)[ND_MAX_DIMS])st, base, batch_row,
+                              &c, 1);
+        else
+            nd__loop(3, nb, batch, (const int64_t(*)[ND_MAX_DIMS])st, base, batch_row, &c);
+    }
     nd__emit_simple(ND_OP_MATMUL, y, a, b);
     return y;
 }

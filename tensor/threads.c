@@ -176,6 +176,8 @@ void nd__parallel_for(int64_t nchunks, nd_chunk_fn fn, void *ctx) {
     pthread_mutex_unlock(&pool.lock);
 }
 
+bool nd__in_parallel(void) { return inside_job; }
+
 void nd_parallel_for(int64_t nchunks, nd_chunk_fn fn, void *ctx) {
     if (nchunks < 0 || (nchunks > 0 && !fn))
         nd_fatal("parallel_for", "bad arguments (nchunks %lld, fn %s)",

@@ -99,12 +99,17 @@ START_TEST(same_bits_for_any_thread_count) {
      * panel) and with several (B packed once per column block, shared) */
     nd_tensor *a2 = nd_randn(&g, ND_SHAPE(100, 900)), *a3 = nd_randn(&g, ND_SHAPE(250, 900));
     nd_tensor *b2 = nd_randn(&g, ND_SHAPE(900, 170));
-    nd_tensor *ref[4] = {NULL, NULL, NULL, NULL};
+    /* batches of six or more: a matrix per thread (the last pair large
+     * enough that its SGEMMs would use the threads on their own) */
+    nd_tensor *a4 = nd_randn(&g, ND_SHAPE(8, 40, 60)), *b4 = nd_randn(&g, ND_SHAPE(8, 60, 50));
+    nd_tensor *a5 = nd_randn(&g, ND_SHAPE(6, 100, 120)), *b5 = nd_randn(&g, ND_SHAPE(120, 90));
+    nd_tensor *ref[7] = {NULL};
     for (int threads = 1; threads <= 3; threads++) {
         nd_set_num_threads(threads);
-        nd_tensor *y[4] = {nd_matmul(a, b), nd_matmul(a, bt), nd_matmul(a2, b2),
-                           nd_matmul(a3, b2)};
-        for (int i = 0; i < 4; i++) {
+        nd_tensor *y[7] = {nd_matmul(a, b),   nd_matmul(a, bt), nd_matmul(a2, b2),
+                           nd_matmul(a3, b2), nd_matmul(a4, b4), nd_matmul(a4, nd_squeeze(nd_slice(b4, 0, 3, 4, 1), 0)),
+                           nd_matmul(a5, b5)};
+        for (int i = 0; i < 7; i++) {
             if (!ref[i]) ref[i] = y[i];
             else ck_assert_msg(!memcmp(nd_data(ref[i]), nd_data(y[i]),
                                        (size_t)nd_numel(y[i]) * sizeof(float)),
