@@ -423,16 +423,14 @@ typedef struct {
     const float *ap;          /* packed weights: slice p0 at ap + p0 mp */
     const int64_t *boff;      /* row r = (c, u, v) at c hp wp + u wp + v */
     float *pad;               /* padded copies of images n0 .. n0 + nimg - 1 */
-    int64_t n0;
+    int64_t n0, nplanes;      /* first image of the group, its planes */
     float *out;               /* [N, cout, oh, ow], contiguous */
     const float *bias;
     int64_t bias_stride;
 } direct;
 
-/* Chunk (image, channel) of the group: its padded plane. */
-static void direct_pad(void *ctx, int64_t idx, int worker) {
-    (void)worker;
-    const direct *d = ctx;
+/* Plane idx = (image, channel) of the group, padded. */
+static void pad_plane(const direct *d, int64_t idx) {
     int64_t nl = idx / d->cin, c = idx % d->cin;
     float *dst = d->pad + idx * d->hp * d->wp;
     const float *src = d->in + (d->n0 + nl) * d->is[0] + c * d->is[1];
@@ -446,6 +444,33 @@ static void direct_pad(void *ctx, int64_t idx, int worker) {
         else
             for (int64_t w = 0; w < d->win; w++) row[w] = s[w * d->is[3]];
     }
+}
+
+/* Planes per padding chunk: some tens of KiB each. A chunk per plane
+ * (a few hundred floats) made the threads fight over the pool's chunk
+ * counter, and two threads padded slower than one. */
+#define PAD_CHUNK (1 << 14)
+
+static int64_t pad_planes_per_chunk(const direct *d) {
+    int64_t per = PAD_CHUNK / (d->hp * d->wp);
+    return per > 1 ? per : 1;
+}
+
+/* Chunk: planes [c per, (c + 1) per) of the group's nplanes. */
+static void direct_pad(void *ctx, int64_t chunk, int worker) {
+    (void)worker;
+    const direct *d = ctx;
+    int64_t per = pad_planes_per_chunk(d);
+    for (int64_t i = chunk * per; i < (chunk + 1) * per && i < d->nplanes; i++) pad_plane(d, i);
+}
+
+/* Pads the group's planes, on the pool when there are enough floats. */
+static void pad_group(direct *d, int64_t nplanes) {
+    d->nplanes = nplanes;
+    int64_t per = pad_planes_per_chunk(d), chunks = (nplanes + per - 1) / per;
+    if (nplanes * d->hp * d->wp >= PARALLEL_COPY) nd__parallel_for(chunks, direct_pad, d);
+    else
+        for (int64_t c = 0; c < chunks; c++) direct_pad(d, c, 0);
 }
 
 /* Chunk (image, output row) of the group: every output channel. */
@@ -540,9 +565,7 @@ static void direct_conv(const nd_kernels *kern, const float *in, const int64_t *
     for (int64_t n0 = 0; n0 < n; n0 += group) {
         int64_t nimg = min64(group, n - n0);
         d.n0 = n0;
-        if (nimg * cin * plane >= PARALLEL_COPY) nd__parallel_for(nimg * cin, direct_pad, &d);
-        else
-            for (int64_t c = 0; c < nimg * cin; c++) direct_pad(&d, c, 0);
+        pad_group(&d, nimg * cin);
         if (nimg * d.oh * cout * d.ow * d.k >= PARALLEL_WORK)
             nd__parallel_for(nimg * d.oh, direct_row, &d);
         else
@@ -570,24 +593,26 @@ typedef struct {
     bool first;          /* the first group: no sums to add to */
 } wgrad;
 
-/* Chunk: one nr-column panel of dY^T for the group. */
-static void wgrad_pack_dy(void *ctx, int64_t panel, int worker) {
+/* Chunk: one image's rows of one nr-column panel of dY^T for the group. */
+static void wgrad_pack_dy(void *ctx, int64_t chunk, int worker) {
     (void)worker;
     const wgrad *wg = ctx;
     const int nr = wg->d.kern->gemm_nr;
     const float *base = nd_data(wg->dy);
     const int64_t *s = wg->dy->strides;
+    int64_t p = wg->d.oh * wg->d.ow, nimg = wg->t / p;
+    int64_t panel = chunk / nimg, nl = chunk % nimg;
     float *dst = wg->bp + panel * wg->t * nr;
     int64_t o0 = panel * nr, w = min64(nr, wg->o - o0);
-    for (int64_t t = 0, nl = 0; nl < wg->t / (wg->d.oh * wg->d.ow); nl++)
-        for (int64_t i = 0; i < wg->d.oh; i++)
-            for (int64_t j = 0; j < wg->d.ow; j++, t++) {
-                const float *src = base + (wg->d.n0 + nl) * s[0] + o0 * s[1] + i * s[2] + j * s[3];
-                float *d = dst + t * nr;
-                int64_t e = 0;
-                for (; e < w; e++) d[e] = src[e * s[1]];
-                for (; e < nr; e++) d[e] = 0.0f;
-            }
+    int64_t t = nl * p;
+    for (int64_t i = 0; i < wg->d.oh; i++)
+        for (int64_t j = 0; j < wg->d.ow; j++, t++) {
+            const float *src = base + (wg->d.n0 + nl) * s[0] + o0 * s[1] + i * s[2] + j * s[3];
+            float *d = dst + t * nr;
+            int64_t e = 0;
+            for (; e < w; e++) d[e] = src[e * s[1]];
+            for (; e < nr; e++) d[e] = 0.0f;
+        }
 }
 
 /* Chunk: rows r of dW^T in [chunk WGRAD_ROWS, ...), every column. */
@@ -646,13 +671,11 @@ static void direct_weight_grad(const nd_kernels *kern, const geom *g, const nd_t
         wg.t = nimg * p;
         wg.tc = (wg.t + (wg.t + DIRECT_KC - 1) / DIRECT_KC - 1) / ((wg.t + DIRECT_KC - 1) / DIRECT_KC);
         wg.first = n0 == 0;
-        bool par = nimg * g->c * plane >= PARALLEL_COPY;
-        if (par) nd__parallel_for(nimg * g->c, direct_pad, &wg.d);
+        pad_group(&wg.d, nimg * g->c);
+        /* dY^T a panel and an image per chunk */
+        if (nimg * g->c * plane >= PARALLEL_COPY) nd__parallel_for(opanels * nimg, wgrad_pack_dy, &wg);
         else
-            for (int64_t c = 0; c < nimg * g->c; c++) direct_pad(&wg.d, c, 0);
-        if (par) nd__parallel_for(opanels, wgrad_pack_dy, &wg);
-        else
-            for (int64_t c = 0; c < opanels; c++) wgrad_pack_dy(&wg, c, 0);
+            for (int64_t c = 0; c < opanels * nimg; c++) wgrad_pack_dy(&wg, c, 0);
         if (wg.t * g->k * g->o >= PARALLEL_WORK) nd__parallel_for(chunks, wgrad_rows, &wg);
         else
             for (int64_t c = 0; c < chunks; c++) wgrad_rows(&wg, c, 0);
