@@ -237,7 +237,7 @@ void nd__sgemm(const nd_kernels *kern, int64_t m, int64_t n, int64_t k,
     nblocks = ceil_div(n, width);
     g.slot = round_up(round_up(g.mc, mr) * g.kc, 16) + round_up(g.kc * nr, 16);
     int64_t bp_floats = shared ? round_up(k * width, 16) : 0;
-    size_t bytes = (size_t)(bp_floats + g.slot * nd_get_num_threads()) * sizeof(float);
+    size_t bytes = (size_t)(bp_floats + g.slot * threads) * sizeof(float); /* a slot per worker */
     float *scratch = nd__alloc(bytes, "matmul");
     g.bp = shared ? scratch : NULL;
     g.pa = scratch + bp_floats;
