@@ -5,8 +5,9 @@
  * Each function follows its twin step for step; the comments there give
  * the math and the error bounds. Differences: the polynomials and the
  * reduction r = x - n ln2_lo use FMA (one rounding instead of two), so
- * exp, log, tanh, sigmoid and silu may differ from the twins by an ulp,
- * gelu (nine Horner steps in its rational function) by up to five. The
+ * the results may differ from the twins' by the ulps vmath_scalar.c
+ * states (gelu the most, from the nine Horner steps of its rational
+ * function). The
  * arithmetic rows and the lane reductions do exactly what the twins do
  * and give the same bits.
  *

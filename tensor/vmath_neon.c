@@ -3,9 +3,8 @@
  *
  * Each function follows its twin step for step; the comments there give
  * the math and the error bounds. As in vmath_avx2.c the polynomials use
- * FMA, so the approximations may differ from the twins by an ulp (gelu by
- * up to five);
- * the arithmetic rows and the lane reductions give the twins' bits. The
+ * FMA, so the approximations may differ from the twins by the ulps
+ * vmath_scalar.c states; the arithmetic rows and the lane reductions give the twins' bits. The
  * selections a < b ? a : b are spelled with compare and select, because
  * NEON's min and max treat NaNs and signed zeros differently from C's
  * conditional. Rows finish with one padded vector, so an element's result
