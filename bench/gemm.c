@@ -109,19 +109,6 @@ int main(int argc, char **argv) {
                              .b = nd_randn(&g, ND_SHAPE(s->k, s->n)),
                              .m = s->m, .n = s->n, .k = s->k};
     }
-    /* In rounds, each timing every shape at every thread count, keeping
-     * the best of all rounds: the speed-ups compare figures taken moments
-     * apart, so a slow spell on a shared machine cannot make one of them. */
-    for (int r = 0; r < rounds; r++)
-        for (int i = 0; i < nshapes; i++)
-            for (int c = 0; c < ncounts; c++) {
-                nd_set_num_threads(counts[c]);
-                double t = bench_best(run_matmul, free_result, &jobs[i], !quick && r == 0,
-                                      reps, budget);
-                double v = flops(&shapes[i]) / t * 1e-9;
-                rate[i][c] = v > rate[i][c] ? v : rate[i][c];
-            }
-    nd_set_num_threads(nthreads);
 #if defined(ND_BENCH_CBLAS)
     double blas_rate[8][2] = {{0}};
 #if defined(ND_BENCH_OPENBLAS_THREADS)
@@ -131,21 +118,37 @@ int main(int argc, char **argv) {
     const char *blas = "cblas";
     int blas_counts = 1;
 #endif
-    /* After every nd_matmul run: OpenBLAS's idle threads spin for a while
-     * and would slow down whatever runs next. */
-    for (int i = 0; i < nshapes; i++) {
-        jobs[i].c = nd_empty(ND_SHAPE(shapes[i].m, shapes[i].n));
-        for (int c = 0; c < blas_counts; c++) {
+#endif
+    /* In rounds, each timing every shape at every thread count (and the
+     * BLAS on the same operands right after), keeping the best of all
+     * rounds: the speed-ups and the ratios to the BLAS compare figures
+     * taken moments apart, so a slow spell on a shared machine cannot make
+     * one of them. */
+    for (int r = 0; r < rounds; r++)
+        for (int i = 0; i < nshapes; i++)
+            for (int c = 0; c < ncounts; c++) {
+                nd_set_num_threads(counts[c]);
+                double t = bench_best(run_matmul, free_result, &jobs[i], !quick && r == 0,
+                                      reps, budget);
+                double v = flops(&shapes[i]) / t * 1e-9;
+                rate[i][c] = v > rate[i][c] ? v : rate[i][c];
+#if defined(ND_BENCH_CBLAS)
+                if (c >= blas_counts) continue;
+                jobs[i].c = nd_empty(ND_SHAPE(shapes[i].m, shapes[i].n));
 #if defined(ND_BENCH_OPENBLAS_THREADS)
-            openblas_set_num_threads(counts[c]);
+                openblas_set_num_threads(counts[c]);
 #endif
-            double t = bench_best(run_sgemm, NULL, &jobs[i], !quick, reps, budget);
-            blas_rate[i][c] = flops(&shapes[i]) / t * 1e-9;
-        }
-        nd_free(jobs[i].c);
-        jobs[i].c = NULL;
-    }
+                t = bench_best(run_sgemm, NULL, &jobs[i], !quick && r == 0, reps, budget);
+                v = flops(&shapes[i]) / t * 1e-9;
+                blas_rate[i][c] = v > blas_rate[i][c] ? v : blas_rate[i][c];
+                nd_free(jobs[i].c);
+                jobs[i].c = NULL;
+                /* OpenBLAS's idle threads spin for a while after a call
+                 * and would slow down whatever runs next */
+                bench_idle(0.2);
 #endif
+            }
+    nd_set_num_threads(nthreads);
     for (int i = 0; i < nshapes; i++) {
         nd_free(jobs[i].a);
         nd_free(jobs[i].b);
