@@ -21,13 +21,6 @@ double bench_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-void bench_idle(double seconds) {
-    struct timespec ts = {.tv_sec = (time_t)seconds,
-                          .tv_nsec = (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    while (nanosleep(&ts, &ts) != 0) {
-    }
-}
-
 int bench_online_cpus(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : n > 1024 ? 1024 : (int)n;
@@ -317,6 +310,17 @@ static double run_threads(int n, void (*work)(void *arg, int index), void *arg) 
     pthread_mutex_destroy(&g.lock);
     pthread_cond_destroy(&g.cond);
     return t;
+}
+
+static void busy_work(void *arg, int index) {
+    (void)index;
+    double end = bench_now() + *(const double *)arg;
+    while (bench_now() < end) {
+    }
+}
+
+void bench_busy(int threads, double seconds) {
+    run_threads(threads < 1 ? 1 : threads, busy_work, &seconds);
 }
 
 /* ---- FMA peak ------------------------------------------------------------ */

@@ -14,8 +14,8 @@
 
 /* Seconds on CLOCK_MONOTONIC. */
 double bench_now(void);
-/* Sleeps for about `seconds`, so that other threads' spinning ends. */
-void bench_idle(double seconds);
+/* Keeps `threads` threads busy for about `seconds`. */
+void bench_busy(int threads, double seconds);
 
 /* Online CPUs (at least 1). */
 int bench_online_cpus(void);

@@ -144,8 +144,10 @@ int main(int argc, char **argv) {
                 nd_free(jobs[i].c);
                 jobs[i].c = NULL;
                 /* OpenBLAS's idle threads spin for a while after a call
-                 * and would slow down whatever runs next */
-                bench_idle(0.2);
+                 * and would slow down whatever runs next: wait that out
+                 * with the cores kept busy, so that none of them comes
+                 * back from idle slow for the next figure */
+                bench_busy(nthreads, 0.2);
 #endif
             }
     nd_set_num_threads(nthreads);
