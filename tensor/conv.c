@@ -501,25 +501,41 @@ static void direct_row(void *ctx, int64_t idx, int worker) {
  * panels per kc-slice, zero-padded. Forward: A(o, r) = w[o, r]. Flipped
  * (backward input, o a channel of x, r = (o', u, v)):
  * A(o, r) = w[o', o, KH - 1 - u, KW - 1 - v]. */
-static void direct_pack_weight(const direct *d, const float *w, bool flipped, float *ap) {
+typedef struct {
+    const direct *d;
+    const float *w;
+    bool flipped;
+    float *ap;
+} weight_pack;
+
+/* Chunk: one mr-row panel of one kc-slice. */
+static void pack_weight_panel(void *ctx, int64_t chunk, int worker) {
+    (void)worker;
+    const weight_pack *wp = ctx;
+    const direct *d = wp->d;
     const int mr = d->kern->gemm_mr;
-    int64_t kk = d->kh * d->kw;
-    for (int64_t p0 = 0; p0 < d->k; p0 += d->kc) {
-        int64_t kc = min64(d->k - p0, d->kc);
-        float *dst = ap + p0 * d->mp;
-        for (int64_t o0 = 0; o0 < d->mp; o0 += mr)
-            for (int64_t p = p0; p < p0 + kc; p++) {
-                /* A(o, p) = src[o * step] */
-                const float *src = w + p;
-                int64_t step = d->k;
-                if (flipped) {
-                    src = w + p / kk * d->cout * kk + kk - 1 - p % kk;
-                    step = kk;
-                }
-                for (int64_t o = o0; o < o0 + mr; o++, dst++)
-                    *dst = o < d->cout ? src[o * step] : 0.0f;
-            }
+    int64_t kk = d->kh * d->kw, panels = d->mp / mr;
+    int64_t p0 = chunk / panels * d->kc, o0 = chunk % panels * mr;
+    int64_t kc = min64(d->k - p0, d->kc);
+    float *dst = wp->ap + p0 * d->mp + o0 * kc;
+    for (int64_t p = p0; p < p0 + kc; p++) {
+        /* A(o, p) = src[o * step] */
+        const float *src = wp->w + p;
+        int64_t step = d->k;
+        if (wp->flipped) {
+            src = wp->w + p / kk * d->cout * kk + kk - 1 - p % kk;
+            step = kk;
+        }
+        for (int64_t o = o0; o < o0 + mr; o++, dst++) *dst = o < d->cout ? src[o * step] : 0.0f;
     }
+}
+
+static void direct_pack_weight(const direct *d, const float *w, bool flipped, float *ap) {
+    weight_pack wp = {.d = d, .w = w, .flipped = flipped, .ap = ap};
+    int64_t chunks = (d->k + d->kc - 1) / d->kc * (d->mp / d->kern->gemm_mr);
+    if (d->mp * d->k >= PARALLEL_COPY) nd__parallel_for(chunks, pack_weight_panel, &wp);
+    else
+        for (int64_t c = 0; c < chunks; c++) pack_weight_panel(&wp, c, 0);
 }
 
 /* Whether the direct convolution applies: a kernel set with
@@ -785,6 +801,19 @@ nd_tensor *nd_conv2d_backward_input(const nd_tensor *dy, const nd_tensor *w,
     return dx;
 }
 
+/* dst[c, r] = src[r, c] for src [rows, cols]; chunk c: one row of dst */
+typedef struct {
+    const float *src;
+    float *dst;
+    int64_t rows, cols;
+} transpose;
+
+static void transpose_row(void *ctx, int64_t c, int worker) {
+    (void)worker;
+    const transpose *t = ctx;
+    for (int64_t r = 0; r < t->rows; r++) t->dst[c * t->rows + r] = t->src[r * t->cols + c];
+}
+
 nd_tensor *nd_conv2d_backward_weight(const nd_tensor *dy, const nd_tensor *x,
                                      const int64_t *w_shape, nd_conv2d_opts opts) {
     const char *op = "conv2d_backward_weight";
@@ -827,8 +856,10 @@ nd_tensor *nd_conv2d_backward_weight(const nd_tensor *dy, const nd_tensor *x,
         nd__release(col, col_bytes);
     }
     /* dW[o, r] = dW^T[r, o] */
-    for (int64_t o = 0; o < g.o; o++)
-        for (int64_t r = 0; r < g.k; r++) dwd[o * g.k + r] = dwt[r * g.o + o];
+    transpose t = {.src = dwt, .dst = dwd, .rows = g.k, .cols = g.o};
+    if (g.k * g.o >= PARALLEL_COPY) nd__parallel_for(g.o, transpose_row, &t);
+    else
+        for (int64_t o = 0; o < g.o; o++) transpose_row(&t, o, 0);
     nd__release(dwt, dwt_bytes);
     emit(ND_OP_CONV2D_BACKWARD_WEIGHT, dw, dy, x, NULL, opts);
     return dw;
