@@ -114,6 +114,10 @@ static void pack_b(const gemm *g, int64_t j0, int64_t cols, int64_t p0, int64_t 
     }
     for (int64_t jr = 0; jr < cols; jr += nr, dst += stride) {
         int64_t w = min64(cols - jr, nr);
+        if (g->rsb == 1 && w == nr && g->kern->gemm_pack_bt) {
+            g->kern->gemm_pack_bt(rows, src + jr * g->csb, g->csb, dst);
+            continue;
+        }
         if (g->rsb == 1) { /* column-major B: columns read in order */
             for (int64_t j = 0; j < w; j++) {
                 const float *col = src + (jr + j) * g->csb;

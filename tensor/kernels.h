@@ -30,6 +30,11 @@ typedef struct nd_kernels {
      * dst[p * mr + i] = src[i * rs + p] for p < kc, i < mr. NULL: the
      * caller packs it. */
     void (*gemm_pack_a)(int64_t kc, const float *src, int64_t rs, float *dst);
+    /* Packs one full nr-column panel of a column-major B (a transposed
+     * operand, as in attention's w v^T or a Linear layer's x W^T):
+     * dst[p * nr + j] = src[j * cs + p] for p < kc, j < nr. NULL: the
+     * caller packs it. */
+    void (*gemm_pack_bt)(int64_t kc, const float *src, int64_t cs, float *dst);
     /* As gemm_edge (rows <= mr, cols <= nr), but B row p is read in place
      * at b + boff[p] (nr floats readable there, whatever cols): the rows of
      * a convolution's padded input. NULL: conv2d lowers to im2col and the

@@ -248,6 +248,41 @@ static void gemm_pack_a(int64_t kc, const float *src, int64_t rs, float *dst) {
         for (int i = 0; i < MR; i++) dst[i] = src[i * rs + p];
 }
 
+/* One 16-column panel of a column-major B, dst[p * 16 + j] = src[j * cs + p]:
+ * eight rows of two groups of eight columns at a time, each an 8 x 8
+ * transpose in registers (eight loads, 24 shuffles, eight stores in place
+ * of 64 scalar copies). */
+static void gemm_pack_bt(int64_t kc, const float *src, int64_t cs, float *dst) {
+    int64_t p = 0;
+    for (; p + 8 <= kc; p += 8)
+        for (int jg = 0; jg < NR; jg += 8) {
+            const float *s = src + jg * cs + p;
+            __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + cs);
+            __m256 r2 = _mm256_loadu_ps(s + 2 * cs), r3 = _mm256_loadu_ps(s + 3 * cs);
+            __m256 r4 = _mm256_loadu_ps(s + 4 * cs), r5 = _mm256_loadu_ps(s + 5 * cs);
+            __m256 r6 = _mm256_loadu_ps(s + 6 * cs), r7 = _mm256_loadu_ps(s + 7 * cs);
+            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+            __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+            __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+            __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+            __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+            __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            float *d = dst + p * NR + jg;
+            _mm256_storeu_ps(d + 0 * NR, _mm256_permute2f128_ps(s0, s4, 0x20));
+            _mm256_storeu_ps(d + 1 * NR, _mm256_permute2f128_ps(s1, s5, 0x20));
+            _mm256_storeu_ps(d + 2 * NR, _mm256_permute2f128_ps(s2, s6, 0x20));
+            _mm256_storeu_ps(d + 3 * NR, _mm256_permute2f128_ps(s3, s7, 0x20));
+            _mm256_storeu_ps(d + 4 * NR, _mm256_permute2f128_ps(s0, s4, 0x31));
+            _mm256_storeu_ps(d + 5 * NR, _mm256_permute2f128_ps(s1, s5, 0x31));
+            _mm256_storeu_ps(d + 6 * NR, _mm256_permute2f128_ps(s2, s6, 0x31));
+            _mm256_storeu_ps(d + 7 * NR, _mm256_permute2f128_ps(s3, s7, 0x31));
+        }
+    for (dst += p * NR; p < kc; p++, dst += NR)
+        for (int j = 0; j < NR; j++) dst[j] = src[j * cs + p];
+}
+
 const nd_kernels nd__kernels_avx2 = {
     .name = "avx2",
     .gemm_mr = MR,
@@ -255,6 +290,7 @@ const nd_kernels nd__kernels_avx2 = {
     .gemm_tile = gemm_tile,
     .gemm_edge = gemm_edge,
     .gemm_pack_a = gemm_pack_a,
+    .gemm_pack_bt = gemm_pack_bt,
     .gemm_tile_rows = gemm_tile_rows,
     .gemm_tile_arows = gemm_tile_arows,
     .vexp = nd__exp_avx2,

@@ -57,6 +57,12 @@ static void gemm_pack_a(int64_t kc, const float *src, int64_t rs, float *dst) {
         for (int i = 0; i < MR; i++) dst[i] = src[i * rs + p];
 }
 
+/* One nr-column panel of a column-major B: dst[p * nr + j] = src[j * cs + p] */
+static void gemm_pack_bt(int64_t kc, const float *src, int64_t cs, float *dst) {
+    for (int64_t p = 0; p < kc; p++, dst += NR)
+        for (int j = 0; j < NR; j++) dst[j] = src[j * cs + p];
+}
+
 const nd_kernels nd__kernels_scalar = {
     .name = "scalar",
     .gemm_mr = MR,
@@ -64,6 +70,7 @@ const nd_kernels nd__kernels_scalar = {
     .gemm_tile = gemm_tile,
     .gemm_edge = gemm_edge,
     .gemm_pack_a = gemm_pack_a,
+    .gemm_pack_bt = gemm_pack_bt,
     .gemm_tile_rows = gemm_tile_rows,
     .gemm_tile_arows = gemm_tile_arows,
     .vexp = nd__exp_scalar,

@@ -90,6 +90,32 @@ START_TEST(sgemm_simd_against_scalar_twin) {
 }
 END_TEST
 
+/* The transposing B packer: an exact copy, from unaligned columns of odd
+ * lengths, with a remainder after the blocks of eight rows. */
+START_TEST(pack_bt_copies_the_panel) {
+    const nd_kernels *sets[3];
+    int nsets = t_kernel_sets(sets);
+    static const int64_t kcs[] = {1, 7, 8, 17, 385};
+    for (int ks = 0; ks < nsets; ks++) {
+        if (!sets[ks]->gemm_pack_bt) continue;
+        int nr = sets[ks]->gemm_nr;
+        for (int i = 0; i < 5; i++) {
+            int64_t kc = kcs[i], cs = kc + 3;
+            float *src = random_floats(40 + (uint64_t)i, nr * cs + 1);
+            float *dst = malloc((size_t)(kc * nr) * sizeof(float));
+            sets[ks]->gemm_pack_bt(kc, src + 1, cs, dst);
+            for (int64_t p = 0; p < kc; p++)
+                for (int j = 0; j < nr; j++)
+                    ck_assert_msg(dst[p * nr + j] == src[1 + j * cs + p],
+                                  "%s kc %lld: (%lld, %d)", sets[ks]->name, (long long)kc,
+                                  (long long)p, j);
+            free(src);
+            free(dst);
+        }
+    }
+}
+END_TEST
+
 START_TEST(same_bits_for_any_thread_count) {
     nd_rng g = nd_rng_init(17, 0);
     nd_tensor *a = nd_randn(&g, ND_SHAPE(3, 70, 200));
@@ -135,6 +161,7 @@ TCase *tcase_kernels(void) {
     TCase *tc = nd_test_case("kernels");
     tcase_add_test(tc, sgemm_matches_naive_for_all_layouts);
     tcase_add_test(tc, sgemm_simd_against_scalar_twin);
+    tcase_add_test(tc, pack_bt_copies_the_panel);
     tcase_add_test(tc, same_bits_for_any_thread_count);
     tcase_add_test(tc, kernel_selection);
     return tc;
