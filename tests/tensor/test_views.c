@@ -493,6 +493,34 @@ START_TEST(test_contiguous) {
 }
 END_TEST
 
+/* Contiguous copies of larger transposed and permuted views: every
+ * element checked against raw indexing of the source, with outer axes
+ * and a permutation of four axes. */
+START_TEST(test_contiguous_large_transposes) {
+    nd_tensor *x = t_uniform(91, ND_SHAPE(3, 37, 50), -1, 1);
+    nd_tensor *y = nd_contiguous(nd_transpose(x, 1, 2)); /* [3, 50, 37] */
+    const float *xd = nd_data(x), *yd = nd_data(y);
+    for (int64_t b = 0; b < 3; b++)
+        for (int64_t i = 0; i < 50; i++)
+            for (int64_t j = 0; j < 37; j++)
+                ck_assert(yd[(b * 50 + i) * 37 + j] == xd[(b * 37 + j) * 50 + i]);
+    nd_tensor *x2 = t_uniform(92, ND_SHAPE(70, 16), -1, 1);
+    nd_tensor *y2 = nd_contiguous(nd_transpose(x2, 0, 1)); /* [16, 70] */
+    for (int64_t i = 0; i < 16; i++)
+        for (int64_t j = 0; j < 70; j++)
+            ck_assert(nd_data(y2)[i * 70 + j] == nd_data(x2)[j * 16 + i]);
+    nd_tensor *x3 = t_uniform(93, ND_SHAPE(2, 18, 5, 17), -1, 1);
+    const int perm[4] = {0, 2, 3, 1};
+    nd_tensor *y3 = nd_contiguous(nd_permute(x3, perm, 4)); /* [2, 5, 17, 18] */
+    for (int64_t a = 0; a < 2; a++)
+        for (int64_t c = 0; c < 5; c++)
+            for (int64_t d = 0; d < 17; d++)
+                for (int64_t b = 0; b < 18; b++)
+                    ck_assert(nd_data(y3)[((a * 5 + c) * 17 + d) * 18 + b] ==
+                              nd_data(x3)[((a * 18 + b) * 5 + c) * 17 + d]);
+}
+END_TEST
+
 START_TEST(test_flatten) {
     nd_tensor *x = iota(ND_SHAPE(2, 3, 4));
     float want[24];
@@ -905,6 +933,7 @@ TCase *tcase_views(void) {
     tcase_add_test(tc, test_expand);
     tcase_add_test(tc, test_squeeze_unsqueeze);
     tcase_add_test(tc, test_contiguous);
+    tcase_add_test(tc, test_contiguous_large_transposes);
     tcase_add_test(tc, test_flatten);
     tcase_add_test(tc, test_reshape_permuted_view);
     tcase_add_test(tc, test_reshape_sliced_view);
