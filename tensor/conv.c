@@ -46,6 +46,16 @@
 #define DIRECT_KC 384
 #define PARALLEL_WORK (1 << 18)
 
+/* fn(ctx, c, w) for every chunk c < chunks: on the pool when the work
+ * (floats copied, or multiply-adds) reaches threshold, else in order on
+ * this thread. */
+static void run_chunks(int64_t work, int64_t threshold, int64_t chunks, nd_chunk_fn fn,
+                       void *ctx) {
+    if (work >= threshold) nd__parallel_for(chunks, fn, ctx);
+    else
+        for (int64_t c = 0; c < chunks; c++) fn(ctx, c, 0);
+}
+
 typedef struct {
     int64_t n, c, h, w;     /* x */
     int64_t o, kh, kw;      /* w */
@@ -278,11 +288,7 @@ static void col2im_channel(void *ctx, int64_t c, int worker) {
 }
 
 static void per_channel(const tile *tl, nd_chunk_fn fn) {
-    if (tl->g->k * tl->tw >= PARALLEL_COPY) {
-        nd__parallel_for(tl->g->c, fn, (void *)tl);
-    } else {
-        for (int64_t c = 0; c < tl->g->c; c++) fn((void *)tl, c, 0);
-    }
+    run_chunks(tl->g->k * tl->tw, PARALLEL_COPY, tl->g->c, fn, (void *)tl);
 }
 
 /* Copies between the GEMM's [O, tw] matrices of a tile and the
@@ -347,11 +353,7 @@ static void scatter_y_channel(void *ctx, int64_t o, int worker) {
 }
 
 static void per_out_channel(const chan_copy *cc, nd_chunk_fn fn) {
-    if (cc->g->o * cc->tw >= PARALLEL_COPY) {
-        nd__parallel_for(cc->g->o, fn, (void *)cc);
-    } else {
-        for (int64_t o = 0; o < cc->g->o; o++) fn((void *)cc, o, 0);
-    }
+    run_chunks(cc->g->o * cc->tw, PARALLEL_COPY, cc->g->o, fn, (void *)cc);
 }
 
 /* n floats from p set to zero, in chunks of ZERO_CHUNK */
@@ -468,9 +470,7 @@ static void direct_pad(void *ctx, int64_t chunk, int worker) {
 static void pad_group(direct *d, int64_t nplanes) {
     d->nplanes = nplanes;
     int64_t per = pad_planes_per_chunk(d), chunks = (nplanes + per - 1) / per;
-    if (nplanes * d->hp * d->wp >= PARALLEL_COPY) nd__parallel_for(chunks, direct_pad, d);
-    else
-        for (int64_t c = 0; c < chunks; c++) direct_pad(d, c, 0);
+    run_chunks(nplanes * d->hp * d->wp, PARALLEL_COPY, chunks, direct_pad, d);
 }
 
 /* Chunk (image, output row) of the group: every output channel. */
@@ -533,9 +533,7 @@ static void pack_weight_panel(void *ctx, int64_t chunk, int worker) {
 static void direct_pack_weight(const direct *d, const float *w, bool flipped, float *ap) {
     weight_pack wp = {.d = d, .w = w, .flipped = flipped, .ap = ap};
     int64_t chunks = (d->k + d->kc - 1) / d->kc * (d->mp / d->kern->gemm_mr);
-    if (d->mp * d->k >= PARALLEL_COPY) nd__parallel_for(chunks, pack_weight_panel, &wp);
-    else
-        for (int64_t c = 0; c < chunks; c++) pack_weight_panel(&wp, c, 0);
+    run_chunks(d->mp * d->k, PARALLEL_COPY, chunks, pack_weight_panel, &wp);
 }
 
 /* Whether the direct convolution applies: a kernel set with
@@ -582,10 +580,7 @@ static void direct_conv(const nd_kernels *kern, const float *in, const int64_t *
         int64_t nimg = min64(group, n - n0);
         d.n0 = n0;
         pad_group(&d, nimg * cin);
-        if (nimg * d.oh * cout * d.ow * d.k >= PARALLEL_WORK)
-            nd__parallel_for(nimg * d.oh, direct_row, &d);
-        else
-            for (int64_t r = 0; r < nimg * d.oh; r++) direct_row(&d, r, 0);
+        run_chunks(nimg * d.oh * cout * d.ow * d.k, PARALLEL_WORK, nimg * d.oh, direct_row, &d);
     }
     nd__release(boff, off_bytes);
     nd__release(pad, pad_bytes);
@@ -689,12 +684,8 @@ static void direct_weight_grad(const nd_kernels *kern, const geom *g, const nd_t
         wg.first = n0 == 0;
         pad_group(&wg.d, nimg * g->c);
         /* dY^T a panel and an image per chunk */
-        if (nimg * g->c * plane >= PARALLEL_COPY) nd__parallel_for(opanels * nimg, wgrad_pack_dy, &wg);
-        else
-            for (int64_t c = 0; c < opanels * nimg; c++) wgrad_pack_dy(&wg, c, 0);
-        if (wg.t * g->k * g->o >= PARALLEL_WORK) nd__parallel_for(chunks, wgrad_rows, &wg);
-        else
-            for (int64_t c = 0; c < chunks; c++) wgrad_rows(&wg, c, 0);
+        run_chunks(nimg * g->c * plane, PARALLEL_COPY, opanels * nimg, wgrad_pack_dy, &wg);
+        run_chunks(wg.t * g->k * g->o, PARALLEL_WORK, chunks, wgrad_rows, &wg);
     }
     nd__release(roff, roff_bytes);
     nd__release(aoff, aoff_bytes);
@@ -857,9 +848,7 @@ nd_tensor *nd_conv2d_backward_weight(const nd_tensor *dy, const nd_tensor *x,
     }
     /* dW[o, r] = dW^T[r, o] */
     transpose t = {.src = dwt, .dst = dwd, .rows = g.k, .cols = g.o};
-    if (g.k * g.o >= PARALLEL_COPY) nd__parallel_for(g.o, transpose_row, &t);
-    else
-        for (int64_t o = 0; o < g.o; o++) transpose_row(&t, o, 0);
+    run_chunks(g.k * g.o, PARALLEL_COPY, g.o, transpose_row, &t);
     nd__release(dwt, dwt_bytes);
     emit(ND_OP_CONV2D_BACKWARD_WEIGHT, dw, dy, x, NULL, opts);
     return dw;
