@@ -616,6 +616,12 @@ static void wgrad_pack_dy(void *ctx, int64_t chunk, int worker) {
     float *dst = wg->bp + panel * wg->t * nr;
     int64_t o0 = panel * nr, w = min64(nr, wg->o - o0);
     int64_t t = nl * p;
+    const nd_kernels *kern = wg->d.kern;
+    if (w == nr && s[3] == 1 && s[2] == wg->d.ow && kern->gemm_pack_bt) {
+        /* the image's positions are one row per channel: a column-major panel */
+        kern->gemm_pack_bt(p, base + (wg->d.n0 + nl) * s[0] + o0 * s[1], s[1], dst + t * nr);
+        return;
+    }
     for (int64_t i = 0; i < wg->d.oh; i++)
         for (int64_t j = 0; j < wg->d.ow; j++, t++) {
             const float *src = base + (wg->d.n0 + nl) * s[0] + o0 * s[1] + i * s[2] + j * s[3];

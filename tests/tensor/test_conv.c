@@ -32,6 +32,11 @@ static const conv_case cases[] = {
     {"2x3 stride 1 pads beyond the kernel, wide rows", 2, 2, 3, 18, 3, 2, 3,
      {1, 1, 3, 0, 4, 1}, true},
     {"1x1 stride 1, wide rows", 1, 5, 2, 16, 9, 1, 1, {1, 1, 0, 0, 0, 0}, true},
+    /* 19 output channels: a whole column panel of dY^T (8 or 16 wide),
+     * which the weight gradient packs with gemm_pack_bt when dy is dense,
+     * and an edge panel */
+    {"3x3 stride 1, 19 output channels, wide rows", 2, 3, 4, 17, 19, 3, 3,
+     {1, 1, 1, 1, 1, 1}, true},
     /* padded copies of more than a million floats: the direct path takes
      * the images in groups (8 + 1) */
     {"3x3 stride 1, images in two groups", 9, 512, 14, 14, 2, 3, 3, {1, 1, 1, 1, 1, 1}, true},
