@@ -37,6 +37,11 @@ static const conv_case cases[] = {
      * and an edge panel */
     {"3x3 stride 1, 19 output channels, wide rows", 2, 3, 4, 17, 19, 3, 3,
      {1, 1, 1, 1, 1, 1}, true},
+    /* output rows in blocks of 8 (8, 8, 3), each padding the rows it
+     * reads; 256 channels leave room for blocks of 5 (5, 5, 1) */
+    {"3x3 stride 1, 19 output rows in blocks", 2, 3, 19, 16, 5, 3, 3, {1, 1, 1, 1, 1, 1}, true},
+    {"3x3 stride 1, 256 channels, short blocks", 1, 256, 11, 16, 3, 3, 3, {1, 1, 1, 1, 1, 1},
+     false},
     /* padded copies of more than a million floats: the direct path takes
      * the images in groups (8 + 1) */
     {"3x3 stride 1, images in two groups", 9, 512, 14, 14, 2, 3, 3, {1, 1, 1, 1, 1, 1}, true},
