@@ -64,7 +64,7 @@ int main(int argc, char **argv) {
             nd_set_num_threads(counts[k]);
             for (int pass = 0; pass < 3; pass++) {
                 j.pass = pass;
-                double t = bench_best(run, cleanup, &j, !quick && r == 0, quick ? 1 : 20,
+                double t = bench_best(run, cleanup, &j, !quick && r == 0, quick ? 1 : 1000,
                                       quick ? 0 : 0.2);
                 best[k][pass] = t < best[k][pass] ? t : best[k][pass];
             }
