@@ -202,11 +202,17 @@ void nd__conv_direct(const nd_kernels *kern, const float *in, const int64_t *is,
 /* Backward weight, stride 1: dW^T[r, o] = sum_t A(r, t) dY^T[t, o] with
  * A(r, t) = im2col read in place from the padded copy of x, at
  * aoff[t] + roff[r], and dY^T packed in nr-column panels per group of
- * images. Chunks are blocks of rows r; each sums its elements over the
- * groups, then the kc-slices of each group's positions, in order. (Chunks
- * of whole channels that padded their own rows were up to 10% slower on
- * two threads than padding the group first: 11 or 16 chunks against 12.) */
-#define WGRAD_ROWS 48 /* rows r per chunk */
+ * images. A chunk is a block of rows r times a range of the group's
+ * kc-slices of positions: range 0 sums onto dW^T, the others into partial
+ * sums that are then added to it in range order. So the sum of an element
+ * runs through the slices of each range in order, then the ranges in
+ * order, then the groups, whatever the thread count. Blocks of rows alone
+ * left a layer with few rows on one thread (K = 27 for an RGB input: one
+ * block), and large blocks read the packed dY^T fewer times (3 reads of
+ * 1 MiB for 64 -> 64 channels, where blocks of 48 rows made 12). */
+#define WGRAD_ROWS 192       /* rows r per block */
+#define WGRAD_CHUNKS 16      /* about this many chunks, when there are slices enough */
+#define WGRAD_PARTS (1 << 18) /* at most this many floats of partial sums */
 /* Planes per padding chunk: some tens of KiB each. A chunk per plane
  * (a few hundred floats) made the threads fight over the pool's chunk
  * counter, and two threads padded slower than one. */
@@ -223,10 +229,12 @@ typedef struct {
     int64_t n0, nplanes;   /* the group's first image, its planes */
     int64_t o, k;          /* O, K = C KH KW */
     int64_t t, tc;         /* positions of the group, in kc-slices */
+    int64_t spr, ranges;   /* slices per range, ranges of the group */
     const int64_t *aoff, *roff;
     float *pad;            /* the group padded: image nl, channel c at (nl C + c) hp wp */
     float *bp;             /* dY^T of the group: o-panel at bp + panel t nr */
     float *dwt;            /* [K, O] */
+    float *part;           /* range j > 0 sums into part + (j - 1) K O */
     bool first;            /* the first group: no sums to add to */
 } wgrad;
 
@@ -270,24 +278,53 @@ static void wgrad_pad(void *ctx, int64_t chunk, int worker) {
         pad_rows(&wg->x, wg->n0 + i / wg->x.c, i % wg->x.c, 0, wg->hp, wg->pad + i * plane);
 }
 
-/* Chunk: rows r of dW^T in [chunk WGRAD_ROWS, ...), every column. */
+/* Chunk: rows [b WGRAD_ROWS, ...) of block b, every column, summed over
+ * the slices of range j (chunk = b ranges + j). */
 static void wgrad_rows(void *ctx, int64_t chunk, int worker) {
     (void)worker;
     const wgrad *wg = ctx;
     const nd_kernels *kern = wg->kern;
     const int mr = kern->gemm_mr, nr = kern->gemm_nr;
-    int64_t r0 = chunk * WGRAD_ROWS, r1 = min64(r0 + WGRAD_ROWS, wg->k);
-    for (int64_t t0 = 0; t0 < wg->t; t0 += wg->tc) {
-        int64_t tc = min64(wg->t - t0, wg->tc);
-        bool acc = !wg->first || t0 > 0;
+    int64_t j = chunk % wg->ranges, r0 = chunk / wg->ranges * WGRAD_ROWS;
+    int64_t r1 = min64(r0 + WGRAD_ROWS, wg->k);
+    int64_t t_lo = j * wg->spr * wg->tc, t_hi = min64(t_lo + wg->spr * wg->tc, wg->t);
+    float *c = j == 0 ? wg->dwt : wg->part + (j - 1) * wg->k * wg->o;
+    for (int64_t t0 = t_lo; t0 < t_hi; t0 += wg->tc) {
+        int64_t tc = min64(t_hi - t0, wg->tc);
+        bool acc = t0 > t_lo || (j == 0 && !wg->first);
         for (int64_t o = 0; o < wg->o; o += nr) {
             const float *b = wg->bp + o / nr * wg->t * nr + t0 * nr;
             for (int64_t r = r0; r < r1; r += mr)
                 kern->gemm_tile_arows(tc, wg->pad, wg->aoff + t0, wg->roff + r, b,
-                                      wg->dwt + r * wg->o + o, wg->o, acc,
-                                      (int)min64(mr, r1 - r), (int)min64(nr, wg->o - o));
+                                      c + r * wg->o + o, wg->o, acc, (int)min64(mr, r1 - r),
+                                      (int)min64(nr, wg->o - o));
         }
     }
+}
+
+/* Chunk: rows [chunk WGRAD_ROWS, ...) of dW^T += the partial sums of
+ * ranges 1, 2, ... in order. */
+static void wgrad_add_parts(void *ctx, int64_t chunk, int worker) {
+    (void)worker;
+    const wgrad *wg = ctx;
+    int64_t lo = chunk * WGRAD_ROWS * wg->o, hi = min64(lo + WGRAD_ROWS * wg->o, wg->k * wg->o);
+    for (int64_t j = 1; j < wg->ranges; j++) {
+        const float *restrict s = wg->part + (j - 1) * wg->k * wg->o;
+        float *restrict d = wg->dwt;
+        for (int64_t e = lo; e < hi; e++) d[e] += s[e];
+    }
+}
+
+/* Cuts the group's slices into ranges: enough for about WGRAD_CHUNKS
+ * chunks with `blocks` blocks of rows, within WGRAD_PARTS floats of
+ * partial sums of ko floats each. Depends on the shapes alone. */
+static void plan_ranges(wgrad *wg, int64_t blocks) {
+    int64_t slices = (wg->t + wg->tc - 1) / wg->tc;
+    int64_t want = (WGRAD_CHUNKS + blocks - 1) / blocks;
+    int64_t most = 1 + WGRAD_PARTS / max64(wg->k * wg->o, 1);
+    int64_t ranges = max64(1, min64(min64(want, most), slices));
+    wg->spr = (slices + ranges - 1) / ranges;
+    wg->ranges = (slices + wg->spr - 1) / wg->spr;
 }
 
 void nd__conv_direct_weight_grad(const nd_kernels *kern, const geom *g, const nd_tensor *x,
@@ -318,20 +355,31 @@ void nd__conv_direct_weight_grad(const nd_kernels *kern, const geom *g, const nd
     wg.bp = bp;
     wg.aoff = aoff;
     wg.roff = roff;
-    int64_t chunks = (g->k + WGRAD_ROWS - 1) / WGRAD_ROWS;
+    int64_t blocks = (g->k + WGRAD_ROWS - 1) / WGRAD_ROWS;
+    /* the first group is the largest: the most ranges */
+    wg.t = group * p;
+    wg.tc = slice_len(wg.t);
+    plan_ranges(&wg, blocks);
+    size_t part_bytes = floats((wg.ranges - 1) * g->k * g->o);
+    wg.part = nd__alloc(part_bytes, op);
     for (int64_t n0 = 0; n0 < g->n; n0 += group) {
         int64_t nimg = min64(group, g->n - n0);
         wg.n0 = n0;
         wg.t = nimg * p;
         wg.tc = slice_len(wg.t);
+        plan_ranges(&wg, blocks);
         wg.first = n0 == 0;
         wg.nplanes = nimg * g->c;
         int64_t per = pad_planes_per_chunk(&wg);
         run_chunks(wg.nplanes * plane, PARALLEL_COPY, (wg.nplanes + per - 1) / per, wgrad_pad, &wg);
         /* dY^T a panel and an image per chunk */
         run_chunks(nimg * g->o * p, PARALLEL_COPY, opanels * nimg, wgrad_pack_dy, &wg);
-        run_chunks(wg.t * g->k * g->o, PARALLEL_WORK, chunks, wgrad_rows, &wg);
+        run_chunks(wg.t * g->k * g->o, PARALLEL_WORK, blocks * wg.ranges, wgrad_rows, &wg);
+        if (wg.ranges > 1)
+            run_chunks((wg.ranges - 1) * g->k * g->o, PARALLEL_COPY, blocks, wgrad_add_parts,
+                       &wg);
     }
+    nd__release(wg.part, part_bytes);
     nd__release(roff, roff_bytes);
     nd__release(aoff, aoff_bytes);
     nd__release(bp, bp_bytes);

@@ -45,6 +45,10 @@ static const conv_case cases[] = {
     /* padded copies of more than a million floats: the direct path takes
      * the images in groups (8 + 1) */
     {"3x3 stride 1, images in two groups", 9, 512, 14, 14, 2, 3, 3, {1, 1, 1, 1, 1, 1}, true},
+    /* the weight gradient's groups of 2 images (2 + 1) on wide rows, each
+     * summed over positions in ranges of kc-slices, the ranges in order */
+    {"3x3 stride 1, groups and ranges of positions", 3, 10, 200, 200, 2, 3, 3,
+     {1, 1, 1, 1, 1, 1}, false},
 };
 
 /* Large enough for several tiles: K = 32 * 9 = 288 rows of im2col, and
