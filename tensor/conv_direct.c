@@ -1,4 +1,4 @@
-/* The direct convolution, stride 1, for all three passes of conv.c.
+/* The direct convolution, stride 1, for the three passes of conv.c.
  *
  * With stride 1, row r = (c, u, v) of im2col for the positions of one
  * output row (n, i) is input row (n, c, i + u - pt) shifted by v - pl. In a
@@ -10,9 +10,11 @@
  * directly, with no col2im. Each output element is summed over r in
  * ascending order, in kc-slices fixed by K, by one thread.
  *
- * The padded copy is made where it is read, a chunk's rows at a time, into
- * the cache of the thread that reads them: padding a whole batch first is
- * a pass through memory that runs no faster on two threads than on one. */
+ * Forward and backward input make the padded copy where it is read, a
+ * chunk's rows at a time, in the cache of the thread that reads them:
+ * padding a whole batch first is a pass through memory that runs no
+ * faster on two threads than on one. The weight gradient, whose chunks
+ * all read every position, pads a group of images first. */
 #include <string.h>
 
 #include "conv.h"
@@ -21,10 +23,20 @@
  * as in the GEMM. */
 #define DIRECT_KC 384
 
-/* Output rows per chunk of the forward pass, and the floats of a worker's
- * padded rows (every input channel) they may need. */
+/* Output rows per chunk of forward and backward input: at most
+ * DIRECT_ROWS, fewer for a small batch so as to make about DIRECT_CHUNKS
+ * chunks (the shapes alone decide), and fewer when a worker's padded rows
+ * (every input channel) would pass DIRECT_SCRATCH floats. */
 #define DIRECT_ROWS 8
+#define DIRECT_CHUNKS 16
 #define DIRECT_SCRATCH (1 << 15)
+
+/* Row r = (c, u, v) of im2col at c plane + u wp + v of a padded copy. */
+static void row_offsets(int64_t *off, int64_t k, int64_t kh, int64_t kw, int64_t plane,
+                        int64_t wp) {
+    for (int64_t r = 0; r < k; r++)
+        off[r] = r / (kh * kw) * plane + r % (kh * kw) / kw * wp + r % kw;
+}
 
 static int64_t slice_len(int64_t n) {
     int64_t slices = (n + DIRECT_KC - 1) / DIRECT_KC;
@@ -132,7 +144,8 @@ static void pack_weight_panel(void *ctx, int64_t chunk, int worker) {
         d->kern->gemm_pack_a(kc, wp->w + o0 * d->k + p0, d->k, dst);
         return;
     }
-    /* flipped: r = (o', uv) with uv = u KW + v stepped along, no divisions */
+    /* partial panels, flipped ones, or no gemm_pack_a; in a flipped one
+     * r = (o', uv), with uv = u KW + v stepped along: no divisions */
     int64_t oc = p0 / kk, uv = p0 % kk;
     for (int64_t p = p0; p < p0 + kc; p++, dst += mr) {
         const float *src = wp->w + o0 * d->k + p;
@@ -174,7 +187,9 @@ void nd__conv_direct(const nd_kernels *kern, const float *in, const int64_t *is,
     d.ow = pl + win + pr - kw + 1;
     /* every row readable nr floats from any output column */
     d.in.wp = (d.ow + nr - 1) / nr * nr + kw - 1;
-    d.rows = min64(DIRECT_ROWS, d.oh);
+    if (d.oh <= 0) return; /* backward input of an empty dx */
+    int64_t per_image = (DIRECT_CHUNKS + n - 1) / n;
+    d.rows = max64(1, min64(DIRECT_ROWS, (d.oh + per_image - 1) / per_image));
     while (d.rows > 1 && cin * (d.rows + kh - 1) * d.in.wp > DIRECT_SCRATCH) d.rows--;
     d.hs = d.rows + kh - 1;
     d.blocks = (d.oh + d.rows - 1) / d.rows;
@@ -187,8 +202,7 @@ void nd__conv_direct(const nd_kernels *kern, const float *in, const int64_t *is,
     size_t pad_bytes = floats(workers * cin * plane);
     float *ap = nd__alloc(ap_bytes, op), *pad = nd__alloc(pad_bytes, op);
     int64_t *boff = nd__alloc(off_bytes, op);
-    for (int64_t r = 0; r < d.k; r++)
-        boff[r] = r / (kh * kw) * plane + r % (kh * kw) / kw * d.in.wp + r % kw;
+    row_offsets(boff, d.k, kh, kw, plane, d.in.wp);
     direct_pack_weight(&d, w, flipped, ap);
     d.ap = ap;
     d.boff = boff;
@@ -346,8 +360,7 @@ void nd__conv_direct_weight_grad(const nd_kernels *kern, const geom *g, const nd
     size_t roff_bytes = (size_t)g->k * sizeof(int64_t);
     float *pad = nd__alloc(pad_bytes, op), *bp = nd__alloc(bp_bytes, op);
     int64_t *aoff = nd__alloc(aoff_bytes, op), *roff = nd__alloc(roff_bytes, op);
-    for (int64_t r = 0; r < g->k; r++)
-        roff[r] = r / (g->kh * g->kw) * plane + r % (g->kh * g->kw) / g->kw * wg.x.wp + r % g->kw;
+    row_offsets(roff, g->k, g->kh, g->kw, plane, wg.x.wp);
     for (int64_t t = 0, nl = 0; nl < group; nl++)
         for (int64_t i = 0; i < g->oh; i++)
             for (int64_t j = 0; j < g->ow; j++, t++) aoff[t] = nl * g->c * plane + i * wg.x.wp + j;

@@ -37,13 +37,17 @@ static const conv_case cases[] = {
      * and an edge panel */
     {"3x3 stride 1, 19 output channels, wide rows", 2, 3, 4, 17, 19, 3, 3,
      {1, 1, 1, 1, 1, 1}, true},
-    /* output rows in blocks of 8 (8, 8, 3), each padding the rows it
-     * reads; 256 channels leave room for blocks of 5 (5, 5, 1) */
-    {"3x3 stride 1, 19 output rows in blocks", 2, 3, 19, 16, 5, 3, 3, {1, 1, 1, 1, 1, 1}, true},
-    {"3x3 stride 1, 256 channels, short blocks", 1, 256, 11, 16, 3, 3, 3, {1, 1, 1, 1, 1, 1},
-     false},
-    /* padded copies of more than a million floats: the direct path takes
-     * the images in groups (8 + 1) */
+    /* forward and backward input in blocks of output rows, each padding
+     * the rows it reads: of 8 (8, 8, 3) for a batch of 16, of 3 (3 x 6,
+     * 1) for a batch of 2; 192 channels leave room for blocks of 7 (7, 4) */
+    {"3x3 stride 1, 19 output rows in blocks of 8", 16, 3, 19, 16, 5, 3, 3,
+     {1, 1, 1, 1, 1, 1}, true},
+    {"3x3 stride 1, 19 output rows in blocks of 3", 2, 3, 19, 16, 5, 3, 3,
+     {1, 1, 1, 1, 1, 1}, true},
+    {"3x3 stride 1, 192 channels, shorter blocks", 16, 192, 11, 16, 1, 3, 3,
+     {1, 1, 1, 1, 1, 1}, false},
+    /* padded copies of x of more than a million floats: on kernels with
+     * 8-wide tiles the weight gradient takes the images in groups (8 + 1) */
     {"3x3 stride 1, images in two groups", 9, 512, 14, 14, 2, 3, 3, {1, 1, 1, 1, 1, 1}, true},
     /* the weight gradient's groups of 2 images (2 + 1) on wide rows, each
      * summed over positions in ranges of kc-slices, the ranges in order */
@@ -413,6 +417,14 @@ START_TEST(empty_batch) {
     nd_tensor *dw = nd_conv2d_backward_weight(y, x, w->shape, o);
     ck_assert_int_eq(nd_numel(dw), 54);
     for (int i = 0; i < 54; i++) ck_assert(nd_data(dw)[i] == 0.0f);
+    /* an input of height 0 whose padding (2 + 1) still makes one output
+     * row: dy has rows, dx none, through the direct path (rows >= a tile) */
+    const nd_conv2d_opts tall = {1, 1, 2, 1, 1, 1};
+    nd_tensor *dy = t_uniform(4, ND_SHAPE(1, 2, 1, 16), -1, 1);
+    nd_tensor *dx0 = nd_conv2d_backward_input(dy, w, (const int64_t[]){1, 3, 0, 16}, tall);
+    ck_assert_int_eq(nd_numel(dx0), 0);
+    ck_assert_int_eq(dx0->shape[2], 0);
+    ck_assert_int_eq(dx0->shape[3], 16);
 }
 END_TEST
 
