@@ -12,7 +12,9 @@ static const char help[] =
     "beyond the last-level cache): add (read a, read b, write y: 12 bytes per\n"
     "element), mul_scalar, exp, silu, gelu (8 bytes per element), softmax\n"
     "along the last axis of [65536, 1024] (8 bytes per element), sum over the\n"
-    "last axis of the same tensor (4 bytes per element), and group statistics:\n"
+    "last axis of the same tensor (4 bytes per element), sum over the first\n"
+    "axis of the tensor viewed as [16, 4 Mi] (a batch-broadcast gradient, 4\n"
+    "bytes per element), and group statistics:\n"
     "nd_mean and nd_var over the last axis of a [16, 256, 128, 128] tensor\n"
     "viewed as [16, 32, 131072], as GroupNorm with 32 groups computes them (4\n"
     "bytes per element each). Prints GB/s of those bytes and % of memcpy\n"
@@ -25,7 +27,7 @@ static const char help[] =
     "what that costs memcpy itself.";
 
 typedef enum {
-    OP_ADD, OP_MUL_SCALAR, OP_EXP, OP_SILU, OP_GELU, OP_SOFTMAX, OP_SUM,
+    OP_ADD, OP_MUL_SCALAR, OP_EXP, OP_SILU, OP_GELU, OP_SOFTMAX, OP_SUM, OP_SUM_FIRST,
     OP_GROUP_STATS, OP_COUNT
 } op_kind;
 
@@ -36,13 +38,15 @@ static const struct {
     [OP_ADD] = {"add", 12},         [OP_MUL_SCALAR] = {"mul_scalar", 8},
     [OP_EXP] = {"exp", 8},          [OP_SILU] = {"silu", 8},
     [OP_GELU] = {"gelu", 8},        [OP_SOFTMAX] = {"softmax", 8},
-    [OP_SUM] = {"sum_last", 4},     [OP_GROUP_STATS] = {"group_stats", 8},
+    [OP_SUM] = {"sum_last", 4},     [OP_SUM_FIRST] = {"sum_first", 4},
+    [OP_GROUP_STATS] = {"group_stats", 8},
 };
 
 typedef struct {
     op_kind op;
     nd_tensor *a, *b; /* flat inputs */
     nd_tensor *rows;  /* a as [rows, 1024] */
+    nd_tensor *batch; /* a as [16, n / 16] */
     nd_tensor *groups; /* a as [B, G, C/G H W] */
     nd_tensor *y, *y2;
 } mem_job;
@@ -57,6 +61,7 @@ static void run_op(void *ctx) {
     case OP_GELU: j->y = nd_gelu(j->a); break;
     case OP_SOFTMAX: j->y = nd_softmax(j->rows, -1); break;
     case OP_SUM: j->y = nd_sum(j->rows, ND_AXES(-1), false); break;
+    case OP_SUM_FIRST: j->y = nd_sum(j->batch, ND_AXES(0), false); break;
     case OP_GROUP_STATS:
         j->y = nd_mean(j->groups, ND_AXES(-1), false);
         j->y2 = nd_var(j->groups, ND_AXES(-1), 0, false);
@@ -94,6 +99,7 @@ int main(int argc, char **argv) {
     nd_rng g = nd_rng_init(7, 0);
     mem_job j = {.a = nd_rand(&g, ND_SHAPE(n)), .b = nd_rand(&g, ND_SHAPE(n))};
     j.rows = nd_view(j.a, ND_SHAPE(n / 1024, 1024));
+    j.batch = nd_view(j.a, ND_SHAPE(16, n / 16));
     j.groups = nd_view(j.a, ND_SHAPE(batch, groups, chans / groups * hw * hw));
     double rate[2][OP_COUNT] = {{0}};
     for (int r = 0; r < rounds; r++)
@@ -111,6 +117,7 @@ int main(int argc, char **argv) {
     nd_set_num_threads(nthreads);
     nd_free(j.groups);
     nd_free(j.rows);
+    nd_free(j.batch);
     nd_free(j.a);
     nd_free(j.b);
     double again = bench_memcpy_fresh(copy_bytes, reps);
@@ -127,10 +134,12 @@ int main(int argc, char **argv) {
            "thread count | %s | threads: 1 and %d (nd_get_num_threads)\n",
            (long long)n, copy_bytes >> 20, timing,
            bench_environment(env, sizeof env, nd_kernels_name()), nthreads);
-    printf("# softmax, sum_last: [%lld, 1024], last axis; group_stats: nd_mean + "
+    printf("# softmax, sum_last: [%lld, 1024], last axis; sum_first: [16, %lld], first "
+           "axis; group_stats: nd_mean + "
            "nd_var(correction 0) of [%lld, %lld, %lld, %lld] as [%lld, %lld, %lld]; "
            "reductions only read, so they can pass 100%% of memcpy\n",
-           (long long)(n / 1024), (long long)batch, (long long)chans, (long long)hw,
+           (long long)(n / 1024), (long long)(n / 16), (long long)batch, (long long)chans,
+           (long long)hw,
            (long long)hw, (long long)batch, (long long)groups,
            (long long)(chans / groups * hw * hw));
     for (int c = 0; c < ncounts; c++)

@@ -33,8 +33,59 @@ typedef struct {
     const nd_kernels *kern;
 } plan;
 
+/* Sums and means over reduced axes whose last stride is not 1 (a leading
+ * axis, as in the gradient of a broadcast), at most one block each: walked
+ * one output at a time, each would read a column of x, a few floats per
+ * call. Here COLS outputs go at once, reading rows of x in order, and
+ * lane k % 16 of each output adds its element k in order, exactly the
+ * order of walk_sub (and of every kernel set's sum_lanes): the same bits. */
+#define COLS 64
+
+static bool by_columns(const plan *pl, int64_t xs) {
+    return (pl->id == ND_OP_SUM || pl->id == ND_OP_MEAN) && xs != 0 && pl->count > 0 &&
+           pl->count <= ND_GRAIN && pl->red_strides[pl->nred - 1] != 1;
+}
+
+static void sum_columns(const plan *pl, int64_t n, float *y, int64_t ys, const float *x,
+                        int64_t xs) {
+    for (int64_t i0 = 0; i0 < n; i0 += COLS) {
+        int64_t m = n - i0 < COLS ? n - i0 : COLS;
+        double lanes[ND_LANES][COLS] = {{0.0}};
+        int64_t idx[ND_MAX_DIMS] = {0}, off = 0;
+        for (int64_t k = 0; k < pl->count; k++) {
+            double *l = lanes[k % ND_LANES];
+            const float *e = x + i0 * xs + off;
+            if (xs == 1)
+                for (int64_t i = 0; i < m; i++) l[i] += e[i];
+            else
+                for (int64_t i = 0; i < m; i++) l[i] += e[i * xs];
+            /* the next element in row-major order over the reduced axes */
+            for (int d = pl->nred - 1; d >= 0; d--) {
+                off += pl->red_strides[d];
+                if (++idx[d] < pl->red_shape[d]) break;
+                off -= pl->red_strides[d] * pl->red_shape[d];
+                idx[d] = 0;
+            }
+        }
+        /* nd__combine_lanes's tree, a column per output */
+        for (int h = ND_LANES / 2; h >= 2; h /= 2)
+            for (int j = 0; j < h; j++)
+                for (int64_t i = 0; i < m; i++) lanes[j][i] += lanes[j + h][i];
+        for (int64_t i = 0; i < m; i++) {
+            double acc = 0.0;
+            acc += lanes[0][i] + lanes[1][i];
+            if (pl->id == ND_OP_MEAN) acc /= (double)pl->count;
+            y[(i0 + i) * ys] = (float)acc;
+        }
+    }
+}
+
 static void reduce_row(void *ctx, int64_t n, float *const *p, const int64_t *s) {
     const plan *pl = ctx;
+    if (n > 1 && by_columns(pl, s[1])) {
+        sum_columns(pl, n, p[0], s[0], p[1], s[1]);
+        return;
+    }
     for (int64_t i = 0; i < n; i++)
         p[0][i * s[0]] = (float)pl->reduce(p[1] + i * s[1], pl);
 }

@@ -304,6 +304,58 @@ START_TEST(test_sum_accumulates_in_double) {
 }
 END_TEST
 
+/* x[k, j] for the lane-order tests: small integers, except 2^60 at k = 0
+ * and -2^60 at k = 16, which cancel in lane 0 of the lane order, exactly.
+ * A running sum would lose every small value added while 2^60 is in it
+ * (a double's ulp there is 256). */
+static float lane_value(int64_t k, int64_t j) {
+    if (k == 0) return 0x1p60f;
+    if (k == 16) return -0x1p60f;
+    return (float)((k * 37 + j) % 11 - 5);
+}
+
+START_TEST(test_sum_over_a_leading_axis_keeps_the_lane_order) {
+    /* Over axis 0 the outputs are summed a batch of columns at a time;
+     * over the last axis of the transposed copy, by the kernels. Both
+     * must give the lane order's bits, here the exact integer sum. */
+    const int64_t counts[] = {1, 7, 16, 17, 40, 1000}, cols = 67;
+    for (int c = 0; c < 6; c++) {
+        int64_t n = counts[c];
+        nd_tensor *x = nd_empty(ND_SHAPE(n, cols));
+        for (int64_t k = 0; k < n; k++)
+            for (int64_t j = 0; j < cols; j++) nd_data(x)[k * cols + j] = lane_value(k, j);
+        nd_tensor *t = nd_contiguous(nd_transpose(x, 0, 1));
+        nd_tensor *s0 = nd_sum(x, ND_AXES(0), false), *s1 = nd_sum(t, ND_AXES(1), false);
+        nd_tensor *m0 = nd_mean(x, ND_AXES(0), true), *m1 = nd_mean(t, ND_AXES(-1), false);
+        for (int64_t j = 0; j < cols; j++) {
+            double exact = 0;
+            for (int64_t k = 0; k < n; k++)
+                if (k != 0 && k != 16) exact += lane_value(k, j);
+            if (n <= 16) exact += 0x1p60;
+            ck_assert_msg(nd_data(s0)[j] == (float)exact && nd_data(s1)[j] == (float)exact,
+                          "count %lld column %lld: %.9g and %.9g, expected %.9g",
+                          (long long)n, (long long)j, (double)nd_data(s0)[j],
+                          (double)nd_data(s1)[j], exact);
+            ck_assert(nd_data(m0)[j] == nd_data(m1)[j]);
+        }
+    }
+    /* two reduced axes, neither of stride 1: x [3, 7, 5] over (0, 1), element
+     * k = 7 i + j, against the permuted copy [5, 3, 7] over (1, 2) */
+    nd_tensor *x = nd_empty(ND_SHAPE(3, 7, 5));
+    for (int64_t k = 0; k < 21; k++)
+        for (int64_t j = 0; j < 5; j++) nd_data(x)[k * 5 + j] = lane_value(k, j);
+    nd_tensor *p = nd_contiguous(nd_permute(x, ND_AXES(2, 0, 1)));
+    nd_tensor *a = nd_sum(x, ND_AXES(0, 1), false), *b = nd_sum(p, ND_AXES(1, 2), false);
+    for (int64_t j = 0; j < 5; j++) {
+        double exact = 0;
+        for (int64_t k = 1; k < 21; k++)
+            if (k != 16) exact += lane_value(k, j);
+        ck_assert_float_eq(nd_data(a)[j], (float)exact);
+        ck_assert_float_eq(nd_data(b)[j], (float)exact);
+    }
+}
+END_TEST
+
 START_TEST(test_var_single_element_unbiased_is_nan) {
     nd_tensor *x = t_uniform(106, ND_SHAPE(3, 1), 0.0f, 1.0f);
     nd_tensor *v1 = nd_var(x, ND_AXES(1), 1, false);
@@ -685,6 +737,7 @@ TCase *tcase_reduce(void) {
     tcase_add_test(tc, test_reduce_broadcast_view);
     tcase_add_test(tc, test_reduce_scalar);
     tcase_add_test(tc, test_sum_accumulates_in_double);
+    tcase_add_test(tc, test_sum_over_a_leading_axis_keeps_the_lane_order);
     tcase_add_test(tc, test_var_single_element_unbiased_is_nan);
     tcase_add_test(tc, test_max_min_propagate_nan);
     tcase_add_test(tc, test_reduce_empty_axis);
