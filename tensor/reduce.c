@@ -42,8 +42,8 @@ typedef struct {
 #define COLS 64
 
 static bool by_columns(const plan *pl, int64_t xs) {
-    return (pl->id == ND_OP_SUM || pl->id == ND_OP_MEAN) && xs != 0 && pl->count > 0 &&
-           pl->count <= ND_GRAIN && pl->red_strides[pl->nred - 1] != 1;
+    return (pl->id == ND_OP_SUM || pl->id == ND_OP_MEAN) && xs != 0 && pl->nred > 0 &&
+           pl->count > 0 && pl->count <= ND_GRAIN && pl->red_strides[pl->nred - 1] != 1;
 }
 
 static void sum_columns(const plan *pl, int64_t n, float *y, int64_t ys, const float *x,
