@@ -139,8 +139,7 @@ int main(int argc, char **argv) {
            "nd_var(correction 0) of [%lld, %lld, %lld, %lld] as [%lld, %lld, %lld]; "
            "reductions only read, so they can pass 100%% of memcpy\n",
            (long long)(n / 1024), (long long)(n / 16), (long long)batch, (long long)chans,
-           (long long)hw,
-           (long long)hw, (long long)batch, (long long)groups,
+           (long long)hw, (long long)hw, (long long)batch, (long long)groups,
            (long long)(chans / groups * hw * hw));
     for (int c = 0; c < ncounts; c++)
         bench_figure(copy[c], "GB/s", "memcpy_t%d", counts[c]);

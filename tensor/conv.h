@@ -50,9 +50,9 @@ bool nd__conv_direct_fits(const nd_kernels *kern, const geom *g, int64_t width);
 
 /* out [n, cout, oh, ow] = the stride-1 convolution of in [n, cin, hin, win]
  * (strides is, padded by pt, pb, pl, pr) with the dense weight w
- * [cout, cin, kh, kw], + bias (NULL: none). flipped: w is [cin', cout, kh,
- * kw] and is used transposed and rotated by 180 degrees, which makes this
- * the backward input pass. */
+ * [cout, cin, kh, kw], + bias (NULL: none). flipped: w is [cin, cout, kh,
+ * kw], the forward weight of the convolution whose input gradient this
+ * computes, used transposed and rotated by 180 degrees. */
 void nd__conv_direct(const nd_kernels *kern, const float *in, const int64_t *is, int64_t n,
                      int64_t cin, int64_t hin, int64_t win, int64_t pt, int64_t pb,
                      int64_t pl, int64_t pr, const float *w, bool flipped, int64_t cout,

@@ -96,7 +96,8 @@
 #define ND_LANES 16
 
 /* The sum of the lanes in a fixed tree: lane j with j + 8, then + 4, + 2,
- * + 1. Every kernel set and every caller combines lanes this way. */
+ * + 1. Every kernel set and every caller combines lanes this way
+ * (reduce.c's sum_columns too, a column of outputs at a time). */
 static inline double nd__combine_lanes(const double *l) {
     double t[8];
     for (int j = 0; j < 8; j++) t[j] = l[j] + l[j + 8];
