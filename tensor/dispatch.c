@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "kernels.h"
@@ -74,4 +75,26 @@ int nd_set_kernels(const char *name, nd_error *err) {
                                 "(have: scalar, %s)", name, best()->name);
     active = k;
     return ND_OK;
+}
+
+/* The last-level cache's size, as the C library reports it (glibc reads
+ * it from cpuid), else 32 MiB, a common L3 of one die. */
+static int64_t llc_bytes(void) {
+    static int64_t bytes;
+    if (bytes) return bytes;
+    long l3 = -1;
+#if defined(_SC_LEVEL3_CACHE_SIZE)
+    l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+#endif
+    bytes = l3 > 0 ? (int64_t)l3 : (int64_t)32 << 20;
+    return bytes;
+}
+
+static int64_t stream_threshold = -1; /* -1: the last-level cache */
+
+void nd__set_stream_threshold(int64_t bytes) { stream_threshold = bytes; }
+
+bool nd__stream_output(const nd_kernels *k, int64_t bytes) {
+    int64_t t = stream_threshold >= 0 ? stream_threshold : llc_bytes();
+    return k->stream_copy && bytes > t;
 }

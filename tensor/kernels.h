@@ -81,9 +81,25 @@ typedef struct nd_kernels {
     /* softmax and log_softmax of one contiguous row; y may be x */
     void (*softmax)(int64_t n, const float *x, float *y);
     void (*log_softmax)(int64_t n, const float *x, float *y);
+    /* dst[i] = src[i] for i < n with stores that bypass the caches
+     * (non-temporal): an output too large to stay cached is then written
+     * without first reading each of its lines in. stream_fence orders
+     * those stores before the caller's later ones, so that other threads
+     * see them. Both NULL in a set without such stores: outputs are
+     * written in place. */
+    void (*stream_copy)(int64_t n, const float *src, float *dst);
+    void (*stream_fence)(void);
 } nd_kernels;
 
 const nd_kernels *nd__kernels(void); /* the active set */
+/* Whether an op that reads and writes `bytes` in all should write its
+ * output with the set's streaming stores: when it has them and the bytes
+ * exceed the last-level cache, so that no part of the output could
+ * still be cached for the next op anyway. */
+bool nd__stream_output(const nd_kernels *k, int64_t bytes);
+/* Sets the byte count above which outputs stream (-1: the last-level
+ * cache's size), so that tests reach the streaming path on small tensors */
+void nd__set_stream_threshold(int64_t bytes);
 extern const nd_kernels nd__kernels_scalar;
 #if defined(__x86_64__) || defined(_M_X64)
 extern const nd_kernels nd__kernels_avx2;

@@ -273,6 +273,17 @@ static void gemm_pack_bt(int64_t kc, const float *src, int64_t cs, float *dst) {
         for (int j = 0; j < NR; j++) dst[j] = src[j * cs + p];
 }
 
+/* Plain stores up to dst's first 32-byte boundary and after its last,
+ * non-temporal ones between (they need the alignment). */
+static void stream_copy(int64_t n, const float *src, float *dst) {
+    int64_t i = 0;
+    for (; i < n && (uintptr_t)(dst + i) % 32 != 0; i++) dst[i] = src[i];
+    for (; i + 8 <= n; i += 8) _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+    for (; i < n; i++) dst[i] = src[i];
+}
+
+static void stream_fence(void) { _mm_sfence(); }
+
 const nd_kernels nd__kernels_avx2 = {
     .name = "avx2",
     .gemm_mr = MR,
@@ -299,4 +310,6 @@ const nd_kernels nd__kernels_avx2 = {
     .min_lanes = nd__min_lanes_avx2,
     .softmax = nd__softmax_avx2,
     .log_softmax = nd__log_softmax_avx2,
+    .stream_copy = stream_copy,
+    .stream_fence = stream_fence,
 };

@@ -383,6 +383,8 @@ static void argmax_fibre(const float *x, int64_t xs, float *y, int64_t ys, int64
  * and a value's result does not depend on the layout. Fibres run on the
  * thread pool in chunks of about ND_GRAIN elements, each fibre whole in
  * one thread, so the thread count does not change a bit. */
+#define STREAM_AHEAD 2048 /* floats of the next fibre to prefetch */
+
 typedef struct {
     void (*kernel)(int64_t n, const float *x, float *y);
     const float *x;
@@ -392,7 +394,14 @@ typedef struct {
     int64_t oshape[ND_MAX_DIMS], oxs[ND_MAX_DIMS], oys[ND_MAX_DIMS];
     int64_t fibres, per_chunk;
     float *scratch;                       /* n floats per thread, or NULL */
+    const nd_kernels *stream;             /* streaming stores from scratch */
 } softmax_plan;
+
+static int64_t fibre_offset(const softmax_plan *sp, const int64_t *idx, const int64_t *st) {
+    int64_t off = 0;
+    for (int i = 0; i < sp->nouter; i++) off += idx[i] * st[i];
+    return off;
+}
 
 static void softmax_chunk(void *ctx, int64_t c, int worker) {
     const softmax_plan *sp = ctx;
@@ -405,26 +414,29 @@ static void softmax_chunk(void *ctx, int64_t c, int worker) {
     }
     float *scratch = sp->scratch ? sp->scratch + (int64_t)worker * sp->n : NULL;
     for (int64_t f = 0; f < count; f++) {
-        const float *x = sp->x;
-        float *y = sp->y;
-        for (int i = 0; i < sp->nouter; i++) {
-            x += idx[i] * sp->oxs[i];
-            y += idx[i] * sp->oys[i];
+        const float *x = sp->x + fibre_offset(sp, idx, sp->oxs);
+        float *y = sp->y + fibre_offset(sp, idx, sp->oys);
+        for (int64_t i = sp->nouter - 1; i >= 0; i--) {
+            if (++idx[i] < sp->oshape[i]) break;
+            idx[i] = 0;
+        }
+        /* the start of the next fibre, loading while this one computes */
+        if (sp->stream && f + 1 < count) {
+            const float *next = sp->x + fibre_offset(sp, idx, sp->oxs);
+            for (int64_t i = 0; i < sp->n && i < STREAM_AHEAD; i += 16) ND_PREFETCH(next + i);
         }
         const float *src = x;
-        float *dst = sp->ys == 1 ? y : scratch;
+        float *dst = sp->ys == 1 && !sp->stream ? y : scratch;
         if (sp->xs != 1) {
             for (int64_t i = 0; i < sp->n; i++) scratch[i] = x[i * sp->xs];
             src = scratch;
         }
         sp->kernel(sp->n, src, dst);
-        if (sp->ys != 1)
+        if (sp->stream) sp->stream->stream_copy(sp->n, scratch, y);
+        else if (sp->ys != 1)
             for (int64_t i = 0; i < sp->n; i++) y[i * sp->ys] = scratch[i];
-        for (int64_t i = sp->nouter - 1; i >= 0; i--) {
-            if (++idx[i] < sp->oshape[i]) break;
-            idx[i] = 0;
-        }
     }
+    if (sp->stream) sp->stream->stream_fence();
 }
 
 static nd_tensor *softmax_like(const nd_tensor *x, int axis, const char *op, nd_op id,
@@ -447,7 +459,12 @@ static nd_tensor *softmax_like(const nd_tensor *x, int axis, const char *op, nd_
     if (sp.n > 0 && sp.fibres > 0) {
         int threads = nd_get_num_threads();
         size_t scratch_bytes = 0;
-        if (sp.xs != 1 || sp.ys != 1) {
+        /* a large output goes out with streaming stores from the row in
+         * scratch (as in elementwise.c), when the row fits in L2 */
+        if (sp.xs == 1 && sp.ys == 1 && sp.n <= ND_GRAIN &&
+            nd__stream_output(k, 2 * nd_numel(x) * (int64_t)sizeof(float)))
+            sp.stream = k;
+        if (sp.xs != 1 || sp.ys != 1 || sp.stream) {
             scratch_bytes = (size_t)threads * (size_t)sp.n * sizeof(float);
             sp.scratch = nd__alloc(scratch_bytes, op);
         }

@@ -145,6 +145,62 @@ START_TEST(same_bits_for_any_thread_count) {
 }
 END_TEST
 
+START_TEST(stream_copy_copies_exactly_the_range) {
+    const nd_kernels *sets[3];
+    int nsets = t_kernel_sets(sets);
+    static const int64_t ns[] = {0, 1, 7, 17, 1023, 1030};
+    for (int ks = 0; ks < nsets; ks++) {
+        if (!sets[ks]->stream_copy) continue;
+        for (int i = 0; i < 6; i++)
+            for (int off = 0; off < 9; off++) { /* every alignment of dst */
+                int64_t n = ns[i];
+                float *src = random_floats(50 + (uint64_t)i, n + 1);
+                float *dst = malloc((size_t)(n + 18) * sizeof(float));
+                for (int64_t j = 0; j < n + 18; j++) dst[j] = -7.0f;
+                sets[ks]->stream_copy(n, src + 1, dst + off);
+                sets[ks]->stream_fence();
+                for (int64_t j = 0; j < n + 18; j++) {
+                    float want = j >= off && j < off + n ? src[1 + j - off] : -7.0f;
+                    ck_assert_msg(!memcmp(&dst[j], &want, sizeof want),
+                                  "%s n %lld offset %d: element %lld", sets[ks]->name,
+                                  (long long)n, off, (long long)j);
+                }
+                free(src);
+                free(dst);
+            }
+    }
+}
+END_TEST
+
+/* Outputs written through the streaming path (forced on small tensors)
+ * hold the bits of the in-place path: contiguous and broadcast operands,
+ * lengths that are not a multiple of the buffer, rows cut into pieces,
+ * a strided input, softmax rows. */
+START_TEST(streamed_outputs_keep_their_bits) {
+    nd_rng g = nd_rng_init(23, 0);
+    nd_tensor *a = nd_randn(&g, ND_SHAPE(3, 1023)), *b = nd_randn(&g, ND_SHAPE(3, 1023));
+    nd_tensor *c = nd_randn(&g, ND_SHAPE(3, 1)), *long_row = nd_randn(&g, ND_SHAPE(140001));
+    nd_tensor *at = nd_transpose(a, 0, 1);
+    enum { NOPS = 11 };
+    nd_tensor *ref[NOPS] = {NULL};
+    for (int pass = 0; pass < 4; pass++) {
+        nd_set_num_threads(pass % 2 ? 2 : 1);
+        nd__set_stream_threshold(pass < 2 ? -1 : 0);
+        nd_tensor *y[NOPS] = {nd_exp(a),          nd_gelu(long_row),  nd_add(a, b),
+                              nd_mul(a, c),       nd_mul_scalar(long_row, 3.0f),
+                              nd_relu(at),        nd_where(a, b, c),  nd_sub(c, a),
+                              nd_softmax(a, 1),   nd_log_softmax(a, 1), nd_tanh(at)};
+        for (int i = 0; i < NOPS; i++) {
+            if (!ref[i]) ref[i] = y[i];
+            else ck_assert_msg(!memcmp(nd_data(ref[i]), nd_data(y[i]),
+                                       (size_t)nd_numel(y[i]) * sizeof(float)),
+                               "op %d differs in pass %d", i, pass);
+        }
+    }
+    nd__set_stream_threshold(-1);
+}
+END_TEST
+
 START_TEST(kernel_selection) {
     nd_error err;
     const char *initial = nd_kernels_name();
@@ -163,6 +219,8 @@ TCase *tcase_kernels(void) {
     tcase_add_test(tc, sgemm_simd_against_scalar_twin);
     tcase_add_test(tc, pack_bt_copies_the_panel);
     tcase_add_test(tc, same_bits_for_any_thread_count);
+    tcase_add_test(tc, stream_copy_copies_exactly_the_range);
+    tcase_add_test(tc, streamed_outputs_keep_their_bits);
     tcase_add_test(tc, kernel_selection);
     return tc;
 }
