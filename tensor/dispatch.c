@@ -77,24 +77,29 @@ int nd_set_kernels(const char *name, nd_error *err) {
     return ND_OK;
 }
 
-/* The last-level cache's size, as the C library reports it (glibc reads
- * it from cpuid), else 32 MiB, a common L3 of one die. */
-static int64_t llc_bytes(void) {
-    static int64_t bytes;
-    if (bytes) return bytes;
-    long l3 = -1;
-#if defined(_SC_LEVEL3_CACHE_SIZE)
-    l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
+/* The sizes of a core's L2 and of the last-level cache, as the C library
+ * reports them (glibc reads them from cpuid), else 1 MiB and 32 MiB,
+ * common sizes of one core's L2 and of one die's L3. */
+static int64_t cache_bytes(int level) {
+    static int64_t bytes[2];
+    int64_t *b = &bytes[level == 2 ? 0 : 1];
+    if (*b) return *b;
+    long got = -1;
+#if defined(_SC_LEVEL2_CACHE_SIZE) && defined(_SC_LEVEL3_CACHE_SIZE)
+    got = sysconf(level == 2 ? _SC_LEVEL2_CACHE_SIZE : _SC_LEVEL3_CACHE_SIZE);
 #endif
-    bytes = l3 > 0 ? (int64_t)l3 : (int64_t)32 << 20;
-    return bytes;
+    *b = got > 0 ? (int64_t)got : (int64_t)(level == 2 ? 1 : 32) << 20;
+    return *b;
 }
 
-static int64_t stream_threshold = -1; /* -1: the last-level cache */
+static int64_t threshold = -1; /* -1: the cache sizes */
 
-void nd__set_stream_threshold(int64_t bytes) { stream_threshold = bytes; }
+void nd__set_stream_threshold(int64_t bytes) { threshold = bytes; }
+
+bool nd__prefetch_input(int64_t bytes) {
+    return bytes > (threshold >= 0 ? threshold : cache_bytes(2));
+}
 
 bool nd__stream_output(const nd_kernels *k, int64_t bytes) {
-    int64_t t = stream_threshold >= 0 ? stream_threshold : llc_bytes();
-    return k->stream_copy && bytes > t;
+    return k->stream_copy && bytes > (threshold >= 0 ? threshold : cache_bytes(3));
 }

@@ -92,13 +92,16 @@ typedef struct nd_kernels {
 } nd_kernels;
 
 const nd_kernels *nd__kernels(void); /* the active set */
+/* Whether an input of `bytes` is larger than a core's L2: it then comes
+ * from L3 or memory, and is worth prefetching ahead of use. */
+bool nd__prefetch_input(int64_t bytes);
 /* Whether an op that reads and writes `bytes` in all should write its
  * output with the set's streaming stores: when it has them and the bytes
  * exceed the last-level cache, so that no part of the output could
  * still be cached for the next op anyway. */
 bool nd__stream_output(const nd_kernels *k, int64_t bytes);
-/* Sets the byte count above which outputs stream (-1: the last-level
- * cache's size), so that tests reach the streaming path on small tensors */
+/* Sets the byte count those two compare with (-1: the caches' sizes), so
+ * that tests reach the streaming path on small tensors */
 void nd__set_stream_threshold(int64_t bytes);
 extern const nd_kernels nd__kernels_scalar;
 #if defined(__x86_64__) || defined(_M_X64)

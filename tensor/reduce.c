@@ -19,6 +19,11 @@
 #include "internal.h"
 #include "kernels.h"
 
+/* Floats of the next output's (or fibre's) inputs to prefetch while the
+ * current one computes: a row from memory otherwise arrives at the pace
+ * of the load latency. */
+#define PREFETCH_AHEAD 2048
+
 /* The axes being reduced, seen from x: a sub-tensor (shape, strides) that
  * is walked once per output element. */
 typedef struct {
@@ -31,6 +36,8 @@ typedef struct {
     bool needs_values; /* max/min of no elements is undefined */
     double (*reduce)(const float *x, const void *plan);
     const nd_kernels *kern;
+    int64_t run; /* x beyond L2, each output's inputs one contiguous run:
+                    count, else 0 */
 } plan;
 
 /* Sums and means over reduced axes whose last stride is not 1 (a leading
@@ -86,8 +93,13 @@ static void reduce_row(void *ctx, int64_t n, float *const *p, const int64_t *s) 
         sum_columns(pl, n, p[0], s[0], p[1], s[1]);
         return;
     }
-    for (int64_t i = 0; i < n; i++)
+    for (int64_t i = 0; i < n; i++) {
+        /* the start of the next output's run, loading while this one sums */
+        if (pl->run && i + 1 < n)
+            for (int64_t j = 0; j < pl->run && j < PREFETCH_AHEAD; j += 16)
+                ND_PREFETCH(p[1] + (i + 1) * s[1] + j);
         p[0][i * s[0]] = (float)pl->reduce(p[1] + i * s[1], pl);
+    }
 }
 
 static nd_tensor *reduce(const nd_tensor *x, const int *axes, int naxes,
@@ -140,6 +152,13 @@ static nd_tensor *reduce(const nd_tensor *x, const int *axes, int naxes,
     }
     float *base[2] = {nd_data(y), nd_data(x)};
     pl->kern = nd__kernels();
+    pl->run = nd__prefetch_input(nd_numel(x) * (int64_t)sizeof(float)) ? pl->count : 0;
+    int64_t want = 1;
+    for (int i = pl->nred - 1; i >= 0; i--) {
+        if (pl->red_shape[i] == 1) continue;
+        if (pl->red_strides[i] != want) pl->run = 0;
+        want *= pl->red_shape[i];
+    }
     /* about ND_GRAIN input elements per chunk of outputs */
     int64_t grain = pl->count > 0 ? ND_GRAIN / pl->count : ND_GRAIN;
     nd__loop_parallel(2, x->ndim, loop_shape, (const int64_t(*)[ND_MAX_DIMS])loop_st,
@@ -383,7 +402,6 @@ static void argmax_fibre(const float *x, int64_t xs, float *y, int64_t ys, int64
  * and a value's result does not depend on the layout. Fibres run on the
  * thread pool in chunks of about ND_GRAIN elements, each fibre whole in
  * one thread, so the thread count does not change a bit. */
-#define STREAM_AHEAD 2048 /* floats of the next fibre to prefetch */
 
 typedef struct {
     void (*kernel)(int64_t n, const float *x, float *y);
@@ -423,7 +441,7 @@ static void softmax_chunk(void *ctx, int64_t c, int worker) {
         /* the start of the next fibre, loading while this one computes */
         if (sp->stream && f + 1 < count) {
             const float *next = sp->x + fibre_offset(sp, idx, sp->oxs);
-            for (int64_t i = 0; i < sp->n && i < STREAM_AHEAD; i += 16) ND_PREFETCH(next + i);
+            for (int64_t i = 0; i < sp->n && i < PREFETCH_AHEAD; i += 16) ND_PREFETCH(next + i);
         }
         const float *src = x;
         float *dst = sp->ys == 1 && !sp->stream ? y : scratch;
