@@ -183,8 +183,11 @@ int main(int argc, char **argv) {
                    (long long)shapes[i].m, (long long)shapes[i].n, (long long)shapes[i].k);
 #if defined(ND_BENCH_CBLAS)
 #if defined(ND_BENCH_OPENBLAS_THREADS)
+    /* The core OpenBLAS picked: on a CPU newer than the library it may
+     * fall back to an older core's kernels (OPENBLAS_CORETYPE overrides) */
     printf("# openblas: cblas_sgemm on the same operands, openblas_set_num_threads "
-           "to the same counts\n");
+           "to the same counts, core %s (OPENBLAS_CORETYPE picks another)\n",
+           openblas_get_corename());
 #else
     printf("# cblas: cblas_sgemm on the same operands, one figure with the BLAS's "
            "own threading\n");
