@@ -299,8 +299,15 @@ static void walk_row(void *ctx, int64_t n, float *const *p, const int64_t *s) {
 }
 
 static double walk_sub(const float *x, const plan *pl, int kind, double mean) {
-    walk w = {.k = pl->kern, .kind = kind, .mean = mean,
-              .acc = kind == W_MAX ? -INFINITY : kind == W_MIN ? INFINITY : 0.0};
+    /* field by field: an initializer would also clear buf, 1 KiB per
+     * output, an eighth of the time of a sum over cached rows of 1024 */
+    walk w;
+    w.k = pl->kern;
+    w.kind = kind;
+    w.mean = mean;
+    w.acc = kind == W_MAX ? -INFINITY : kind == W_MIN ? INFINITY : 0.0;
+    w.nan = false;
+    w.nbuf = 0;
     lanes_reset(&w);
     float *base[1] = {(float *)x};
     nd__loop(1, pl->nred, pl->red_shape,
