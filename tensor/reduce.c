@@ -19,9 +19,9 @@
 #include "internal.h"
 #include "kernels.h"
 
-/* Floats of the next output's (or fibre's) inputs to prefetch while the
- * current one computes: a row from memory otherwise arrives at the pace
- * of the load latency. */
+/* Floats of the next output's inputs to prefetch while the current one
+ * sums: a row from memory otherwise arrives at the pace of the load
+ * latency. */
 #define PREFETCH_AHEAD 2048
 
 /* The axes being reduced, seen from x: a sub-tensor (shape, strides) that
@@ -409,7 +409,6 @@ static void argmax_fibre(const float *x, int64_t xs, float *y, int64_t ys, int64
  * and a value's result does not depend on the layout. Fibres run on the
  * thread pool in chunks of about ND_GRAIN elements, each fibre whole in
  * one thread, so the thread count does not change a bit. */
-
 typedef struct {
     void (*kernel)(int64_t n, const float *x, float *y);
     const float *x;
@@ -422,12 +421,6 @@ typedef struct {
     const nd_kernels *stream;             /* streaming stores from scratch */
 } softmax_plan;
 
-static int64_t fibre_offset(const softmax_plan *sp, const int64_t *idx, const int64_t *st) {
-    int64_t off = 0;
-    for (int i = 0; i < sp->nouter; i++) off += idx[i] * st[i];
-    return off;
-}
-
 static void softmax_chunk(void *ctx, int64_t c, int worker) {
     const softmax_plan *sp = ctx;
     int64_t first = c * sp->per_chunk;
@@ -439,16 +432,11 @@ static void softmax_chunk(void *ctx, int64_t c, int worker) {
     }
     float *scratch = sp->scratch ? sp->scratch + (int64_t)worker * sp->n : NULL;
     for (int64_t f = 0; f < count; f++) {
-        const float *x = sp->x + fibre_offset(sp, idx, sp->oxs);
-        float *y = sp->y + fibre_offset(sp, idx, sp->oys);
-        for (int64_t i = sp->nouter - 1; i >= 0; i--) {
-            if (++idx[i] < sp->oshape[i]) break;
-            idx[i] = 0;
-        }
-        /* the start of the next fibre, loading while this one computes */
-        if (sp->stream && f + 1 < count) {
-            const float *next = sp->x + fibre_offset(sp, idx, sp->oxs);
-            for (int64_t i = 0; i < sp->n && i < PREFETCH_AHEAD; i += 16) ND_PREFETCH(next + i);
+        const float *x = sp->x;
+        float *y = sp->y;
+        for (int i = 0; i < sp->nouter; i++) {
+            x += idx[i] * sp->oxs[i];
+            y += idx[i] * sp->oys[i];
         }
         const float *src = x;
         float *dst = sp->ys == 1 && !sp->stream ? y : scratch;
@@ -460,6 +448,10 @@ static void softmax_chunk(void *ctx, int64_t c, int worker) {
         if (sp->stream) sp->stream->stream_copy(sp->n, scratch, y);
         else if (sp->ys != 1)
             for (int64_t i = 0; i < sp->n; i++) y[i * sp->ys] = scratch[i];
+        for (int64_t i = sp->nouter - 1; i >= 0; i--) {
+            if (++idx[i] < sp->oshape[i]) break;
+            idx[i] = 0;
+        }
     }
     if (sp->stream) sp->stream->stream_fence();
 }
