@@ -1,6 +1,7 @@
 /* Choosing the kernel set: AVX2+FMA when the CPU has it and the OS saves
  * the YMM registers, NEON on aarch64, else the scalar twins. ND_KERNELS
  * (scalar, avx2, neon) overrides, for debugging and for comparing. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,19 +78,33 @@ int nd_set_kernels(const char *name, nd_error *err) {
     return ND_OK;
 }
 
-/* The sizes of a core's L2 and of the last-level cache, as the C library
- * reports them (glibc reads them from cpuid), else 1 MiB and 32 MiB,
- * common sizes of one core's L2 and of one die's L3. */
-static int64_t cache_bytes(int level) {
-    static int64_t bytes[2];
-    int64_t *b = &bytes[level == 2 ? 0 : 1];
-    if (*b) return *b;
+/* The sizes of a core's L1 data cache and L2 and of the last-level
+ * cache, as the C library reports them (glibc reads them from cpuid),
+ * else 32 KiB, 1 MiB and 32 MiB, common sizes of one core's L1d and L2
+ * and of one die's L3. Atomic: workers may ask first, all find the same. */
+static _Atomic int64_t cache_size[3];
+
+static int cache_index(int level) { return level <= 1 ? 0 : level == 2 ? 1 : 2; }
+
+void nd__set_cache_bytes(int level, int64_t bytes) {
+    atomic_store_explicit(&cache_size[cache_index(level)], bytes, memory_order_relaxed);
+}
+
+int64_t nd__cache_bytes(int level) {
+    static const int64_t fallback[3] = {32 << 10, 1 << 20, 32 << 20};
+    int i = cache_index(level);
+    int64_t known = atomic_load_explicit(&cache_size[i], memory_order_relaxed);
+    if (known) return known;
     long got = -1;
-#if defined(_SC_LEVEL2_CACHE_SIZE) && defined(_SC_LEVEL3_CACHE_SIZE)
-    got = sysconf(level == 2 ? _SC_LEVEL2_CACHE_SIZE : _SC_LEVEL3_CACHE_SIZE);
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE) && \
+    defined(_SC_LEVEL3_CACHE_SIZE)
+    static const int name[3] = {_SC_LEVEL1_DCACHE_SIZE, _SC_LEVEL2_CACHE_SIZE,
+                                _SC_LEVEL3_CACHE_SIZE};
+    got = sysconf(name[i]);
 #endif
-    *b = got > 0 ? (int64_t)got : (int64_t)(level == 2 ? 1 : 32) << 20;
-    return *b;
+    known = got > 0 ? (int64_t)got : fallback[i];
+    atomic_store_explicit(&cache_size[i], known, memory_order_relaxed);
+    return known;
 }
 
 static int64_t threshold = -1; /* -1: the cache sizes */
@@ -97,9 +112,9 @@ static int64_t threshold = -1; /* -1: the cache sizes */
 void nd__set_stream_threshold(int64_t bytes) { threshold = bytes; }
 
 bool nd__prefetch_input(int64_t bytes) {
-    return bytes > (threshold >= 0 ? threshold : cache_bytes(2));
+    return bytes > (threshold >= 0 ? threshold : nd__cache_bytes(2));
 }
 
 bool nd__stream_output(const nd_kernels *k, int64_t bytes) {
-    return k->stream_copy && bytes > (threshold >= 0 ? threshold : cache_bytes(3));
+    return k->stream_copy && bytes > (threshold >= 0 ? threshold : nd__cache_bytes(3));
 }

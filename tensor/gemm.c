@@ -15,12 +15,14 @@
  * floats, the same L2 budget). With a single row block no packed B is
  * shared: each chunk packs B panels right before their tiles use them,
  * while they sit in L1, and no thread waits for a packing phase. That is
- * how two threads split a 256^3 product: a column half each. The panels
- * are packed two at a time, so that a row-major B is read 128 bytes per
- * row, the pair of lines the L2 fetches together: with rows 16 KiB apart
- * (the conv-shaped GEMMs) a single panel's line pairs were evicted before
- * the next panel used them, and pairs ran 4-8% faster on an x86 server
- * core (the same bits: only the packing order changes).
+ * how two threads split a 256^3 product: a column half each. Where two
+ * panels fit in L1d they are packed two at a time, so that a row-major B
+ * is read 128 bytes per row, the pair of lines the L2 fetches together:
+ * with rows 16 KiB apart (the conv-shaped GEMMs) a single panel's line
+ * pairs were evicted before the next panel used them, and pairs ran 4-8%
+ * faster on an x86 server core with 48 KiB of L1d. Where they do not fit
+ * (kc 288 and 384 on a 32 KiB L1d) pairs evict themselves: 5-25% slower
+ * there. Only the packing order changes, never the bits.
  * Tiles cut by the edges of C run the kernels' edge variant (fewer rows
  * computed, masked columns) rather than a full tile through a copy.
  *
@@ -61,6 +63,7 @@ typedef struct {
     float *bp;
     float *pa; /* per thread: slot floats each */
     int64_t slot;
+    bool pairs; /* pack unshared B panels two at a time */
 } gemm;
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -192,6 +195,7 @@ static void run_chunk(void *ctx, int64_t chunk, int worker) {
             int64_t w = min64(jc + cols - jr, nr);
             const float *b = panel;
             if (bs) b = bs + jr * kc;
+            else if (!g->pairs) pack_b(g, g->j0 + jr, w, p0, kc, nr * kc, panel);
             else if ((jr - jc) % (2 * nr) == 0) /* this panel and the next */
                 pack_b(g, g->j0 + jr, min64(jc + cols - jr, 2 * nr), p0, kc, nr * kc, panel);
             else b = panel + nr * kc;
@@ -220,6 +224,7 @@ void nd__sgemm(const nd_kernels *kern, int64_t m, int64_t n, int64_t k,
               .csa = csa, .rsb = rsb, .csb = csb, .c = c, .ldc = ldc,
               .accumulate = accumulate};
     g.kc = ceil_div(k, ceil_div(k, KC_MAX));
+    g.pairs = 2 * g.kc * nr * (int64_t)sizeof(float) <= nd__cache_bytes(1);
     /* How C is cut into chunks changes which thread computes an element,
      * never how: only the kc-slicing of the sum (fixed by k) matters for
      * the bits. So the cut may follow the thread count; one thread takes

@@ -92,6 +92,12 @@ typedef struct nd_kernels {
 } nd_kernels;
 
 const nd_kernels *nd__kernels(void); /* the active set */
+/* Bytes of a core's L1 data cache (level 1), of its L2 (2), and of the
+ * last-level cache (3). */
+int64_t nd__cache_bytes(int level);
+/* Makes nd__cache_bytes(level) answer `bytes` (0: what the C library
+ * reports), so that tests reach both sides of a choice made on a size */
+void nd__set_cache_bytes(int level, int64_t bytes);
 /* Whether an input of `bytes` is larger than a core's L2: it then comes
  * from L3 or memory, and is worth prefetching ahead of use. */
 bool nd__prefetch_input(int64_t bytes);
