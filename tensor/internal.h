@@ -76,12 +76,15 @@ void nd__loop_parallel(int nops, int ndim, const int64_t *shape,
  * small enough to spread a tensor of a few MiB over the threads. */
 #define ND_GRAIN 65536
 
-/* A hint to start loading the cache line at p; it never faults. Where the
- * compiler offers no such builtin, nothing. */
+/* Hints to start loading the cache line at p, into every level
+ * (ND_PREFETCH) or into L2 and beyond, not L1 (ND_PREFETCH_L2); they
+ * never fault. Where the compiler offers no such builtin, nothing. */
 #if defined(__GNUC__) || defined(__clang__)
 #define ND_PREFETCH(p) __builtin_prefetch(p)
+#define ND_PREFETCH_L2(p) __builtin_prefetch((p), 0, 2)
 #else
 #define ND_PREFETCH(p) ((void)(p))
+#define ND_PREFETCH_L2(p) ((void)(p))
 #endif
 
 #endif
