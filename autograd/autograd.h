@@ -53,7 +53,8 @@ typedef struct nd_function {
     const char *name; /* shown by nd_tape_print and in errors */
     /* Set grads[k] to d loss / d in[k], of in[k]'s shape, from dy = d loss /
      * d out; grads[k] may stay NULL when !ctx->in[k]->requires_grad. Tensors
-     * made here are released after the call. */
+     * made here are released after the call, but for a gradient that nothing
+     * else holds or views: that one becomes in[k]'s gradient as it is. */
     void (*backward)(const nd_function_ctx *ctx, const nd_tensor *dy,
                      nd_tensor **grads);
 } nd_function;

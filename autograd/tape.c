@@ -190,6 +190,11 @@ nd_tensor *nd_detach(const nd_tensor *x) {
 
 /* ---- accumulation ------------------------------------------------------ */
 
+/* The scope of the rule running now: a gradient it made and that nothing
+ * else holds or views becomes the input's own gradient as it is, where a
+ * copy would cost as much as a pass of the op over memory. */
+static nd_scope *rule_scope;
+
 void nd__accumulate(const nd_record *r, int k, const nd_tensor *g) {
     nd_tensor *x = r->ins[k];
     if (!x->requires_grad) return;
@@ -206,8 +211,11 @@ void nd__accumulate(const nd_record *r, int k, const nd_tensor *g) {
                  "an input of shape %s", nd_shape_str(g->shape, g->ndim, a),
                  nd_shape_str(x->shape, x->ndim, b));
     }
-    if (!x->grad) x->grad = nd_persist(nd_clone(gx));
-    else nd_add_(x->grad, gx);
+    if (x->grad) nd_add_(x->grad, gx);
+    else if (gx->scope && gx->scope == rule_scope && gx->refs == 1 && !gx->grad &&
+             !gx->record && nd_owns_storage(gx))
+        x->grad = nd_persist((nd_tensor *)gx); /* made by the rule, held by none */
+    else x->grad = nd_persist(nd_clone(gx));
 }
 
 nd_tensor *nd__unreduce(const nd_record *r, const nd_tensor *dy) {
@@ -250,9 +258,10 @@ void nd_backward_with(nd_tensor *y, const nd_tensor *dy) {
     nd_scope_end(s);
     for (nd_record *r = y->record; r; r = r->prev) {
         if (!r->out->grad) continue;
-        s = nd_scope_begin(); /* the rule's temporaries */
+        s = rule_scope = nd_scope_begin(); /* the rule's temporaries */
         if (r->fn) function_backward(r, r->out->grad);
         else nd__rules[r->ev.op].backward(r, r->out->grad);
+        rule_scope = NULL;
         nd_scope_end(s);
     }
     in_backward = false;

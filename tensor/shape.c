@@ -239,6 +239,13 @@ bool nd_is_contiguous(const nd_tensor *t) {
     return true;
 }
 
+bool nd_owns_storage(const nd_tensor *t) {
+    nd__check_tensor(t, "owns_storage");
+    const nd_storage *st = t->storage;
+    return st->refcount == 1 && !st->borrowed && t->offset == 0 &&
+           nd_numel(t) == st->size && nd_is_contiguous(t);
+}
+
 bool nd_same_shape(const nd_tensor *a, const nd_tensor *b) {
     nd__check_tensor(a, "same_shape");
     nd__check_tensor(b, "same_shape");

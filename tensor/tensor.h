@@ -130,6 +130,10 @@ nd_tensor *nd_persist(nd_tensor *t); /* take t out of every scope */
 int64_t nd_numel(const nd_tensor *t);
 int64_t nd_size(const nd_tensor *t, int axis);
 bool nd_is_contiguous(const nd_tensor *t);
+/* Whether t is the only view of its storage, covers all of it in order,
+ * and the library allocated it (not nd_wrap_buffer): then whoever holds t
+ * alone may keep its data rather than copy it. */
+bool nd_owns_storage(const nd_tensor *t);
 bool nd_same_shape(const nd_tensor *a, const nd_tensor *b);
 float *nd_data(const nd_tensor *t); /* first element (storage + offset) */
 float nd_get(const nd_tensor *t, const int64_t *index);

@@ -114,11 +114,73 @@ START_TEST(function_misuse_stops) {
 }
 END_TEST
 
+/* y = a + b (by hand) with both gradients 2 dy: `twice` gives both inputs
+ * the same new tensor, `viewed` the second a view of the first's. */
+static const nd_tensor *made; /* what the last backward returned first */
+static void twice_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
+                           nd_tensor **grads) {
+    (void)ctx;
+    grads[0] = grads[1] = nd_mul_scalar(dy, 2.0f);
+    made = grads[0];
+}
+static void viewed_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
+                            nd_tensor **grads) {
+    (void)ctx;
+    grads[0] = nd_mul_scalar(dy, 2.0f);
+    grads[1] = nd_view(grads[0], dy->shape, dy->ndim);
+    made = grads[0];
+}
+static const nd_function twice_fn = {"twice", twice_backward};
+static const nd_function viewed_fn = {"viewed", viewed_backward};
+
+static nd_tensor *sum_by_hand(const nd_function *fn, const nd_tensor *a, const nd_tensor *b) {
+    nd_no_grad_begin();
+    nd_tensor *y = nd_add(a, b);
+    nd_no_grad_end();
+    const nd_tensor *in[2] = {a, b};
+    return nd_function_apply(fn, y, in, 2, NULL, 0, NULL, 0);
+}
+
+/* A gradient the backward made and nothing else holds becomes the first
+ * input's own, not a copy; the same tensor handed to a second input, or a
+ * view of it, is copied, so that adding into one gradient never changes
+ * another. With the input twice, its gradient is the sum of both. */
+START_TEST(function_gradients_are_kept_or_copied) {
+    const float dyv[] = {1, -2, 3};
+    const nd_function *fns[2] = {&twice_fn, &viewed_fn};
+    for (int f = 0; f < 2; f++) {
+        nd_tensor *a = nd_requires_grad(nd_persist(nd_zeros(ND_SHAPE(3))), true);
+        nd_tensor *b = nd_requires_grad(nd_persist(nd_zeros(ND_SHAPE(3))), true);
+        nd_scope *s = nd_scope_begin();
+        nd_backward_with(sum_by_hand(fns[f], a, b), nd_from_buffer(dyv, ND_SHAPE(3)));
+        nd_scope_end(s);
+        ck_assert_msg((a->grad == made) == (f == 0), "%s: kept %d", fns[f]->name,
+                      a->grad == made);
+        ck_assert_ptr_ne(a->grad, b->grad);
+        ck_assert_ptr_ne(nd_data(a->grad), nd_data(b->grad));
+        nd_add_(a->grad, nd_ones(ND_SHAPE(3)));
+        for (int i = 0; i < 3; i++) {
+            ck_assert_float_eq(nd_data(a->grad)[i], 2.0f * dyv[i] + 1.0f);
+            ck_assert_float_eq(nd_data(b->grad)[i], 2.0f * dyv[i]);
+        }
+        nd_free(a);
+        nd_free(b);
+    }
+    nd_tensor *x = nd_requires_grad(nd_persist(nd_zeros(ND_SHAPE(3))), true);
+    nd_scope *s = nd_scope_begin();
+    nd_backward_with(sum_by_hand(&twice_fn, x, x), nd_from_buffer(dyv, ND_SHAPE(3)));
+    nd_scope_end(s);
+    for (int i = 0; i < 3; i++) ck_assert_float_eq(nd_data(x->grad)[i], 4.0f * dyv[i]);
+    nd_free(x);
+}
+END_TEST
+
 TCase *tcase_function(void) {
     TCase *tc = nd_test_case("function");
     tcase_add_test(tc, function_gradients_match_differences);
     tcase_add_test(tc, function_records_once_and_prints_its_name);
     tcase_add_test(tc, function_misuse_stops);
+    tcase_add_test(tc, function_gradients_are_kept_or_copied);
     return tc;
 }
 
