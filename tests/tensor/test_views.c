@@ -432,6 +432,35 @@ END_TEST
 
 /* ---- contiguous / flatten ---------------------------------------------- */
 
+/* nd_owns_storage: true only for the sole, whole, contiguous view of
+ * storage the library allocated. */
+START_TEST(test_owns_storage) {
+    nd_tensor *x = iota(ND_SHAPE(4, 3));
+    ck_assert(nd_owns_storage(x));
+    nd_tensor *v = nd_view(x, ND_SHAPE(12));
+    ck_assert(!nd_owns_storage(x) && !nd_owns_storage(v));
+    nd_free(v);
+    ck_assert(nd_owns_storage(x));
+    nd_tensor *t = nd_transpose(x, 0, 1), *row = nd_slice(x, 0, 1, 2, 1);
+    ck_assert(!nd_owns_storage(t) && !nd_owns_storage(row));
+    nd_free(x); /* t and row keep the storage: two views still */
+    ck_assert(!nd_owns_storage(row));
+    nd_free(t);
+    ck_assert(!nd_owns_storage(row)); /* alone, but a part of it */
+    nd_free(row);
+    nd_tensor *src = iota(ND_SHAPE(2, 3)), *tt = nd_transpose(src, 0, 1);
+    nd_tensor *tc = nd_contiguous(tt); /* a copy: storage of its own */
+    ck_assert(nd_owns_storage(tc) && !nd_owns_storage(src));
+    nd_free(tc);
+    nd_free(tt);
+    nd_free(src);
+    float buf[6] = {0};
+    nd_tensor *w = nd_wrap_buffer(buf, ND_SHAPE(2, 3));
+    ck_assert(!nd_owns_storage(w));
+    nd_free(w);
+}
+END_TEST
+
 START_TEST(test_contiguous) {
     nd_tensor *x = iota(ND_SHAPE(4, 3));
     float want[12];
@@ -932,6 +961,7 @@ TCase *tcase_views(void) {
     tcase_add_test(tc, test_slice_2d);
     tcase_add_test(tc, test_expand);
     tcase_add_test(tc, test_squeeze_unsqueeze);
+    tcase_add_test(tc, test_owns_storage);
     tcase_add_test(tc, test_contiguous);
     tcase_add_test(tc, test_contiguous_large_transposes);
     tcase_add_test(tc, test_flatten);
