@@ -72,10 +72,13 @@ typedef struct nd_kernels {
     /* Lane reductions over a contiguous row, element i into lane
      * i % ND_LANES (each lane in order), the same bits in every set:
      * sum_lanes adds x[i] in double, sumsq_lanes adds (x[i] - mean)^2 in
-     * double; max_lanes / min_lanes keep the largest / smallest non-NaN
-     * value per lane and return whether a NaN was seen. */
+     * double, dotdev_lanes adds (x[i] - mean) y[i] in double (a product
+     * and a sum, never fused); max_lanes / min_lanes keep the largest /
+     * smallest non-NaN value per lane and return whether a NaN was seen. */
     void (*sum_lanes)(int64_t n, const float *x, double *lanes);
     void (*sumsq_lanes)(int64_t n, const float *x, double mean, double *lanes);
+    void (*dotdev_lanes)(int64_t n, const float *x, double mean, const float *y,
+                         double *lanes);
     bool (*max_lanes)(int64_t n, const float *x, float *lanes);
     bool (*min_lanes)(int64_t n, const float *x, float *lanes);
     /* softmax and log_softmax of one contiguous row; y may be x */

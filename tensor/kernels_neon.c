@@ -58,6 +58,7 @@ const nd_kernels nd__kernels_neon = {
     .vdiv = nd__div_neon,
     .sum_lanes = nd__sum_lanes_neon,
     .sumsq_lanes = nd__sumsq_lanes_neon,
+    .dotdev_lanes = nd__dotdev_lanes_neon,
     .max_lanes = nd__max_lanes_neon,
     .min_lanes = nd__min_lanes_neon,
     .softmax = nd__softmax_neon,

@@ -85,6 +85,7 @@ const nd_kernels nd__kernels_scalar = {
     .vdiv = nd__div_scalar,
     .sum_lanes = nd__sum_lanes_scalar,
     .sumsq_lanes = nd__sumsq_lanes_scalar,
+    .dotdev_lanes = nd__dotdev_lanes_scalar,
     .max_lanes = nd__max_lanes_scalar,
     .min_lanes = nd__min_lanes_scalar,
     .softmax = nd__softmax_scalar,

@@ -527,3 +527,32 @@ nd_tensor *nd_argmax(const nd_tensor *x, int axis, bool keepdim) {
     nd__emit(&e);
     return y;
 }
+
+/* ---- row sums for fused layers ------------------------------------------ */
+
+static void check_row(int64_t n, const void *x, const char *op) {
+    if (n < 0) nd_fatal(op, "row length %lld is negative", (long long)n);
+    if (n > 0 && !x) nd_fatal(op, "row is NULL");
+}
+
+double nd_row_sum(int64_t n, const float *x) {
+    check_row(n, x, "row_sum");
+    double l[ND_LANES] = {0};
+    nd__kernels()->sum_lanes(n, x, l);
+    return nd__combine_lanes(l);
+}
+
+double nd_row_sum_sq_dev(int64_t n, const float *x, double mean) {
+    check_row(n, x, "row_sum_sq_dev");
+    double l[ND_LANES] = {0};
+    nd__kernels()->sumsq_lanes(n, x, mean, l);
+    return nd__combine_lanes(l);
+}
+
+double nd_row_dot_dev(int64_t n, const float *x, double mean, const float *y) {
+    check_row(n, x, "row_dot_dev");
+    check_row(n, y, "row_dot_dev");
+    double l[ND_LANES] = {0};
+    nd__kernels()->dotdev_lanes(n, x, mean, y, l);
+    return nd__combine_lanes(l);
+}

@@ -261,6 +261,15 @@ nd_tensor *nd_argmax(const nd_tensor *x, int axis, bool keepdim);
 nd_tensor *nd_softmax(const nd_tensor *x, int axis);
 nd_tensor *nd_log_softmax(const nd_tensor *x, int axis);
 
+/* Sums over one contiguous row of n floats, for layers that fuse their
+ * own loops (GroupNorm): in double, by the active kernel set, element i
+ * into lane i % 16 and the lanes combined in a fixed order, so the bits
+ * are the same in every kernel set. */
+double nd_row_sum(int64_t n, const float *x);                     /* sum x */
+double nd_row_sum_sq_dev(int64_t n, const float *x, double mean); /* sum (x - mean)^2 */
+double nd_row_dot_dev(int64_t n, const float *x, double mean,
+                      const float *y);                            /* sum (x - mean) y */
+
 /* ---- linear algebra and joins ------------------------------------------ */
 
 /* NumPy matmul: (..., n, k) @ (..., k, m) -> (..., n, m), batch axes

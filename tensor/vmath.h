@@ -142,6 +142,8 @@ static inline float nd__combine_min(const float *l) {
     void nd__sum_lanes_##isa(int64_t n, const float *x, double *lanes);        \
     void nd__sumsq_lanes_##isa(int64_t n, const float *x, double mean,         \
                                double *lanes);                                 \
+    void nd__dotdev_lanes_##isa(int64_t n, const float *x, double mean,        \
+                                const float *y, double *lanes);                \
     bool nd__max_lanes_##isa(int64_t n, const float *x, float *lanes);         \
     bool nd__min_lanes_##isa(int64_t n, const float *x, float *lanes);         \
     void nd__softmax_##isa(int64_t n, const float *x, float *y);               \

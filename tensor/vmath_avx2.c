@@ -422,6 +422,35 @@ void nd__sum_lanes_avx2(int64_t n, const float *x, double *l) {
     for (; i < n; i++) l[i % ND_LANES] += x[i];
 }
 
+/* (x - mean) y as a product and a sum, never fused, as in the twin */
+static inline __m256d dot_dev(const float *x, __m256d mean, const float *y) {
+    __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x)), mean);
+    return _mm256_mul_pd(d, _mm256_cvtps_pd(_mm_loadu_ps(y)));
+}
+
+void nd__dotdev_lanes_avx2(int64_t n, const float *x, double mean, const float *y,
+                           double *l) {
+    __m256d a0 = _mm256_loadu_pd(l), a1 = _mm256_loadu_pd(l + 4);
+    __m256d a2 = _mm256_loadu_pd(l + 8), a3 = _mm256_loadu_pd(l + 12);
+    __m256d vm = _mm256_set1_pd(mean);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        a0 = _mm256_add_pd(a0, dot_dev(x + i, vm, y + i));
+        a1 = _mm256_add_pd(a1, dot_dev(x + i + 4, vm, y + i + 4));
+        a2 = _mm256_add_pd(a2, dot_dev(x + i + 8, vm, y + i + 8));
+        a3 = _mm256_add_pd(a3, dot_dev(x + i + 12, vm, y + i + 12));
+    }
+    _mm256_storeu_pd(l, a0);
+    _mm256_storeu_pd(l + 4, a1);
+    _mm256_storeu_pd(l + 8, a2);
+    _mm256_storeu_pd(l + 12, a3);
+    for (; i < n; i++) {
+        double d = (double)x[i] - mean;
+        double p = d * (double)y[i];
+        l[i % ND_LANES] += p;
+    }
+}
+
 /* (x - mean)^2 as a product and a sum, never fused, as in the twin */
 static inline __m256d sq_dev(const float *x, __m256d mean) {
     __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x)), mean);

@@ -272,6 +272,28 @@ void nd__sumsq_lanes_neon(int64_t n, const float *x, double mean, double *l) {
     }
 }
 
+void nd__dotdev_lanes_neon(int64_t n, const float *x, double mean, const float *y,
+                           double *l) {
+    float64x2_t a[8], vm = vdupq_n_f64(mean);
+    for (int j = 0; j < 8; j++) a[j] = vld1q_f64(l + 2 * j);
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        for (int j = 0; j < 4; j++) {
+            float32x4_t v = vld1q_f32(x + i + 4 * j), w = vld1q_f32(y + i + 4 * j);
+            float64x2_t d0 = vsubq_f64(vcvt_f64_f32(vget_low_f32(v)), vm);
+            float64x2_t d1 = vsubq_f64(vcvt_high_f64_f32(v), vm);
+            a[2 * j] = vaddq_f64(a[2 * j], vmulq_f64(d0, vcvt_f64_f32(vget_low_f32(w))));
+            a[2 * j + 1] = vaddq_f64(a[2 * j + 1], vmulq_f64(d1, vcvt_high_f64_f32(w)));
+        }
+    }
+    for (int j = 0; j < 8; j++) vst1q_f64(l + 2 * j, a[j]);
+    for (; i < n; i++) {
+        double d = (double)x[i] - mean;
+        double p = d * (double)y[i];
+        l[i % ND_LANES] += p;
+    }
+}
+
 /* v cmp m ? v : m by compare and select: a NaN v leaves m */
 #define EXTREMUM(name, vcmp, cmp)                                              \
     bool nd__##name##_lanes_neon(int64_t n, const float *x, float *l) {        \

@@ -337,6 +337,16 @@ void nd__sumsq_lanes_scalar(int64_t n, const float *x, double mean, double *lane
     }
 }
 
+/* lanes[i % 16] += (x[i] - mean) y[i], in double */
+void nd__dotdev_lanes_scalar(int64_t n, const float *x, double mean, const float *y,
+                             double *lanes) {
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)x[i] - mean;
+        double p = d * (double)y[i];
+        lanes[i % ND_LANES] += p;
+    }
+}
+
 /* lanes[i % 16] = x[i] > lane ? x[i] : lane, NaNs skipped; returns whether
  * a NaN was seen (the caller makes the result NaN then). */
 bool nd__max_lanes_scalar(int64_t n, const float *x, float *lanes) {

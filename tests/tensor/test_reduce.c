@@ -304,6 +304,52 @@ START_TEST(test_sum_accumulates_in_double) {
 }
 END_TEST
 
+/* nd_row_sum, nd_row_sum_sq_dev and nd_row_dot_dev: in double, so a
+ * cancellation float sums would lose survives; the lane order of the
+ * kernel sets, so every set gives the same bits; close to a long double
+ * reference on random rows of odd lengths. */
+START_TEST(test_row_sums) {
+    const float v[] = {1e8f, 1.0f, -1e8f, 1.0f, 3.0f}, w[] = {10001.0f, 9999.0f};
+    ck_assert(nd_row_sum(5, v) == 5.0);
+    ck_assert(nd_row_sum_sq_dev(2, w, 10000.0) == 2.0);
+    ck_assert(nd_row_dot_dev(2, w, 10000.0, (const float[]){3.0f, 5.0f}) == -2.0);
+    ck_assert(nd_row_sum(0, NULL) == 0.0);
+    static float x[1023], y[1023];
+    for (int i = 0; i < 1023; i++) {
+        x[i] = 3.0f + 2.0f * nd_rand_at(5, 0, (uint64_t)i) - 1.0f;
+        y[i] = 2.0f * nd_rand_at(6, 0, (uint64_t)i) - 1.0f;
+    }
+    const int64_t lens[] = {1, 7, 17, 1023};
+    const char *initial = nd_kernels_name();
+    for (int li = 0; li < 4; li++) {
+        int64_t n = lens[li];
+        long double s = 0, q = 0, p = 0;
+        for (int64_t i = 0; i < n; i++) s += x[i];
+        long double mean = s / n;
+        for (int64_t i = 0; i < n; i++) {
+            q += (x[i] - mean) * (x[i] - mean);
+            p += (x[i] - mean) * y[i];
+        }
+        double got[2][3];
+        for (int k = 0; k < 2; k++) {
+            nd_error err;
+            ck_assert_int_eq(nd_set_kernels(k ? initial : "scalar", &err), ND_OK);
+            got[k][0] = nd_row_sum(n, x);
+            got[k][1] = nd_row_sum_sq_dev(n, x, (double)mean);
+            got[k][2] = nd_row_dot_dev(n, x, (double)mean, y);
+        }
+        ck_assert_msg(!memcmp(got[0], got[1], sizeof got[0]), "n %lld: %s differs from scalar",
+                      (long long)n, initial);
+        /* terms of size <= 4: a double sum of n of them is within n ulps */
+        ck_assert(fabsl(got[1][0] - s) <= 1e-15L * 4 * n * n);
+        ck_assert(fabsl(got[1][1] - q) <= 1e-15L * 4 * n * n);
+        ck_assert(fabsl(got[1][2] - p) <= 1e-15L * 4 * n * n);
+    }
+    EXPECT_FATAL(nd_row_sum(-1, x), "nanodiff: row_sum: row length -1 is negative");
+    EXPECT_FATAL(nd_row_dot_dev(3, x, 0.0, NULL), "nanodiff: row_dot_dev: row is NULL");
+}
+END_TEST
+
 /* x[k, j] for the lane-order tests: small integers, except 2^60 at k = 0
  * and -2^60 at k = 16, which cancel in lane 0 of the lane order, exactly.
  * A running sum would lose every small value added while 2^60 is in it
@@ -737,6 +783,7 @@ TCase *tcase_reduce(void) {
     tcase_add_test(tc, test_reduce_broadcast_view);
     tcase_add_test(tc, test_reduce_scalar);
     tcase_add_test(tc, test_sum_accumulates_in_double);
+    tcase_add_test(tc, test_row_sums);
     tcase_add_test(tc, test_sum_over_a_leading_axis_keeps_the_lane_order);
     tcase_add_test(tc, test_var_single_element_unbiased_is_nan);
     tcase_add_test(tc, test_max_min_propagate_nan);

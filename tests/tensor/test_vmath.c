@@ -408,6 +408,20 @@ START_TEST(lane_reductions_match_twins_exactly) {
                               sets[s]->name, (long long)n);
                 ck_assert_msg(!memcmp(q0, q1, sizeof q0), "sumsq_lanes (%s) n %lld",
                               sets[s]->name, (long long)n);
+                /* dotdev_lanes with the row shifted by one as y, and a mean of
+                 * 53 bits, so that the products round (and fusing them shows) */
+                double p0[ND_LANES], p1[ND_LANES];
+                for (int j = 0; j < ND_LANES; j++) p0[j] = p1[j] = j * -0.21;
+                const float *yr = x + off + 1; /* y[i] = x[off + 1 + i], shifted */
+                int64_t m = n > 0 ? n - 1 : 0;
+                for (int64_t i = 0; i < m; i++) {
+                    double d = (double)x[off + i] - 1.0 / 3.0;
+                    double pr = d * (double)yr[i]; /* not fused, as in the kernels */
+                    p0[i % ND_LANES] += pr;
+                }
+                sets[s]->dotdev_lanes(m, x + off, 1.0 / 3.0, yr, p1);
+                ck_assert_msg(!memcmp(p0, p1, sizeof p0), "dotdev_lanes (%s) n %lld",
+                              sets[s]->name, (long long)m);
                 /* max/min with NaNs: skipped in the lanes, reported */
                 random_row((uint64_t)(si * 10 + oi + 77), x, n + off, -5, 5);
                 float m0[ND_LANES], m1[ND_LANES], n0[ND_LANES], n1[ND_LANES];
