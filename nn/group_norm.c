@@ -35,60 +35,17 @@ typedef struct {
 
 static int64_t row_len(const gn_args *a) { return a->c / a->g * a->positions; }
 
-/* Sums in double over LANES interleaved partial sums, combined in a fixed
- * order: a single accumulator would wait on each add's latency. */
-#define LANES 8
-static double lanes_total(const double *acc) {
-    double t = 0;
-    for (int l = 0; l < LANES; l++) t += acc[l];
-    return t;
-}
-
-static double sum(const float *x, int64_t n) {
-    double acc[LANES] = {0};
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int l = 0; l < LANES; l++) acc[l] += x[i + l];
-    for (; i < n; i++) acc[i % LANES] += x[i];
-    return lanes_total(acc);
-}
-
-/* sum((x - mu)^2) */
-static double sum_sq_dev(const float *x, int64_t n, double mu) {
-    double acc[LANES] = {0};
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int l = 0; l < LANES; l++) acc[l] += (x[i + l] - mu) * (x[i + l] - mu);
-    for (; i < n; i++) acc[i % LANES] += (x[i] - mu) * (x[i] - mu);
-    return lanes_total(acc);
-}
-
-/* sum(dy) and sum(dy (x - mu) rstd) */
-static void sum_dy_dyxhat(const float *x, const float *dy, int64_t n, double mu,
-                          double rstd, double *sdy, double *sdyx) {
-    double a[LANES] = {0}, b[LANES] = {0};
-    int64_t i = 0;
-    for (; i + LANES <= n; i += LANES)
-        for (int l = 0; l < LANES; l++) {
-            a[l] += dy[i + l];
-            b[l] += dy[i + l] * ((x[i + l] - mu) * rstd);
-        }
-    for (; i < n; i++) {
-        a[i % LANES] += dy[i];
-        b[i % LANES] += dy[i] * ((x[i] - mu) * rstd);
-    }
-    *sdy = lanes_total(a);
-    *sdyx = lanes_total(b);
-}
-
+/* The row sums (in double, in a fixed order) are the tensor layer's
+ * nd_row_*, which run the kernel set's SIMD lanes; the elementwise passes
+ * are float loops with the per-channel constants folded in double. */
 static void forward_row(void *ctx, int64_t row, int worker) {
     (void)worker;
     const gn_job *j = ctx;
     const gn_args *a = j->a;
     int64_t d = row_len(a), cpg = a->c / a->g;
     const float *x = j->x + row * d;
-    double mu = sum(x, d) / (double)d;
-    double rstd = 1.0 / sqrt(sum_sq_dev(x, d, mu) / (double)d + a->eps);
+    double mu = nd_row_sum(d, x) / (double)d;
+    double rstd = 1.0 / sqrt(nd_row_sum_sq_dev(d, x, mu) / (double)d + a->eps);
     j->mean[row] = (float)mu;
     j->rstd[row] = (float)rstd;
     float *y = j->y + row * d;
@@ -109,15 +66,14 @@ static void backward_row(void *ctx, int64_t row, int worker) {
     const gn_job *j = ctx;
     const gn_args *a = j->a;
     int64_t d = row_len(a), cpg = a->c / a->g, c0 = row % a->g * cpg;
-    int64_t n = row / a->g;
+    int64_t n = row / a->g, len = a->positions;
     const float *x = j->x + row * d, *dy = j->dy + row * d;
     double mu = j->mean[row], rstd = j->rstd[row];
     double sum_g = 0, sum_gx = 0; /* sum(g), sum(g xhat) over the row */
     for (int64_t c = 0; c < cpg; c++) {
         double gamma = a->affine ? j->gamma[c0 + c] : 1.0;
-        double sdy, sdyx;
-        sum_dy_dyxhat(x + c * a->positions, dy + c * a->positions, a->positions, mu,
-                      rstd, &sdy, &sdyx);
+        double sdy = nd_row_sum(len, dy + c * len);
+        double sdyx = nd_row_dot_dev(len, x + c * len, mu, dy + c * len) * rstd;
         j->dbeta_nc[n * a->c + c0 + c] = sdy;
         j->dgamma_nc[n * a->c + c0 + c] = sdyx;
         sum_g += gamma * sdy;
@@ -125,13 +81,16 @@ static void backward_row(void *ctx, int64_t row, int worker) {
     }
     double mean_g = sum_g / (double)d, mean_gx = sum_gx / (double)d;
     float *dx = j->dx + row * d;
+    float m = (float)mu;
     for (int64_t c = 0; c < cpg; c++) {
+        /* dx = rstd (gamma dy - mean_g - (x - mu) rstd mean_gx)
+         *    = k_dy dy + k_x (x - mu) + k_1 */
         double gamma = a->affine ? j->gamma[c0 + c] : 1.0;
-        for (int64_t p = 0; p < a->positions; p++) {
-            int64_t i = c * a->positions + p;
-            double xhat = (x[i] - mu) * rstd;
-            dx[i] = (float)(rstd * (gamma * dy[i] - mean_g - xhat * mean_gx));
-        }
+        float k_dy = (float)(rstd * gamma), k_x = (float)(-rstd * rstd * mean_gx);
+        float k_1 = (float)(-rstd * mean_g);
+        const float *xc = x + c * len, *dyc = dy + c * len;
+        float *dxc = dx + c * len;
+        for (int64_t p = 0; p < len; p++) dxc[p] = k_dy * dyc[p] + (k_x * (xc[p] - m) + k_1);
     }
 }
 

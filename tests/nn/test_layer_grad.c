@@ -3,7 +3,9 @@
  * shapes with odd sizes. GroupNorm's backward is hand-derived, so it is
  * checked alone too, with and without affine, on several group counts
  * and on permuted inputs. */
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -125,6 +127,58 @@ START_TEST(group_norm_backward_identities) {
     ck_assert(nd_allclose(beta->grad, db, 1e-5, 1e-6, false));
     nd_tensor *dg = nd_sum(nd_mul(dy, y), ND_AXES(0, 2), false);
     ck_assert(nd_allclose(gamma->grad, dg, 1e-5, 1e-6, false));
+    nd_free(x);
+    nd_free(gamma);
+    nd_free(beta);
+}
+END_TEST
+
+/* Forward and backward against the formulas in double, on inputs far from
+ * zero (a mean of 50 against a spread of 2, where folding the mean into
+ * float constants could lose digits), with odd channel lengths. */
+START_TEST(group_norm_matches_a_double_reference) {
+    enum { N = 2, C = 6, P = 35, G = 3, CPG = C / G, D = CPG * P };
+    nd_tensor *x = nd_requires_grad(leaf(t_uniform(7, ND_SHAPE(N, C, 5, 7), 48, 52)), true);
+    nd_tensor *gamma = nd_requires_grad(leaf(t_uniform(8, ND_SHAPE(C), 0.5, 1.5)), true);
+    nd_tensor *beta = nd_requires_grad(leaf(t_uniform(9, ND_SHAPE(C), -1, 1)), true);
+    nd_tensor *dy = t_uniform(10, ND_SHAPE(N, C, 5, 7), -1, 1);
+    nd_tensor *y = nd_group_norm(x, G, gamma, beta, 1e-5f);
+    nd_backward_with(y, dy);
+    const float *xv = nd_data(x), *gv = nd_data(gamma), *bv = nd_data(beta), *dv = nd_data(dy);
+    double worst_y = 0, worst_dx = 0, dgamma[C] = {0}, dbeta[C] = {0};
+    for (int n = 0; n < N; n++)
+        for (int g = 0; g < G; g++) {
+            const float *xr = xv + (n * C + g * CPG) * P, *dr = dv + (n * C + g * CPG) * P;
+            double mu = 0, var = 0, sg = 0, sgx = 0;
+            for (int i = 0; i < D; i++) mu += xr[i];
+            mu /= D;
+            for (int i = 0; i < D; i++) var += (xr[i] - mu) * (xr[i] - mu);
+            double rstd = 1.0 / sqrt(var / D + 1e-5f);
+            for (int i = 0; i < D; i++) {
+                int c = g * CPG + i / P;
+                double xhat = (xr[i] - mu) * rstd, gi = dr[i] * gv[c];
+                double want = gv[c] * xhat + bv[c];
+                worst_y = fmax(worst_y, fabs(nd_data(y)[(n * C + g * CPG) * P + i] - want));
+                sg += gi;
+                sgx += gi * xhat;
+                dgamma[c] += dr[i] * xhat;
+                dbeta[c] += dr[i];
+            }
+            for (int i = 0; i < D; i++) {
+                int c = g * CPG + i / P;
+                double xhat = (xr[i] - mu) * rstd;
+                double want = rstd * (dr[i] * gv[c] - sg / D - xhat * sgx / D);
+                worst_dx = fmax(worst_dx, fabs(nd_data(x->grad)[(n * C + g * CPG) * P + i] - want));
+            }
+        }
+    if (getenv("ND_TEST_VERBOSE")) printf("group_norm: y off by %g, dx by %g\n", worst_y, worst_dx);
+    /* y and dx are of size 1 (dx times rstd, about 1 here) */
+    ck_assert_msg(worst_y < 1e-5, "y off by %g", worst_y);
+    ck_assert_msg(worst_dx < 2e-6, "dx off by %g", worst_dx);
+    for (int c = 0; c < C; c++) {
+        ck_assert_double_eq_tol(nd_data(gamma->grad)[c], dgamma[c], 1e-4);
+        ck_assert_double_eq_tol(nd_data(beta->grad)[c], dbeta[c], 1e-4);
+    }
     nd_free(x);
     nd_free(gamma);
     nd_free(beta);
@@ -278,6 +332,7 @@ TCase *tcase_layer_grad(void) {
     tcase_add_test(tc, group_norm_backward_matches_differences);
     tcase_add_test(tc, group_norm_backward_identities);
     tcase_add_test(tc, group_norm_same_bits_for_any_thread_count);
+    tcase_add_test(tc, group_norm_matches_a_double_reference);
     tcase_add_test(tc, linear_and_conv_layers);
     tcase_add_test(tc, group_norm_layer);
     tcase_add_test(tc, attention_layer);
