@@ -405,45 +405,42 @@ BINARY(div, _mm256_div_ps, /)
 
 /* Lanes 0-3, 4-7, 8-11 and 12-15 live in four registers of four doubles;
  * each step converts 16 floats to double (exactly) and adds them. */
+static inline void lanes_load(const double *l, __m256d a[4]) {
+    for (int k = 0; k < 4; k++) a[k] = _mm256_loadu_pd(l + 4 * k);
+}
+
+static inline void lanes_store(double *l, const __m256d a[4]) {
+    for (int k = 0; k < 4; k++) _mm256_storeu_pd(l + 4 * k, a[k]);
+}
+
 void nd__sum_lanes_avx2(int64_t n, const float *x, double *l) {
-    __m256d a0 = _mm256_loadu_pd(l), a1 = _mm256_loadu_pd(l + 4);
-    __m256d a2 = _mm256_loadu_pd(l + 8), a3 = _mm256_loadu_pd(l + 12);
+    __m256d a[4];
+    lanes_load(l, a);
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_add_pd(a0, _mm256_cvtps_pd(_mm_loadu_ps(x + i)));
-        a1 = _mm256_add_pd(a1, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)));
-        a2 = _mm256_add_pd(a2, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 8)));
-        a3 = _mm256_add_pd(a3, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 12)));
-    }
-    _mm256_storeu_pd(l, a0);
-    _mm256_storeu_pd(l + 4, a1);
-    _mm256_storeu_pd(l + 8, a2);
-    _mm256_storeu_pd(l + 12, a3);
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 4; k++)
+            a[k] = _mm256_add_pd(a[k], _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4 * k)));
+    lanes_store(l, a);
     for (; i < n; i++) l[i % ND_LANES] += x[i];
 }
 
-/* (x - mean) y as a product and a sum, never fused, as in the twin */
-static inline __m256d dot_dev(const float *x, __m256d mean, const float *y) {
-    __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x)), mean);
-    return _mm256_mul_pd(d, _mm256_cvtps_pd(_mm_loadu_ps(y)));
+/* (x - mean) y and (x - mean)^2 as a product and a sum, never fused, as in
+ * the twins */
+static inline __m256d dev(const float *x, __m256d mean) {
+    return _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x)), mean);
 }
 
 void nd__dotdev_lanes_avx2(int64_t n, const float *x, double mean, const float *y,
                            double *l) {
-    __m256d a0 = _mm256_loadu_pd(l), a1 = _mm256_loadu_pd(l + 4);
-    __m256d a2 = _mm256_loadu_pd(l + 8), a3 = _mm256_loadu_pd(l + 12);
-    __m256d vm = _mm256_set1_pd(mean);
+    __m256d a[4], vm = _mm256_set1_pd(mean);
+    lanes_load(l, a);
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_add_pd(a0, dot_dev(x + i, vm, y + i));
-        a1 = _mm256_add_pd(a1, dot_dev(x + i + 4, vm, y + i + 4));
-        a2 = _mm256_add_pd(a2, dot_dev(x + i + 8, vm, y + i + 8));
-        a3 = _mm256_add_pd(a3, dot_dev(x + i + 12, vm, y + i + 12));
-    }
-    _mm256_storeu_pd(l, a0);
-    _mm256_storeu_pd(l + 4, a1);
-    _mm256_storeu_pd(l + 8, a2);
-    _mm256_storeu_pd(l + 12, a3);
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 4; k++) {
+            __m256d yk = _mm256_cvtps_pd(_mm_loadu_ps(y + i + 4 * k));
+            a[k] = _mm256_add_pd(a[k], _mm256_mul_pd(dev(x + i + 4 * k, vm), yk));
+        }
+    lanes_store(l, a);
     for (; i < n; i++) {
         double d = (double)x[i] - mean;
         double p = d * (double)y[i];
@@ -451,27 +448,16 @@ void nd__dotdev_lanes_avx2(int64_t n, const float *x, double mean, const float *
     }
 }
 
-/* (x - mean)^2 as a product and a sum, never fused, as in the twin */
-static inline __m256d sq_dev(const float *x, __m256d mean) {
-    __m256d d = _mm256_sub_pd(_mm256_cvtps_pd(_mm_loadu_ps(x)), mean);
-    return _mm256_mul_pd(d, d);
-}
-
 void nd__sumsq_lanes_avx2(int64_t n, const float *x, double mean, double *l) {
-    __m256d a0 = _mm256_loadu_pd(l), a1 = _mm256_loadu_pd(l + 4);
-    __m256d a2 = _mm256_loadu_pd(l + 8), a3 = _mm256_loadu_pd(l + 12);
-    __m256d vm = _mm256_set1_pd(mean);
+    __m256d a[4], vm = _mm256_set1_pd(mean);
+    lanes_load(l, a);
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_add_pd(a0, sq_dev(x + i, vm));
-        a1 = _mm256_add_pd(a1, sq_dev(x + i + 4, vm));
-        a2 = _mm256_add_pd(a2, sq_dev(x + i + 8, vm));
-        a3 = _mm256_add_pd(a3, sq_dev(x + i + 12, vm));
-    }
-    _mm256_storeu_pd(l, a0);
-    _mm256_storeu_pd(l + 4, a1);
-    _mm256_storeu_pd(l + 8, a2);
-    _mm256_storeu_pd(l + 12, a3);
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 4; k++) {
+            __m256d d = dev(x + i + 4 * k, vm);
+            a[k] = _mm256_add_pd(a[k], _mm256_mul_pd(d, d));
+        }
+    lanes_store(l, a);
     for (; i < n; i++) {
         double d = (double)x[i] - mean;
         double sq = d * d;
