@@ -190,9 +190,11 @@ nd_tensor *nd_detach(const nd_tensor *x) {
 
 /* ---- accumulation ------------------------------------------------------ */
 
-/* The scope of the rule running now: a gradient it made and that nothing
- * else holds or views becomes the input's own gradient as it is, where a
- * copy would cost as much as a pass of the op over memory. */
+/* The scope of the rule running now (NULL outside one): a gradient it
+ * made and that nothing else holds or views becomes the input's own
+ * gradient as it is, where a copy would cost as much as a pass of the op
+ * over memory. A persisted tensor has no scope either, hence the test
+ * that gx has one. */
 static nd_scope *rule_scope;
 
 void nd__accumulate(const nd_record *r, int k, const nd_tensor *g) {
