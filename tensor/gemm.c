@@ -17,17 +17,20 @@
  * while they sit in L1, and no thread waits for a packing phase. That is
  * how two threads split a 256^3 product: a column half each. Where two
  * panels fit in L1d they are packed two at a time, so that a row-major B
- * is read 128 bytes per row, the pair of lines the L2 fetches together:
- * with rows 16 KiB apart (the conv-shaped GEMMs) a single panel's line
- * pairs were evicted before the next panel used them, and pairs ran 4-8%
- * faster on an x86 server core with 48 KiB of L1d. Where they do not fit
- * (kc 288 and 384 on a 32 KiB L1d) pairs evict themselves: 5-25% slower
- * there. Only the packing order changes, never the bits. Each of those
- * rows is a line of its own page, which the hardware prefetchers do not
- * fetch ahead: right after a pack, the rows of the next one are
- * prefetched into L2, to arrive while the tiles compute (on an AMD EPYC
- * core, conv-shaped products with B in memory ran 12-35% faster at the
- * median, squares unchanged).
+ * is read 128 bytes per row, the pair of lines the L2 fetches together
+ * (4-8% faster on an x86 server core with 48 KiB of L1d; on a 32 KiB L1d,
+ * pairs at kc 288 and 384 evict themselves and ran 5-25% slower). A
+ * row-major B larger than L2 is another matter. In the conv-shaped GEMMs
+ * its rows are 16 KiB apart: each row of a panel is a line of its own
+ * page, all in the same few cache sets, so the lines are neither kept nor
+ * fetched ahead by the hardware, and packing a panel stalled on memory.
+ * There the chunk packs the next panel while the current one computes, a
+ * part after each tile, with that part's rows prefetched before the tile:
+ * a few lines in flight at a time, arriving while the FMAs run (on an AMD
+ * EPYC core, M=128 K=1152 N=4096 ran 6-8% faster on one thread than when
+ * a whole panel's rows were prefetched right after each pack; B in L2,
+ * as in 256^3, gains nothing and keeps the pack-at-once order). Only the
+ * packing order changes, never the bits.
  * Tiles cut by the edges of C run the kernels' edge variant (fewer rows
  * computed, masked columns) rather than a full tile through a copy.
  *
@@ -69,6 +72,7 @@ typedef struct {
     float *pa; /* per thread: slot floats each */
     int64_t slot;
     bool pairs; /* pack unshared B panels two at a time */
+    bool piped; /* pack unshared B a part per tile, ahead of its use */
 } gemm;
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -149,8 +153,8 @@ static void pack_b(const gemm *g, int64_t j0, int64_t cols, int64_t p0, int64_t 
     }
 }
 
-/* Starts loading into L2 the lines of a row-major B that the next
- * pack_b reads, rows `rows` from p0, columns j0 .. j0 + cols - 1 */
+/* Starts loading into L2 the lines of a row-major B that a later pack_b
+ * reads, rows `rows` from p0, columns j0 .. j0 + cols - 1 */
 static void prefetch_b(const gemm *g, int64_t j0, int64_t cols, int64_t p0, int64_t rows) {
     const float *src = g->b + p0 * g->rsb + j0;
     for (int64_t p = 0; p < rows; p++, src += g->rsb)
@@ -190,36 +194,46 @@ static void edge_tile(const gemm *g, int64_t kc, const float *pa, const float *p
 /* Compute chunk: rows of one row block times one sub-block of the column
  * block, every kc-slice in ascending order. B comes packed for the whole
  * column block (bp) or, when there is a single row block and nothing to
- * share, is packed a panel (or a pair) at a time right before its tiles
- * use it, while it is in L1, with the next pack's rows prefetched. */
+ * share, is packed by the chunk itself: a panel (or a pair) right before
+ * its tiles use it, or, for a row-major B beyond L2, the next panel a
+ * part per tile while the current one computes. */
 static void run_chunk(void *ctx, int64_t chunk, int worker) {
     const gemm *g = ctx;
     const int mr = g->kern->gemm_mr, nr = g->kern->gemm_nr;
     int64_t i0 = chunk / g->nsub * g->mc, jc = chunk % g->nsub * g->sub;
     int64_t rows = min64(g->m - i0, g->mc), cols = min64(g->cols - jc, g->sub);
     float *pa = g->pa + (int64_t)worker * g->slot;
-    float *panel = pa + round_up(round_up(g->mc, mr) * g->kc, 16);
+    float *panels[2];
+    panels[0] = pa + round_up(round_up(g->mc, mr) * g->kc, 16);
+    panels[1] = panels[0] + round_up(g->kc * nr, 16);
+    int64_t ntiles = ceil_div(rows, mr), step = g->pairs ? 2 * nr : nr;
     for (int64_t p0 = 0; p0 < g->k; p0 += g->kc) {
-        int64_t kc = min64(g->k - p0, g->kc);
+        int64_t kc = min64(g->k - p0, g->kc), per = ceil_div(kc, ntiles);
         bool acc = g->accumulate || p0 > 0;
         pack_a(g, i0, rows, p0, kc, pa);
         const float *bs = g->bp ? g->bp + p0 * g->wp : NULL;
-        for (int64_t jr = jc; jr < jc + cols; jr += nr) {
+        if (g->piped) pack_b(g, g->j0 + jc, min64(cols, nr), p0, kc, nr * kc, panels[0]);
+        for (int64_t jr = jc, cur = 0; jr < jc + cols; jr += nr, cur ^= 1) {
             int64_t w = min64(jc + cols - jr, nr);
-            const float *b = panel;
+            const float *b;
             if (bs) b = bs + jr * kc;
-            else if (!g->pairs || (jr - jc) % (2 * nr) == 0) { /* this panel (and the next) */
-                int64_t step = g->pairs ? 2 * nr : nr;
-                pack_b(g, g->j0 + jr, min64(jc + cols - jr, step), p0, kc, nr * kc, panel);
-                if (g->csb == 1 && jr + step < jc + cols)
-                    prefetch_b(g, g->j0 + jr + step, min64(jc + cols - jr - step, step), p0, kc);
-            } else b = panel + nr * kc;
-            for (int64_t ir = 0; ir < rows; ir += mr) {
-                int64_t h = min64(rows - ir, mr);
+            else if (g->piped) b = panels[cur];
+            else if ((jr - jc) % step == 0) { /* this panel (and the next) */
+                pack_b(g, g->j0 + jr, min64(jc + cols - jr, step), p0, kc, nr * kc, panels[0]);
+                b = panels[0];
+            } else b = panels[0] + nr * kc; /* the second of the pair */
+            /* the next panel: the rows of part t are prefetched before
+             * tile t and packed after it */
+            int64_t jn = g->j0 + jr + nr, wn = g->piped ? min64(jc + cols - jr - nr, nr) : 0;
+            float *next = panels[cur ^ 1];
+            for (int64_t ir = 0, t = 0; ir < rows; ir += mr, t++) {
+                int64_t h = min64(rows - ir, mr), r0 = t * per, rn = min64(per, kc - r0);
+                if (wn > 0 && rn > 0) prefetch_b(g, jn, wn, p0 + r0, rn);
                 float *c = g->c + (i0 + ir) * g->ldc + g->j0 + jr;
                 const float *a = pa + ir * kc;
                 if (h == mr && w == nr) g->kern->gemm_tile(kc, a, b, nr, c, g->ldc, acc);
                 else edge_tile(g, kc, a, b, c, h, w, acc);
+                if (wn > 0 && rn > 0) pack_b(g, jn, wn, p0 + r0, rn, nr * kc, next + r0 * nr);
             }
         }
     }
@@ -263,6 +277,7 @@ void nd__sgemm(const nd_kernels *kern, int64_t m, int64_t n, int64_t k,
     /* Column blocks: with several row blocks, B is packed once per block,
      * all of k, and shared by every row block. */
     bool shared = g.mb > 1;
+    g.piped = !shared && csb == 1 && k * n * (int64_t)sizeof(float) > nd__cache_bytes(2);
     int64_t nblocks = shared ? ceil_div(round_up(n, nr) * k, PACKED_B) : 1;
     int64_t width = round_up(ceil_div(n, nblocks), nr);
     nblocks = ceil_div(n, width);

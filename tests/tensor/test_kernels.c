@@ -90,40 +90,49 @@ START_TEST(sgemm_simd_against_scalar_twin) {
 }
 END_TEST
 
-/* B panels packed one or two at a time (chosen by the L1d size) give the
- * same bits, through row- and column-major B, with an odd panel count
- * and a masked last panel; both agree with the naive product. */
-START_TEST(sgemm_panel_pairs_keep_the_bits) {
+/* The orders in which a chunk packs its B panels give the same bits:
+ * one at a time, two at a time (chosen by the L1d size), and for a
+ * row-major B beyond L2, the next panel a part per tile (one tile, so a
+ * whole panel per part; 3 and 8 tiles, so parts of 117 and 44 rows of a
+ * kc-slice of 350). Through row- and column-major B, with an odd panel
+ * count and a masked last panel; all agree with the naive product. */
+START_TEST(sgemm_packing_orders_keep_the_bits) {
     const nd_kernels *sets[3];
     int nsets = t_kernel_sets(sets);
+    const int64_t ms[] = {1, 13, 44};
+    const int64_t big = (int64_t)1 << 30;
+    const int64_t order[3][2] = {{1, big}, {big, big}, {big, 1}}; /* L1d, L2 bytes */
     for (int ks = 0; ks < nsets; ks++)
-        for (int tb = 0; tb < 2; tb++) {
-            int64_t m = 13, n = 5 * sets[ks]->gemm_nr + 3, k = 700;
-            float *a = random_floats(11, m * k), *b = random_floats(12, k * n);
-            int64_t rsb = tb ? 1 : n, csb = tb ? k : 1;
-            float *one = malloc((size_t)(m * n) * sizeof(float));
-            float *two = malloc((size_t)(m * n) * sizeof(float));
-            double *ref = malloc((size_t)(m * n) * sizeof(double));
-            nd__set_cache_bytes(1, 1);
-            nd__sgemm(sets[ks], m, n, k, a, k, 1, b, rsb, csb, one, n, false);
-            nd__set_cache_bytes(1, (int64_t)1 << 30);
-            nd__sgemm(sets[ks], m, n, k, a, k, 1, b, rsb, csb, two, n, false);
-            nd__set_cache_bytes(1, 0);
-            naive_gemm(m, n, k, a, k, 1, b, rsb, csb, ref);
-            int differ = 0, off = 0;
-            for (int64_t i = 0; i < m * n; i++) {
-                differ += memcmp(&one[i], &two[i], sizeof(float)) != 0;
-                off += fabs(one[i] - ref[i]) > 1e-6 * (double)(k + 1) ||
-                       fabs(two[i] - ref[i]) > 1e-6 * (double)(k + 1);
+        for (int im = 0; im < 3; im++)
+            for (int tb = 0; tb < 2; tb++) {
+                int64_t m = ms[im], n = 5 * sets[ks]->gemm_nr + 3, k = 700;
+                float *a = random_floats(11, m * k), *b = random_floats(12, k * n);
+                int64_t rsb = tb ? 1 : n, csb = tb ? k : 1;
+                float *c[3];
+                for (int o = 0; o < 3; o++) {
+                    c[o] = malloc((size_t)(m * n) * sizeof(float));
+                    nd__set_cache_bytes(1, order[o][0]);
+                    nd__set_cache_bytes(2, order[o][1]);
+                    nd__sgemm(sets[ks], m, n, k, a, k, 1, b, rsb, csb, c[o], n, false);
+                }
+                nd__set_cache_bytes(1, 0);
+                nd__set_cache_bytes(2, 0);
+                double *ref = malloc((size_t)(m * n) * sizeof(double));
+                naive_gemm(m, n, k, a, k, 1, b, rsb, csb, ref);
+                int differ = 0, off = 0;
+                for (int64_t i = 0; i < m * n; i++)
+                    for (int o = 0; o < 3; o++) {
+                        differ += memcmp(&c[o][i], &c[0][i], sizeof(float)) != 0;
+                        off += fabs(c[o][i] - ref[i]) > 1e-6 * (double)(k + 1);
+                    }
+                ck_assert_msg(differ == 0 && off == 0,
+                              "%s m %lld tb %d: %d differ, %d off the naive product",
+                              sets[ks]->name, (long long)m, tb, differ, off);
+                free(a);
+                free(b);
+                for (int o = 0; o < 3; o++) free(c[o]);
+                free(ref);
             }
-            ck_assert_msg(differ == 0 && off == 0, "%s tb %d: %d differ, %d off the naive product",
-                          sets[ks]->name, tb, differ, off);
-            free(a);
-            free(b);
-            free(one);
-            free(two);
-            free(ref);
-        }
 }
 END_TEST
 
@@ -254,7 +263,7 @@ TCase *tcase_kernels(void) {
     TCase *tc = nd_test_case("kernels");
     tcase_add_test(tc, sgemm_matches_naive_for_all_layouts);
     tcase_add_test(tc, sgemm_simd_against_scalar_twin);
-    tcase_add_test(tc, sgemm_panel_pairs_keep_the_bits);
+    tcase_add_test(tc, sgemm_packing_orders_keep_the_bits);
     tcase_add_test(tc, pack_bt_copies_the_panel);
     tcase_add_test(tc, same_bits_for_any_thread_count);
     tcase_add_test(tc, stream_copy_copies_exactly_the_range);
