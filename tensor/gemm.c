@@ -24,16 +24,19 @@
  * its rows are 16 KiB apart: each row of a panel is a line of its own
  * page, all in the same few cache sets, so the lines are neither kept nor
  * fetched ahead by the hardware, and packing a panel stalled on memory.
- * There the chunk packs the next panel while the current one computes, a
- * part after each tile, with that part's rows prefetched before the tile:
- * a few lines in flight at a time, arriving while the FMAs run (on an AMD
- * EPYC core, M=128 K=1152 N=4096 ran 6-8% faster on one thread than when
- * a whole panel's rows were prefetched right after each pack; B in L2,
- * as in 256^3, gains nothing and keeps the pack-at-once order). Only the
- * packing order changes, never the bits. A shared packed B is read panel
- * after panel from L3; the next panel's lines are prefetched into L2 a
- * part per tile (1024^3 on one and two threads: +2-3%; 512^3 and 768^3
- * within noise).
+ * There the chunk packs B in groups of up to PIPE_GROUP panels (in AVX2,
+ * rows read 256 bytes at a time), the next group while the current one
+ * computes: a part after each tile, with that part's rows prefetched
+ * before the tile, so that a few lines are in flight at a time and arrive
+ * while the FMAs run. On an AMD EPYC core, against prefetching a whole
+ * panel's rows right after each pack: M=128 N=4096 K=1152 ran 7-11%
+ * faster on one thread and 5-9% on two, M=64 K=576 4-7% and 0-3%, M=64
+ * N=16384 K=144 40% on one (groups of 4 rather than single panels gave
+ * 1-2, 4 and 16 points of that). B in L2, as in 256^3, keeps the
+ * pack-at-once order. Only the packing order changes, never the
+ * bits. A shared packed B is read panel after panel from L3; the next
+ * panel's lines are prefetched into L2 a part per tile (1024^3 on one and
+ * two threads: +2-3%; 512^3 and 768^3 within noise).
  * Tiles cut by the edges of C run the kernels' edge variant (fewer rows
  * computed, masked columns) rather than a full tile through a copy.
  *
@@ -56,6 +59,7 @@
 #define MC_MAX 192
 #define PACKED_B (1 << 20)         /* floats of packed B: k x column block */
 #define PACK_ROWS 32               /* rows of B per packing chunk */
+#define PIPE_GROUP 4               /* most B panels packed together, piped */
 #define PARALLEL_WORK (1 << 18)    /* m n k below this runs on one thread */
 
 typedef struct {
@@ -74,8 +78,8 @@ typedef struct {
     float *bp;
     float *pa; /* per thread: slot floats each */
     int64_t slot;
-    bool pairs; /* pack unshared B panels two at a time */
-    bool piped; /* pack unshared B a part per tile, ahead of its use */
+    bool piped;    /* pack unshared B a part per tile, ahead of its use */
+    int64_t group; /* unshared B panels packed together */
 } gemm;
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -197,52 +201,52 @@ static void edge_tile(const gemm *g, int64_t kc, const float *pa, const float *p
 /* Compute chunk: rows of one row block times one sub-block of the column
  * block, every kc-slice in ascending order. B comes packed for the whole
  * column block (bp) or, when there is a single row block and nothing to
- * share, is packed by the chunk itself: a panel (or a pair) right before
- * its tiles use it, or, for a row-major B beyond L2, the next panel a
- * part per tile while the current one computes. */
+ * share, is packed by the chunk itself, `step` columns at a time: right
+ * before their tiles use them, or, piped, the next group a part per tile
+ * while the current one computes. */
 static void run_chunk(void *ctx, int64_t chunk, int worker) {
     const gemm *g = ctx;
     const int mr = g->kern->gemm_mr, nr = g->kern->gemm_nr;
     int64_t i0 = chunk / g->nsub * g->mc, jc = chunk % g->nsub * g->sub;
     int64_t rows = min64(g->m - i0, g->mc), cols = min64(g->cols - jc, g->sub);
     float *pa = g->pa + (int64_t)worker * g->slot;
-    float *panels[2];
-    panels[0] = pa + round_up(round_up(g->mc, mr) * g->kc, 16);
-    panels[1] = panels[0] + round_up(g->kc * nr, 16);
-    int64_t ntiles = ceil_div(rows, mr), step = g->pairs ? 2 * nr : nr;
+    float *groups[2]; /* packed B: the current group of panels and, piped, the next */
+    groups[0] = pa + round_up(round_up(g->mc, mr) * g->kc, 16);
+    groups[1] = groups[0] + g->group * round_up(g->kc * nr, 16);
+    int64_t ntiles = ceil_div(rows, mr), step = g->group * nr;
     for (int64_t p0 = 0; p0 < g->k; p0 += g->kc) {
-        int64_t kc = min64(g->k - p0, g->kc), per = ceil_div(kc, ntiles);
+        int64_t kc = min64(g->k - p0, g->kc), lines = ceil_div(kc * nr, 16);
         bool acc = g->accumulate || p0 > 0;
         pack_a(g, i0, rows, p0, kc, pa);
         const float *bs = g->bp ? g->bp + p0 * g->wp : NULL;
-        if (g->piped) pack_b(g, g->j0 + jc, min64(cols, nr), p0, kc, nr * kc, panels[0]);
-        for (int64_t jr = jc, cur = 0; jr < jc + cols; jr += nr, cur ^= 1) {
-            int64_t w = min64(jc + cols - jr, nr);
-            const float *b;
-            if (bs) b = bs + jr * kc;
-            else if (g->piped) b = panels[cur];
-            else if ((jr - jc) % step == 0) { /* this panel (and the next) */
-                pack_b(g, g->j0 + jr, min64(jc + cols - jr, step), p0, kc, nr * kc, panels[0]);
-                b = panels[0];
-            } else b = panels[0] + nr * kc; /* the second of the pair */
-            /* the next panel: piped, the rows of part t are prefetched
-             * before tile t and packed after it; shared, part t of its
-             * lines is prefetched into L2 before tile t */
-            int64_t jn = g->j0 + jr + nr, wn = g->piped ? min64(jc + cols - jr - nr, nr) : 0;
-            float *next = panels[cur ^ 1];
-            const float *bn = bs && jr + nr < jc + cols ? bs + (jr + nr) * kc : NULL;
-            int64_t lines = ceil_div(kc * nr, 16), lp = ceil_div(lines, ntiles);
-            for (int64_t ir = 0, t = 0; ir < rows; ir += mr, t++) {
-                int64_t h = min64(rows - ir, mr), r0 = t * per, rn = min64(per, kc - r0);
-                if (wn > 0 && rn > 0) prefetch_b(g, jn, wn, p0 + r0, rn);
-                if (bn)
-                    for (int64_t q = t * lp; q < min64((t + 1) * lp, lines); q++)
-                        ND_PREFETCH_L2(bn + q * 16);
-                float *c = g->c + (i0 + ir) * g->ldc + g->j0 + jr;
-                const float *a = pa + ir * kc;
-                if (h == mr && w == nr) g->kern->gemm_tile(kc, a, b, nr, c, g->ldc, acc);
-                else edge_tile(g, kc, a, b, c, h, w, acc);
-                if (wn > 0 && rn > 0) pack_b(g, jn, wn, p0 + r0, rn, nr * kc, next + r0 * nr);
+        if (g->piped) pack_b(g, g->j0 + jc, min64(cols, step), p0, kc, nr * kc, groups[0]);
+        for (int64_t jg = jc, cur = 0; jg < jc + cols; jg += step, cur ^= 1) {
+            int64_t gcols = min64(jc + cols - jg, step);
+            if (!bs && !g->piped) pack_b(g, g->j0 + jg, gcols, p0, kc, nr * kc, groups[0]);
+            const float *gb = groups[g->piped ? cur : 0];
+            /* piped: the rows of part t of the next group are prefetched
+             * before the group's tile t and packed after it */
+            int64_t jn = g->j0 + jg + step, wn = g->piped ? min64(jc + cols - jg - step, step) : 0;
+            int64_t per = ceil_div(kc, ceil_div(gcols, nr) * ntiles), t = 0;
+            float *next = groups[cur ^ 1];
+            for (int64_t jr = jg; jr < jg + gcols; jr += nr) {
+                int64_t w = min64(jc + cols - jr, nr);
+                const float *b = bs ? bs + jr * kc : gb + (jr - jg) * kc;
+                /* shared: part i of the next panel's lines into L2 before tile i */
+                const float *bn = bs && jr + nr < jc + cols ? bs + (jr + nr) * kc : NULL;
+                int64_t lp = ceil_div(lines, ntiles);
+                for (int64_t ir = 0, i = 0; ir < rows; ir += mr, i++, t++) {
+                    int64_t h = min64(rows - ir, mr), r0 = t * per, rn = min64(per, kc - r0);
+                    if (wn > 0 && rn > 0) prefetch_b(g, jn, wn, p0 + r0, rn);
+                    if (bn)
+                        for (int64_t q = i * lp; q < min64((i + 1) * lp, lines); q++)
+                            ND_PREFETCH_L2(bn + q * 16);
+                    float *c = g->c + (i0 + ir) * g->ldc + g->j0 + jr;
+                    const float *a = pa + ir * kc;
+                    if (h == mr && w == nr) g->kern->gemm_tile(kc, a, b, nr, c, g->ldc, acc);
+                    else edge_tile(g, kc, a, b, c, h, w, acc);
+                    if (wn > 0 && rn > 0) pack_b(g, jn, wn, p0 + r0, rn, nr * kc, next + r0 * nr);
+                }
             }
         }
     }
@@ -262,7 +266,6 @@ void nd__sgemm(const nd_kernels *kern, int64_t m, int64_t n, int64_t k,
               .csa = csa, .rsb = rsb, .csb = csb, .c = c, .ldc = ldc,
               .accumulate = accumulate};
     g.kc = ceil_div(k, ceil_div(k, KC_MAX));
-    g.pairs = 2 * g.kc * nr * (int64_t)sizeof(float) <= nd__cache_bytes(1);
     /* How C is cut into chunks changes which thread computes an element,
      * never how: only the kc-slicing of the sum (fixed by k) matters for
      * the bits. So the cut may follow the thread count; one thread takes
@@ -286,11 +289,21 @@ void nd__sgemm(const nd_kernels *kern, int64_t m, int64_t n, int64_t k,
     /* Column blocks: with several row blocks, B is packed once per block,
      * all of k, and shared by every row block. */
     bool shared = g.mb > 1;
+    /* Unshared B panels: piped (row-major B beyond L2) in groups of up to
+     * PIPE_GROUP, two groups within half of L2; otherwise in pairs where
+     * two fit in L1d, else one at a time. */
+    int64_t panel_bytes = g.kc * nr * (int64_t)sizeof(float);
     g.piped = !shared && csb == 1 && k * n * (int64_t)sizeof(float) > nd__cache_bytes(2);
+    g.group = 1;
+    if (g.piped)
+        while (g.group < PIPE_GROUP && 2 * (2 * g.group) * panel_bytes <= nd__cache_bytes(2) / 2)
+            g.group *= 2;
+    else if (2 * panel_bytes <= nd__cache_bytes(1))
+        g.group = 2;
     int64_t nblocks = shared ? ceil_div(round_up(n, nr) * k, PACKED_B) : 1;
     int64_t width = round_up(ceil_div(n, nblocks), nr);
     nblocks = ceil_div(n, width);
-    g.slot = round_up(round_up(g.mc, mr) * g.kc, 16) + 2 * round_up(g.kc * nr, 16);
+    g.slot = round_up(round_up(g.mc, mr) * g.kc, 16) + 2 * g.group * round_up(g.kc * nr, 16);
     int64_t bp_floats = shared ? round_up(k * width, 16) : 0;
     size_t bytes = (size_t)(bp_floats + g.slot * threads) * sizeof(float); /* a slot per worker */
     float *scratch = nd__alloc(bytes, "matmul");

@@ -92,24 +92,28 @@ END_TEST
 
 /* The orders in which a chunk packs its B panels give the same bits:
  * one at a time, two at a time (chosen by the L1d size), and for a
- * row-major B beyond L2, the next panel a part per tile (one tile, so a
- * whole panel per part; 3 and 8 tiles, so parts of 117 and 44 rows of a
- * kc-slice of 350). Through row- and column-major B, with an odd panel
- * count and a masked last panel; all agree with the naive product. */
+ * row-major B beyond L2, the next panel or group of panels a part per
+ * tile (L2 set to 1 byte: single panels; to just under B: groups of 4).
+ * With 1, 13 and 44 rows of C (1, 3 and 8 tiles of 6 rows in AVX2), a
+ * kc-slice of 350 rows, and 22 panels (the last masked, the last group
+ * short). Through row- and column-major
+ * B; all agree with the naive product. */
 START_TEST(sgemm_packing_orders_keep_the_bits) {
     const nd_kernels *sets[3];
     int nsets = t_kernel_sets(sets);
     const int64_t ms[] = {1, 13, 44};
     const int64_t big = (int64_t)1 << 30;
-    const int64_t order[3][2] = {{1, big}, {big, big}, {big, 1}}; /* L1d, L2 bytes */
     for (int ks = 0; ks < nsets; ks++)
         for (int im = 0; im < 3; im++)
             for (int tb = 0; tb < 2; tb++) {
-                int64_t m = ms[im], n = 5 * sets[ks]->gemm_nr + 3, k = 700;
+                int64_t m = ms[im], n = 21 * sets[ks]->gemm_nr + 3, k = 700;
                 float *a = random_floats(11, m * k), *b = random_floats(12, k * n);
                 int64_t rsb = tb ? 1 : n, csb = tb ? k : 1;
-                float *c[3];
-                for (int o = 0; o < 3; o++) {
+                int64_t under_b = k * n * (int64_t)sizeof(float) - 1;
+                /* L1d and L2 bytes for each order */
+                const int64_t order[4][2] = {{1, big}, {big, big}, {big, 1}, {big, under_b}};
+                float *c[4];
+                for (int o = 0; o < 4; o++) {
                     c[o] = malloc((size_t)(m * n) * sizeof(float));
                     nd__set_cache_bytes(1, order[o][0]);
                     nd__set_cache_bytes(2, order[o][1]);
@@ -121,7 +125,7 @@ START_TEST(sgemm_packing_orders_keep_the_bits) {
                 naive_gemm(m, n, k, a, k, 1, b, rsb, csb, ref);
                 int differ = 0, off = 0;
                 for (int64_t i = 0; i < m * n; i++)
-                    for (int o = 0; o < 3; o++) {
+                    for (int o = 0; o < 4; o++) {
                         differ += memcmp(&c[o][i], &c[0][i], sizeof(float)) != 0;
                         off += fabs(c[o][i] - ref[i]) > 1e-6 * (double)(k + 1);
                     }
@@ -130,7 +134,7 @@ START_TEST(sgemm_packing_orders_keep_the_bits) {
                               sets[ks]->name, (long long)m, tb, differ, off);
                 free(a);
                 free(b);
-                for (int o = 0; o < 3; o++) free(c[o]);
+                for (int o = 0; o < 4; o++) free(c[o]);
                 free(ref);
             }
 }
