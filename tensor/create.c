@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "kernels.h"
 
 nd_tensor *nd_empty(const int64_t *shape, int ndim) {
     return nd__new(shape, ndim, "empty");
@@ -10,8 +11,7 @@ nd_tensor *nd_empty(const int64_t *shape, int ndim) {
 
 static nd_tensor *filled(const int64_t *shape, int ndim, float value, const char *op) {
     nd_tensor *t = nd__new(shape, ndim, op);
-    float *p = nd_data(t);
-    for (int64_t i = 0, n = nd_numel(t); i < n; i++) p[i] = value;
+    nd_fill_(t, value);
     return t;
 }
 
@@ -75,9 +75,12 @@ nd_tensor *nd_from_buffer(const float *data, const int64_t *shape, int ndim) {
     return t;
 }
 
-/* Rows of unit stride on both sides (a contiguous or coalesced copy, a
- * gradient's first clone) take memmove and add in a plain loop the compiler
- * vectorises; the strided loops serve the rest. */
+/* In-place copies, sums and fills run on the thread pool in chunks of
+ * ND_GRAIN elements: they are how gradients are cloned, accumulated into
+ * and zeroed, a pass over memory per parameter and step. Every element is
+ * computed alone, so the thread count changes no bit. Rows of unit stride
+ * on both sides take memmove, and the kernel set's add (a broadcast
+ * source too); the strided loops serve the rest. */
 static void copy_row(void *ctx, int64_t n, float *const *p, const int64_t *s) {
     (void)ctx;
     float *y = p[0];
@@ -96,11 +99,11 @@ static void check_writable(const nd_tensor *dst, const char *op) {
 }
 
 static void add_row(void *ctx, int64_t n, float *const *p, const int64_t *s) {
-    (void)ctx;
+    const nd_kernels *k = ctx;
     float *y = p[0];
     const float *x = p[1];
-    if (s[0] == 1 && s[1] == 1) {
-        for (int64_t i = 0; i < n; i++) y[i] += x[i];
+    if (s[0] == 1 && (s[1] == 1 || s[1] == 0)) {
+        k->vadd(n, y, 1, x, s[1], y); /* y + x, an element at a time in place */
         return;
     }
     for (int64_t i = 0; i < n; i++) y[i * s[0]] += x[i * s[1]];
@@ -128,32 +131,58 @@ static void into(nd_tensor *dst, const nd_tensor *src, int64_t (*st)[ND_MAX_DIMS
     nd__broadcast_strides(src, dst->shape, dst->ndim, st[1]);
 }
 
+/* Whether the elements of dst may be written in any order: src lies in
+ * other storage, or each element of dst reads only itself. Otherwise (a
+ * view overlapping dst another way) the copy or sum keeps the one serial
+ * order it has always had. */
+static bool any_order(const nd_tensor *dst, const nd_tensor *src,
+                      const int64_t (*st)[ND_MAX_DIMS]) {
+    if (dst->storage != src->storage) return true;
+    if (dst->offset != src->offset) return false;
+    for (int i = 0; i < dst->ndim; i++)
+        if (dst->shape[i] > 1 && st[0][i] != st[1][i]) return false;
+    return true;
+}
+
+static void run_into(nd_tensor *dst, const nd_tensor *src, int64_t (*st)[ND_MAX_DIMS],
+                     nd_row_fn row, void *ctx) {
+    float *base[2] = {nd_data(dst), nd_data(src)};
+    const int64_t(*cst)[ND_MAX_DIMS] = (const int64_t(*)[ND_MAX_DIMS])st;
+    if (any_order(dst, src, cst))
+        nd__loop_parallel(2, dst->ndim, dst->shape, cst, base, row, ctx, ND_GRAIN);
+    else nd__loop(2, dst->ndim, dst->shape, cst, base, row, ctx);
+}
+
 void nd_copy_(nd_tensor *dst, const nd_tensor *src) {
     int64_t st[2][ND_MAX_DIMS];
     into(dst, src, st, "copy_");
-    float *base[2] = {nd_data(dst), nd_data(src)};
-    nd__loop(2, dst->ndim, dst->shape, (const int64_t(*)[ND_MAX_DIMS])st, base,
-             copy_row, NULL);
+    run_into(dst, src, st, copy_row, NULL);
 }
 
 void nd_add_(nd_tensor *dst, const nd_tensor *src) {
     int64_t st[2][ND_MAX_DIMS];
     into(dst, src, st, "add_");
-    float *base[2] = {nd_data(dst), nd_data(src)};
-    nd__loop(2, dst->ndim, dst->shape, (const int64_t(*)[ND_MAX_DIMS])st, base,
-             add_row, NULL);
+    run_into(dst, src, st, add_row, (void *)nd__kernels());
 }
 
 static void fill_row(void *ctx, int64_t n, float *const *p, const int64_t *s) {
     float v = *(const float *)ctx;
-    for (int64_t i = 0; i < n; i++) p[0][i * s[0]] = v;
+    float *y = p[0];
+    if (s[0] == 1) {
+        for (int64_t i = 0; i < n; i++) y[i] = v;
+        return;
+    }
+    for (int64_t i = 0; i < n; i++) y[i * s[0]] = v;
 }
 
 void nd_fill_(nd_tensor *dst, float value) {
     nd__check_tensor(dst, "fill_");
     float *base[1] = {nd_data(dst)};
-    nd__loop(1, dst->ndim, dst->shape,
-             (const int64_t(*)[ND_MAX_DIMS])dst->strides, base, fill_row, &value);
+    const int64_t(*st)[ND_MAX_DIMS] = (const int64_t(*)[ND_MAX_DIMS])dst->strides;
+    bool broadcast = false; /* elements written more than once: one thread */
+    for (int i = 0; i < dst->ndim; i++) broadcast |= dst->strides[i] == 0 && dst->shape[i] > 1;
+    if (broadcast) nd__loop(1, dst->ndim, dst->shape, st, base, fill_row, &value);
+    else nd__loop_parallel(1, dst->ndim, dst->shape, st, base, fill_row, &value, ND_GRAIN);
 }
 
 nd_tensor *nd_clone(const nd_tensor *x) {

@@ -950,9 +950,71 @@ START_TEST(test_size_one_dims) {
 }
 END_TEST
 
+/* nd_copy_, nd_add_ and nd_fill_ run on the pool: on tensors several
+ * ND_GRAIN chunks long, with 1, 2 and 3 threads, each element is what a
+ * plain loop over the raw data gives, through a contiguous, a transposed
+ * and a strided destination and sources broadcast across and along rows;
+ * a view overlapping its destination another way (a copy shifted by one)
+ * keeps the serial memmove result, and a tensor added to itself doubles. */
+START_TEST(test_in_place_on_threads) {
+    int64_t n = 3 * 100003, rows = 700, cols = 300;
+    nd_tensor *a = t_uniform(61, ND_SHAPE(n), -4, 4), *b = t_uniform(62, ND_SHAPE(n), -4, 4);
+    nd_tensor *m = t_uniform(63, ND_SHAPE(rows, cols), -4, 4);
+    nd_tensor *r = t_uniform(64, ND_SHAPE(rows), -4, 4);
+    const float *pa = nd_data(a), *pb = nd_data(b), *pm = nd_data(m), *pr = nd_data(r);
+    int initial = nd_get_num_threads();
+    for (int threads = 1; threads <= 3; threads++) {
+        nd_set_num_threads(threads);
+        nd_tensor *c = nd_clone(a);
+        nd_add_(c, b);
+        const float *pc = nd_data(c);
+        int bad = 0;
+        for (int64_t i = 0; i < n; i++) bad += pc[i] != pa[i] + pb[i];
+        nd_add_(c, c);
+        for (int64_t i = 0; i < n; i++) bad += pc[i] != 2.0f * (pa[i] + pb[i]);
+        ck_assert_msg(bad == 0, "%d threads: add_ of a clone: %d wrong", threads, bad);
+
+        /* base [cols, rows] written through its transpose, then added a
+         * row vector broadcast over its first axis */
+        nd_tensor *base = nd_zeros(ND_SHAPE(cols, rows));
+        nd_tensor *bt = nd_transpose(base, 0, 1);
+        nd_copy_(bt, m);
+        nd_add_(base, r);
+        const float *pbase = nd_data(base);
+        for (int64_t i = 0; i < rows; i++)
+            for (int64_t j = 0; j < cols; j++)
+                bad += pbase[j * rows + i] != pm[i * cols + j] + pr[i];
+        ck_assert_msg(bad == 0, "%d threads: transposed copy_, broadcast add_: %d wrong",
+                      threads, bad);
+        /* and a column broadcast along rows: a source stride of 0 within a row */
+        nd_tensor *mc = nd_clone(m);
+        nd_add_(mc, nd_reshape(r, ND_SHAPE(rows, 1)));
+        const float *pmc = nd_data(mc);
+        for (int64_t i = 0; i < rows * cols; i++) bad += pmc[i] != pm[i] + pr[i / cols];
+        ck_assert_msg(bad == 0, "%d threads: add_ of a column: %d wrong", threads, bad);
+
+        /* every other element of c set, the rest kept */
+        nd_tensor *odd = nd_slice(c, 0, 1, n, 2);
+        nd_fill_(odd, 0.5f);
+        for (int64_t i = 0; i < n; i++)
+            bad += pc[i] != (i % 2 ? 0.5f : 2.0f * (pa[i] + pb[i]));
+        ck_assert_msg(bad == 0, "%d threads: fill_ of a strided view: %d wrong", threads, bad);
+
+        nd_tensor *s = nd_clone(a);
+        nd_copy_(nd_slice(s, 0, 1, n, 1), nd_slice(s, 0, 0, n - 1, 1));
+        const float *ps = nd_data(s);
+        for (int64_t i = 0; i < n; i++) bad += ps[i] != pa[i > 0 ? i - 1 : 0];
+        ck_assert_msg(bad == 0, "%d threads: copy_ shifted by one in place: %d wrong",
+                      threads, bad);
+    }
+    nd_set_num_threads(initial);
+}
+END_TEST
+
 TCase *tcase_views(void) {
     TCase *tc = nd_test_case("views");
     tcase_add_test(tc, test_view_contiguous);
+    tcase_add_test(tc, test_in_place_on_threads);
     tcase_add_test(tc, test_view_errors);
     tcase_add_test(tc, test_permute);
     tcase_add_test(tc, test_transpose);
