@@ -222,6 +222,8 @@ static void im2col_channel(void *ctx, int64_t c, int worker) {
                                      ((rn.j0 + a) * g->sw - g->pl + v) * xs[3];
                     int64_t step = g->sw * xs[3];
                     if (step == 1) memcpy(d + a, s, (size_t)(b - a) * sizeof(float));
+                    else if (step == 2) /* a constant stride, which the compiler vectorises */
+                        for (int64_t e = 0; e < b - a; e++) d[a + e] = s[2 * e];
                     else
                         for (int64_t e = a; e < b; e++, s += step) d[e] = *s;
                 }
@@ -251,6 +253,8 @@ static void col2im_channel(void *ctx, int64_t c, int worker) {
                 float *d = tl->dx + ((rn.n * g->c + c) * g->h + h) * g->w +
                            ((rn.j0 + a) * g->sw - g->pl + v);
                 if (g->sw == 1) add_run(d, s, b - a);
+                else if (g->sw == 2) /* as in im2col_channel */
+                    for (int64_t e = 0; e < b - a; e++) d[2 * e] += s[e];
                 else
                     for (int64_t e = 0; e < b - a; e++, d += g->sw) *d += s[e];
             }
