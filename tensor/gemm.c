@@ -215,7 +215,9 @@ static void run_chunk(void *ctx, int64_t chunk, int worker) {
     groups[1] = groups[0] + g->group * round_up(g->kc * nr, 16);
     int64_t ntiles = ceil_div(rows, mr), step = g->group * nr;
     for (int64_t p0 = 0; p0 < g->k; p0 += g->kc) {
+        /* a panel's lines, and how many of them to prefetch per tile */
         int64_t kc = min64(g->k - p0, g->kc), lines = ceil_div(kc * nr, 16);
+        int64_t lp = ceil_div(lines, ntiles);
         bool acc = g->accumulate || p0 > 0;
         pack_a(g, i0, rows, p0, kc, pa);
         const float *bs = g->bp ? g->bp + p0 * g->wp : NULL;
@@ -234,7 +236,6 @@ static void run_chunk(void *ctx, int64_t chunk, int worker) {
                 const float *b = bs ? bs + jr * kc : gb + (jr - jg) * kc;
                 /* shared: part i of the next panel's lines into L2 before tile i */
                 const float *bn = bs && jr + nr < jc + cols ? bs + (jr + nr) * kc : NULL;
-                int64_t lp = ceil_div(lines, ntiles);
                 for (int64_t ir = 0, i = 0; ir < rows; ir += mr, i++, t++) {
                     int64_t h = min64(rows - ir, mr), r0 = t * per, rn = min64(per, kc - r0);
                     if (wn > 0 && rn > 0) prefetch_b(g, jn, wn, p0 + r0, rn);
