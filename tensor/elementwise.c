@@ -34,7 +34,12 @@
  * tanh 16, gelu 16, libm's functions more) gains nothing from it and
  * pays the copy: alternating both in one process on an AMD EPYC core,
  * gelu ran 12-16% slower streamed and silu up to 30%, while add and
- * exp on two threads ran 1.2-1.4x faster. Those ops write in place. */
+ * exp on two threads ran 1.2-1.4x faster. Those ops write in place, but
+ * an input beyond L2 is still prefetched the same distance ahead: while
+ * the core is busy with the arithmetic it issues no loads, and the
+ * hardware prefetchers, which stop at each 4 KiB page, leave it waiting
+ * on memory at the start of every page (on an Intel Xeon core, silu
+ * +7%, gelu +10-14% on one and two threads). */
 static bool bound_by_arithmetic(nd_op id) {
     switch (id) {
     case ND_OP_LOG: case ND_OP_TANH: case ND_OP_SIGMOID: case ND_OP_SILU:
@@ -54,8 +59,11 @@ typedef struct {
     void *ctx;
     int nops;
     const nd_kernels *k;
+    bool stream; /* through the buffer and streaming stores, else in place */
 } streamed;
 
+/* The row in blocks of STREAM_BLOCK, its contiguous inputs prefetched
+ * STREAM_AHEAD blocks ahead */
 static void streamed_row(void *ctx, int64_t n, float *const *p, const int64_t *s) {
     const streamed *w = ctx;
     if (s[0] != 1) {
@@ -63,30 +71,33 @@ static void streamed_row(void *ctx, int64_t n, float *const *p, const int64_t *s
         return;
     }
     _Alignas(32) float buf[STREAM_BLOCK];
-    float *q[4] = {buf};
+    float *q[4];
     for (int64_t i = 0; i < n; i += STREAM_BLOCK) {
         int64_t m = n - i < STREAM_BLOCK ? n - i : STREAM_BLOCK;
         int64_t ahead = i + STREAM_AHEAD * STREAM_BLOCK;
         int64_t end = ahead + STREAM_BLOCK < n ? ahead + STREAM_BLOCK : n;
+        q[0] = w->stream ? buf : p[0] + i;
         for (int k = 1; k < w->nops; k++) {
             q[k] = p[k] + i * s[k];
             if (s[k] == 1)
                 for (int64_t j = ahead; j < end; j += 16) ND_PREFETCH(p[k] + j);
         }
         w->row(w->ctx, m, q, s);
-        w->k->stream_copy(m, buf, p[0] + i);
+        if (w->stream) w->k->stream_copy(m, buf, p[0] + i);
     }
-    w->k->stream_fence();
+    if (w->stream) w->k->stream_fence();
 }
 
 /* The row loop of op `id` with nops operands, y (contiguous, new) first */
 static void run_map(nd_op id, int nops, const nd_tensor *y, const nd_tensor *const *in,
                     const int64_t (*st)[ND_MAX_DIMS], float *const *base, nd_row_fn row,
                     void *ctx) {
-    int64_t bytes = nd_numel(y);
-    for (int i = 0; i < nops - 1; i++) bytes += nd_numel(in[i]);
-    streamed w = {row, ctx, nops, nd__kernels()};
-    if (!bound_by_arithmetic(id) && nd__stream_output(w.k, bytes * (int64_t)sizeof(float))) {
+    int64_t in_bytes = 0, out_bytes = nd_numel(y) * (int64_t)sizeof(float);
+    for (int i = 0; i < nops - 1; i++) in_bytes += nd_numel(in[i]) * (int64_t)sizeof(float);
+    streamed w = {row, ctx, nops, nd__kernels(), false};
+    bool arithmetic = bound_by_arithmetic(id);
+    if (!arithmetic) w.stream = nd__stream_output(w.k, in_bytes + out_bytes);
+    if (w.stream || (arithmetic && nd__prefetch_input(in_bytes))) {
         row = streamed_row;
         ctx = &w;
     }

@@ -81,9 +81,12 @@ typedef struct nd_kernels {
                          double *lanes);
     bool (*max_lanes)(int64_t n, const float *x, float *lanes);
     bool (*min_lanes)(int64_t n, const float *x, float *lanes);
-    /* softmax and log_softmax of one contiguous row; y may be x */
-    void (*softmax)(int64_t n, const float *x, float *y);
-    void (*log_softmax)(int64_t n, const float *x, float *y);
+    /* softmax and log_softmax of one contiguous row; y may be x. next is
+     * NULL or the row the caller will pass next (n floats, contiguous): a
+     * hint to load it into the cache while this row computes, never read
+     * as data (the scalar twins ignore it). */
+    void (*softmax)(int64_t n, const float *x, float *y, const float *next);
+    void (*log_softmax)(int64_t n, const float *x, float *y, const float *next);
     /* dst[i] = src[i] for i < n with stores that bypass the caches
      * (non-temporal): an output too large to stay cached is then written
      * without first reading each of its lines in. stream_fence orders

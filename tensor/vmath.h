@@ -146,8 +146,10 @@ static inline float nd__combine_min(const float *l) {
                                 const float *y, double *lanes);                \
     bool nd__max_lanes_##isa(int64_t n, const float *x, float *lanes);         \
     bool nd__min_lanes_##isa(int64_t n, const float *x, float *lanes);         \
-    void nd__softmax_##isa(int64_t n, const float *x, float *y);               \
-    void nd__log_softmax_##isa(int64_t n, const float *x, float *y);
+    void nd__softmax_##isa(int64_t n, const float *x, float *y,                \
+                           const float *next);                                 \
+    void nd__log_softmax_##isa(int64_t n, const float *x, float *y,            \
+                               const float *next);
 
 ND_VMATH_DECLARE(scalar)
 #if defined(__x86_64__) || defined(_M_X64)

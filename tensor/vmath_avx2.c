@@ -529,8 +529,13 @@ static inline void exp_block(const float *x, __m256 vm, float *e) {
  * the exps (into y, or a buffer) and then their sums: in one loop the
  * sums lengthen each block's chain and the core overlaps fewer blocks
  * (the split is about 6% faster on L1-resident rows of 1024; the bits are
- * the same). */
-static void exp_sum(int64_t n, const float *x, float m, float *y, double *l) {
+ * the same). Each block also prefetches the same stretch of `next`, so
+ * that the next row arrives while this one computes: the core issues no
+ * loads of its own meanwhile, and the hardware prefetchers stop at each
+ * new page (rows of 256 to 4096 from memory, on an Intel Xeon core: 7-30%
+ * faster than no hint, and than prefetching the whole next row at once). */
+static void exp_sum(int64_t n, const float *x, float m, float *y, double *l,
+                    const float *next) {
     __m256 vm = set1(m);
     __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
     float buf[SPLIT];
@@ -538,6 +543,10 @@ static void exp_sum(int64_t n, const float *x, float m, float *y, double *l) {
     while (n - i >= 32) {
         int64_t len = n - i < SPLIT ? (n - i) / 32 * 32 : SPLIT;
         float *e = y ? y + i : buf;
+        if (next) {
+            int64_t end = n - (i + len) < 32 ? n : i + len; /* the last block: to the end */
+            for (int64_t j = i; j < end; j += 16) _mm_prefetch((const char *)(next + j), _MM_HINT_T0);
+        }
         for (int64_t j = 0; j < len; j += 32) exp_block(x + i + j, vm, e + j);
         for (int64_t j = 0; j < len; j += 32) {
             const float *b = e + j;
@@ -578,9 +587,9 @@ static void exp_sum(int64_t n, const float *x, float m, float *y, double *l) {
     }
 }
 
-void nd__softmax_avx2(int64_t n, const float *x, float *y) {
+void nd__softmax_avx2(int64_t n, const float *x, float *y, const float *next) {
     double l[ND_LANES];
-    exp_sum(n, x, row_max(n, x), y, l);
+    exp_sum(n, x, row_max(n, x), y, l, next);
     float inv = (float)(1.0 / nd__combine_lanes(l));
     __m256 vi = set1(inv);
     int64_t i = 0;
@@ -588,10 +597,10 @@ void nd__softmax_avx2(int64_t n, const float *x, float *y) {
     for (; i < n; i++) y[i] = y[i] * inv;
 }
 
-void nd__log_softmax_avx2(int64_t n, const float *x, float *y) {
+void nd__log_softmax_avx2(int64_t n, const float *x, float *y, const float *next) {
     double l[ND_LANES];
     float m = row_max(n, x);
-    exp_sum(n, x, m, NULL, l);
+    exp_sum(n, x, m, NULL, l, next);
     float ls = (float)log(nd__combine_lanes(l));
     __m256 vm = set1(m), vl = set1(ls);
     int64_t i = 0;

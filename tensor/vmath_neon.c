@@ -13,6 +13,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "internal.h"
 #include "kernels.h"
 #include "vmath.h"
 
@@ -329,7 +330,9 @@ static float row_max(int64_t n, const float *x) {
     return nd__combine_max(l);
 }
 
-static void exp_sum(int64_t n, const float *x, float m, float *y, double *l) {
+/* The blocks prefetch the same stretch of `next`, as in vmath_avx2.c. */
+static void exp_sum(int64_t n, const float *x, float m, float *y, double *l,
+                    const float *next) {
     v4 vm = dup(m);
     float64x2_t a[8];
     for (int j = 0; j < 8; j++) a[j] = vdupq_n_f64(0.0);
@@ -338,6 +341,10 @@ static void exp_sum(int64_t n, const float *x, float m, float *y, double *l) {
      * of the four 8-float quarters are vectors 0, 2, 4, 6, floats 4-7 the
      * odd ones */
     for (; i + 32 <= n; i += 32) {
+        if (next) {
+            ND_PREFETCH(next + i);
+            ND_PREFETCH(next + i + 16);
+        }
         v4 e[8];
         for (int k = 0; k < 8; k++) {
             e[k] = exp4(vsubq_f32(vld1q_f32(x + i + 4 * k), vm));
@@ -371,19 +378,19 @@ static void exp_sum(int64_t n, const float *x, float m, float *y, double *l) {
     }
 }
 
-void nd__softmax_neon(int64_t n, const float *x, float *y) {
+void nd__softmax_neon(int64_t n, const float *x, float *y, const float *next) {
     double l[ND_LANES];
-    exp_sum(n, x, row_max(n, x), y, l);
+    exp_sum(n, x, row_max(n, x), y, l, next);
     float inv = (float)(1.0 / nd__combine_lanes(l));
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vmulq_f32(vld1q_f32(y + i), dup(inv)));
     for (; i < n; i++) y[i] = y[i] * inv;
 }
 
-void nd__log_softmax_neon(int64_t n, const float *x, float *y) {
+void nd__log_softmax_neon(int64_t n, const float *x, float *y, const float *next) {
     double l[ND_LANES];
     float m = row_max(n, x);
-    exp_sum(n, x, m, NULL, l);
+    exp_sum(n, x, m, NULL, l, next);
     float ls = (float)log(nd__combine_lanes(l));
     int64_t i = 0;
     for (; i + 4 <= n; i += 4)

@@ -409,8 +409,9 @@ static void exp_sum(int64_t n, const float *x, float m, float *y, double *l) {
 }
 
 /* y_i = e^{x_i - m} / sum_j e^{x_j - m}, m = max_j x_j, scaled by the
- * float 1/sum */
-void nd__softmax_scalar(int64_t n, const float *x, float *y) {
+ * float 1/sum. `next` only tells the SIMD sets what to prefetch. */
+void nd__softmax_scalar(int64_t n, const float *x, float *y, const float *next) {
+    (void)next;
     double l[ND_LANES];
     exp_sum(n, x, row_max(n, x), y, l);
     float inv = (float)(1.0 / nd__combine_lanes(l));
@@ -419,7 +420,8 @@ void nd__softmax_scalar(int64_t n, const float *x, float *y) {
 
 /* y_i = (x_i - m) - log(sum_j e^{x_j - m}): x_i - m is formed first, so
  * the result keeps the precision of the differences when |x| is large */
-void nd__log_softmax_scalar(int64_t n, const float *x, float *y) {
+void nd__log_softmax_scalar(int64_t n, const float *x, float *y, const float *next) {
+    (void)next;
     float m = row_max(n, x);
     double l[ND_LANES];
     exp_sum(n, x, m, NULL, l);

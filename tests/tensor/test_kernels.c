@@ -251,6 +251,38 @@ START_TEST(streamed_outputs_keep_their_bits) {
 }
 END_TEST
 
+/* Inputs prefetched ahead (forced on small tensors) leave the bits of
+ * the plain path: the arithmetic-bound ops, which write in place, and
+ * softmax, whose row kernel is handed the next fibre to prefetch; with
+ * rows that fill a chunk, a short last row, outer axes out of order
+ * (fibres stepped across two axes) and strided fibres (no hint). */
+START_TEST(prefetched_inputs_keep_their_bits) {
+    nd_rng g = nd_rng_init(29, 0);
+    nd_tensor *rows = nd_randn(&g, ND_SHAPE(70, 1023)), *flat = nd_randn(&g, ND_SHAPE(140001));
+    nd_tensor *cube = nd_permute(nd_randn(&g, ND_SHAPE(6, 7, 72)), ND_AXES(1, 0, 2));
+    nd_tensor *at = nd_transpose(rows, 0, 1), *tall = nd_randn(&g, ND_SHAPE(7, 20000, 1));
+    enum { NOPS = 11 };
+    nd_tensor *ref[NOPS] = {NULL};
+    for (int pass = 0; pass < 4; pass++) {
+        nd_set_num_threads(pass % 2 ? 2 : 1);
+        nd__set_stream_threshold(pass < 2 ? -1 : 0);
+        nd_tensor *y[NOPS] = {nd_silu(flat),           nd_gelu(rows),
+                              nd_sigmoid(at),          nd_tanh(flat),
+                              nd_softmax(rows, -1),    nd_log_softmax(rows, -1),
+                              nd_softmax(cube, -1),    nd_log_softmax(cube, -1),
+                              nd_softmax(at, -1),      nd_softmax(rows, 0),
+                              nd_softmax(tall, 1)};
+        for (int i = 0; i < NOPS; i++) {
+            if (!ref[i]) ref[i] = y[i];
+            else ck_assert_msg(!memcmp(nd_data(ref[i]), nd_data(y[i]),
+                                       (size_t)nd_numel(y[i]) * sizeof(float)),
+                               "op %d differs in pass %d", i, pass);
+        }
+    }
+    nd__set_stream_threshold(-1);
+}
+END_TEST
+
 START_TEST(kernel_selection) {
     nd_error err;
     const char *initial = nd_kernels_name();
@@ -272,6 +304,7 @@ TCase *tcase_kernels(void) {
     tcase_add_test(tc, same_bits_for_any_thread_count);
     tcase_add_test(tc, stream_copy_copies_exactly_the_range);
     tcase_add_test(tc, streamed_outputs_keep_their_bits);
+    tcase_add_test(tc, prefetched_inputs_keep_their_bits);
     tcase_add_test(tc, kernel_selection);
     return tc;
 }
