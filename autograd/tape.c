@@ -194,7 +194,18 @@ nd_tensor *nd_detach(const nd_tensor *x) {
  * made and that nothing else holds or views becomes the input's own
  * gradient as it is, where a copy would cost as much as a pass of the op
  * over memory. A persisted tensor has no scope either, hence the test
- * that gx has one. */
+ * that gx has one.
+ *
+ * Any other contiguous gradient a rule hands to a non-leaf (dy itself, as
+ * add's rule gives it to both inputs, or a reshaped view of it) becomes
+ * that input's gradient as a view, sharing the storage: a non-leaf's
+ * gradient is read by its own rule and otherwise only inspected, and
+ * nothing writes into storage that another tensor views. A second
+ * gradient for a non-leaf whose gradient does not own its storage is
+ * therefore added out of place. Leaves' gradients, which optimizers
+ * update and later backward passes add into, are always their own, as is
+ * the seed's copy of the caller's dy. Strided views are still copied:
+ * the rules that read them run faster on a contiguous copy. */
 static nd_scope *rule_scope;
 
 void nd__accumulate(const nd_record *r, int k, const nd_tensor *g) {
@@ -213,11 +224,21 @@ void nd__accumulate(const nd_record *r, int k, const nd_tensor *g) {
                  "an input of shape %s", nd_shape_str(g->shape, g->ndim, a),
                  nd_shape_str(x->shape, x->ndim, b));
     }
-    if (x->grad) nd_add_(x->grad, gx);
-    else if (gx->scope && gx->scope == rule_scope && gx->refs == 1 && !gx->grad &&
-             !gx->record && nd_owns_storage(gx))
+    bool leaf = !x->record;
+    if (x->grad && (leaf || nd_owns_storage(x->grad))) {
+        nd_add_(x->grad, gx);
+    } else if (x->grad) { /* a shared non-leaf gradient: out of place */
+        nd_tensor *sum = nd_persist(nd_add(x->grad, gx));
+        nd_free(x->grad);
+        x->grad = sum;
+    } else if (gx->scope && gx->scope == rule_scope && gx->refs == 1 && !gx->grad &&
+               !gx->record && nd_owns_storage(gx)) {
         x->grad = nd_persist((nd_tensor *)gx); /* made by the rule, held by none */
-    else x->grad = nd_persist(nd_clone(gx));
+    } else if (!leaf && rule_scope && nd_is_contiguous(gx)) {
+        x->grad = nd_persist(nd_detach(gx)); /* a view of a gradient's storage */
+    } else {
+        x->grad = nd_persist(nd_clone(gx));
+    }
 }
 
 nd_tensor *nd__unreduce(const nd_record *r, const nd_tensor *dy) {

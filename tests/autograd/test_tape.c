@@ -220,6 +220,48 @@ START_TEST(non_leaf_gradients_are_kept_for_inspection) {
 }
 END_TEST
 
+/* y = u + m, u = a + b, m = 5 a, a = 2 x, b = 3 x. add's rule hands dy
+ * to both inputs, so u, m, a and b first get views of y's gradient; m's
+ * rule then gives a a second gradient, which must be added out of place:
+ * added into the shared storage, it would also turn b's gradient (and
+ * u's, m's, y's) into 6 dy, and x's into 30 dy instead of 15 dy. */
+START_TEST(shared_non_leaf_gradients_are_added_out_of_place) {
+    nd_tensor *x = leaf((const float[]){1, -2, 0.5f}, ND_SHAPE(3));
+    const float dyv[] = {1, 2, -4};
+    nd_tensor *a = nd_mul_scalar(x, 2.0f), *b = nd_mul_scalar(x, 3.0f);
+    nd_tensor *m = nd_mul_scalar(a, 5.0f);
+    nd_tensor *u = nd_add(a, b);
+    nd_tensor *y = nd_add(u, m);
+    nd_backward_with(y, nd_from_buffer(dyv, ND_SHAPE(3)));
+    ck_assert_ptr_ne(nd_data(y->grad), dyv); /* the seed is copied */
+    ck_assert_ptr_eq(nd_data(u->grad), nd_data(y->grad));
+    ck_assert_ptr_eq(nd_data(b->grad), nd_data(y->grad));
+    ck_assert_ptr_ne(nd_data(a->grad), nd_data(y->grad));
+    const nd_tensor *once[4] = {y->grad, u->grad, m->grad, b->grad};
+    for (int i = 0; i < 4; i++) assert_values(once[i], dyv, 3);
+    assert_values(a->grad, (const float[]){6, 12, -24}, 3);
+    assert_values(x->grad, (const float[]){15, 30, -60}, 3);
+    ck_assert(nd_owns_storage(x->grad));
+}
+END_TEST
+
+/* A gradient kept as a view is not copied into a leaf: the leaf's own
+ * gradient takes later additions without touching the non-leaf's. */
+START_TEST(leaf_gradients_own_their_storage) {
+    nd_tensor *x = leaf((const float[]){1, 2}, ND_SHAPE(2));
+    nd_tensor *h = nd_mul_scalar(x, 1.0f);
+    nd_tensor *y = nd_add(x, h);
+    nd_backward_with(y, nd_full(ND_SHAPE(2), 3.0f));
+    ck_assert_ptr_eq(nd_data(h->grad), nd_data(y->grad));
+    ck_assert(nd_owns_storage(x->grad));
+    ck_assert_ptr_ne(nd_data(x->grad), nd_data(y->grad));
+    assert_values(x->grad, (const float[]){6, 6}, 2);
+    nd_add_(x->grad, nd_ones(ND_SHAPE(2)));
+    assert_values(h->grad, (const float[]){3, 3}, 2);
+    assert_values(y->grad, (const float[]){3, 3}, 2);
+}
+END_TEST
+
 START_TEST(steady_memory_over_1000_steps) {
     /* A small model trained for 1000 steps: after every step, the live
      * bytes equal those after the first (parameters and their gradients
@@ -270,6 +312,8 @@ TCase *tcase_tape(void) {
     tcase_add_test(tc, misuse_stops_with_a_message);
     tcase_add_test(tc, op_without_rule_stops_at_once);
     tcase_add_test(tc, non_leaf_gradients_are_kept_for_inspection);
+    tcase_add_test(tc, shared_non_leaf_gradients_are_added_out_of_place);
+    tcase_add_test(tc, leaf_gradients_own_their_storage);
     tcase_add_test(tc, steady_memory_over_1000_steps);
     return tc;
 }
