@@ -21,9 +21,10 @@
  * taken in an order fixed by the shapes alone (tiles ascending, then r),
  * so the bits do not depend on the thread count.
  *
- * With stride 1 and output rows at least a kernel tile wide, all three
- * passes skip im2col instead (conv_direct.c): the kernels read a
- * zero-padded copy of the input in place. */
+ * With stride 1 all three passes skip im2col instead (conv_direct.c):
+ * the kernels read a zero-padded copy of the input in place (forward and
+ * backward input where the output's positions fill the kernel tiles;
+ * the weight gradient through a table of position offsets, any width). */
 #include <string.h>
 
 #include "conv.h"
@@ -392,7 +393,7 @@ nd_tensor *nd_conv2d(const nd_tensor *x, const nd_tensor *w, const nd_tensor *bi
     nd_tensor *y = nd__new(ND_SHAPE(g.n, g.o, g.oh, g.ow), op);
     nd_tensor *wd = dense_weight(w);
     const nd_kernels *kern = nd__kernels();
-    if (nd__conv_direct_fits(kern, &g, g.ow)) {
+    if (nd__conv_direct_fits(kern, &g, g.oh, g.ow)) {
         nd__conv_direct(kern, nd_data(x), x->strides, g.n, g.c, g.h, g.w, g.pt,
                         opts.pad_bottom, g.pl, opts.pad_right, nd_data(wd), false, g.o, g.kh,
                         g.kw, bias ? nd_data(bias) : NULL, bias ? bias->strides[0] : 0,
@@ -442,7 +443,7 @@ nd_tensor *nd_conv2d_backward_input(const nd_tensor *dy, const nd_tensor *w,
     nd_tensor *dx = nd__new(x_shape, 4, op);
     nd_tensor *wd = dense_weight(w);
     const nd_kernels *kern = nd__kernels();
-    if (nd__conv_direct_fits(kern, &g, g.w) && opts.pad_top < g.kh && opts.pad_bottom < g.kh &&
+    if (nd__conv_direct_fits(kern, &g, g.h, g.w) && opts.pad_top < g.kh && opts.pad_bottom < g.kh &&
         opts.pad_left < g.kw && opts.pad_right < g.kw && g.cols > 0) {
         nd__conv_direct(kern, nd_data(dy), dy->strides, g.n, g.o, g.oh, g.ow,
                         g.kh - 1 - g.pt, g.kh - 1 - opts.pad_bottom, g.kw - 1 - g.pl,
@@ -507,7 +508,7 @@ nd_tensor *nd_conv2d_backward_weight(const nd_tensor *dy, const nd_tensor *x,
     float *dwt = nd__alloc(dwt_bytes, op);
     if (g.cols == 0) {
         memset(dwt, 0, (size_t)(g.k * g.o) * sizeof(float));
-    } else if (kern->gemm_tile_arows && g.sh == 1 && g.sw == 1 && g.ow >= kern->gemm_nr) {
+    } else if (kern->gemm_tile_arows && g.sh == 1 && g.sw == 1) {
         nd__conv_direct_weight_grad(kern, &g, x, dy, &opts, dwt, op);
     } else {
         size_t col_bytes = floats(g.k * g.tile), dyt_bytes = floats(g.o * g.tile);

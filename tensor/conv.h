@@ -43,10 +43,13 @@ static inline void run_chunks(int64_t work, int64_t threshold, int64_t chunks, n
 }
 
 /* Whether the direct convolution applies: a kernel set with
- * gemm_tile_rows, stride 1, and output rows (of `width`) at least a tile
- * wide (narrower rows would waste most of each tile; im2col packs several
- * rows into one). */
-bool nd__conv_direct_fits(const nd_kernels *kern, const geom *g, int64_t width);
+ * gemm_tile_rows, stride 1, non-empty batch and channels, and an output
+ * (height x width, of the convolution the direct path computes) whose
+ * rows are at least a tile wide, or whose positions fill the tiles that
+ * hold them to within 1/8 (8x8 and 4x4 in tiles of 16; not 7x7 or 2x2,
+ * which im2col packs better). */
+bool nd__conv_direct_fits(const nd_kernels *kern, const geom *g, int64_t height,
+                          int64_t width);
 
 /* out [n, cout, oh, ow] = the stride-1 convolution of in [n, cin, hin, win]
  * (strides is, padded by pt, pb, pl, pr) with the dense weight w
@@ -60,7 +63,7 @@ void nd__conv_direct(const nd_kernels *kern, const float *in, const int64_t *is,
                      float *out, const char *op);
 
 /* dwt [K, O] = dW^T of a stride-1 convolution of x (kernels with
- * gemm_tile_arows, output rows at least gemm_nr wide). */
+ * gemm_tile_arows; positions are read through a table, so any width). */
 void nd__conv_direct_weight_grad(const nd_kernels *kern, const geom *g, const nd_tensor *x,
                                  const nd_tensor *dy, const nd_conv2d_opts *opts, float *dwt,
                                  const char *op);

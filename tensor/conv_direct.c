@@ -14,7 +14,15 @@
  * chunk's rows at a time, in the cache of the thread that reads them:
  * padding a whole batch first is a pass through memory that runs no
  * faster on two threads than on one. The weight gradient, whose chunks
- * all read every position, pads a group of images first. */
+ * all read every position, pads a group of images first.
+ *
+ * Output rows narrower than a tile (the 8x8 and 4x4 levels of a UNet)
+ * would leave most of each tile's columns idle. There the copy holds KW
+ * shifted planes instead, S_v[c, h, j] = padded x[c, h, j + v], rows
+ * exactly OW wide: row r = (c, u, v) for the consecutive positions
+ * i OW + j of a block of output rows is then one run of S_v starting at
+ * row u, and a tile takes nr positions across output rows, as the output
+ * rows lie in y. */
 #include <string.h>
 
 #include "conv.h"
@@ -31,11 +39,15 @@
 #define DIRECT_CHUNKS 16
 #define DIRECT_SCRATCH (1 << 15)
 
-/* Row r = (c, u, v) of im2col at c plane + u wp + v of a padded copy. */
+/* Row r = (c, u, v) of im2col at c plane + u wp + v of a padded copy,
+ * or with `shifted` (narrow rows, rows wp = OW wide) at (v C + c) plane +
+ * u wp of the shifted planes. */
 static void row_offsets(int64_t *off, int64_t k, int64_t kh, int64_t kw, int64_t plane,
-                        int64_t wp) {
-    for (int64_t r = 0; r < k; r++)
-        off[r] = r / (kh * kw) * plane + r % (kh * kw) / kw * wp + r % kw;
+                        int64_t wp, bool shifted, int64_t cin) {
+    for (int64_t r = 0; r < k; r++) {
+        int64_t c = r / (kh * kw), u = r % (kh * kw) / kw, v = r % kw;
+        off[r] = shifted ? (v * cin + c) * plane + u * wp : c * plane + u * wp + v;
+    }
 }
 
 static int64_t slice_len(int64_t n) {
@@ -73,9 +85,25 @@ static void pad_rows(const padded *p, int64_t n, int64_t c, int64_t y0, int64_t 
     }
 }
 
+/* Rows y0 .. y0 + rows - 1 of the shifted plane S_v of (image n, channel
+ * c), OW = p->wp floats each, from dst on. */
+static void pad_shifted(const padded *p, int64_t n, int64_t c, int64_t y0, int64_t rows,
+                        int64_t v, float *restrict dst) {
+    memset(dst, 0, (size_t)(rows * p->wp) * sizeof(float));
+    const float *src = p->in + n * p->s[0] + c * p->s[1];
+    int64_t h0 = max64(y0 - p->pt, 0), h1 = min64(y0 + rows - p->pt, p->h);
+    int64_t j0 = max64(p->pl - v, 0), j1 = min64(p->w + p->pl - v, p->wp);
+    for (int64_t h = h0; h < h1; h++) {
+        float *restrict d = dst + (h + p->pt - y0) * p->wp;
+        const float *restrict s = src + h * p->s[2] + (v - p->pl) * p->s[3];
+        for (int64_t j = j0; j < j1; j++) d[j] = s[j * p->s[3]];
+    }
+}
+
 typedef struct {
     const nd_kernels *kern;
     padded in;
+    bool narrow;              /* rows narrower than a tile: shifted planes */
     int64_t cout, kh, kw, oh, ow;
     int64_t rows, hs, blocks; /* output rows per chunk, padded rows they read per
                                  channel (rows + kh - 1), chunks per image */
@@ -88,6 +116,36 @@ typedef struct {
     int64_t bias_stride;
 } direct;
 
+/* A worker's scratch: every channel's padded rows (KW shifted planes of
+ * them for narrow rows), and nr zeros that the last tile of a narrow
+ * block may read past its positions. */
+static int64_t scratch_floats(const direct *d, int64_t rows) {
+    int64_t plane = (rows + d->kh - 1) * d->in.wp;
+    return d->narrow ? d->kw * d->in.c * plane + d->kern->gemm_nr : d->in.c * plane;
+}
+
+/* The output rows i0 .. i1 - 1 of image n as one run of positions, from
+ * the shifted planes at pad: tiles of nr positions, across rows. */
+static void narrow_rows(const direct *d, int64_t n, int64_t i0, int64_t i1, const float *pad) {
+    const int mr = d->kern->gemm_mr, nr = d->kern->gemm_nr;
+    int64_t ldc = d->oh * d->ow, len = (i1 - i0) * d->ow;
+    float *out = d->out + n * d->cout * ldc + i0 * d->ow;
+    for (int64_t p0 = 0; p0 < d->k; p0 += d->kc) {
+        int64_t kc = min64(d->k - p0, d->kc);
+        const float *as = d->ap + p0 * d->mp;
+        for (int64_t q = 0; q < len; q += nr)
+            for (int64_t o = 0; o < d->cout; o += mr)
+                d->kern->gemm_tile_rows(kc, as + o * kc, pad + q, d->boff + p0,
+                                        out + o * ldc + q, ldc, p0 > 0,
+                                        (int)min64(mr, d->cout - o), (int)min64(nr, len - q));
+    }
+    if (d->bias)
+        for (int64_t o = 0; o < d->cout; o++) {
+            float b = d->bias[o * d->bias_stride], *y = out + o * ldc;
+            for (int64_t j = 0; j < len; j++) y[j] += b;
+        }
+}
+
 /* Chunk (image, block of output rows): pads the input rows the block
  * reads, then computes every output channel of it. */
 static void direct_rows(void *ctx, int64_t chunk, int worker) {
@@ -95,7 +153,15 @@ static void direct_rows(void *ctx, int64_t chunk, int worker) {
     const int mr = d->kern->gemm_mr, nr = d->kern->gemm_nr;
     int64_t n = chunk / d->blocks, i0 = chunk % d->blocks * d->rows;
     int64_t i1 = min64(i0 + d->rows, d->oh), plane = d->hs * d->in.wp, ldc = d->oh * d->ow;
-    float *pad = d->scratch + worker * d->in.c * plane;
+    float *pad = d->scratch + worker * scratch_floats(d, d->rows);
+    if (d->narrow) {
+        for (int64_t v = 0; v < d->kw; v++)
+            for (int64_t c = 0; c < d->in.c; c++)
+                pad_shifted(&d->in, n, c, i0, i1 - i0 + d->kh - 1, v,
+                            pad + (v * d->in.c + c) * plane);
+        narrow_rows(d, n, i0, i1, pad);
+        return;
+    }
     for (int64_t c = 0; c < d->in.c; c++)
         pad_rows(&d->in, n, c, i0, i1 - i0 + d->kh - 1, pad + c * plane);
     for (int64_t i = i0; i < i1; i++) {
@@ -167,9 +233,24 @@ static void direct_pack_weight(const direct *d, const float *w, bool flipped, fl
     run_chunks(d->mp * d->k, PARALLEL_COPY, chunks, pack_weight_panel, &wp);
 }
 
-bool nd__conv_direct_fits(const nd_kernels *kern, const geom *g, int64_t width) {
-    return kern->gemm_tile_rows && g->sh == 1 && g->sw == 1 && width >= kern->gemm_nr &&
-           g->n > 0 && g->c > 0 && g->o > 0;
+bool nd__conv_direct_fits(const nd_kernels *kern, const geom *g, int64_t height,
+                          int64_t width) {
+    if (!kern->gemm_tile_rows || g->sh != 1 || g->sw != 1 || g->n <= 0 || g->c <= 0 ||
+        g->o <= 0)
+        return false;
+    if (width >= kern->gemm_nr) return true;
+    /* narrow rows: an image's positions in tiles of nr, at most 1/8 idle */
+    int64_t p = height * width, nr = kern->gemm_nr;
+    return p > 0 && 8 * ((p + nr - 1) / nr * nr - p) <= p;
+}
+
+static int64_t gcd64(int64_t a, int64_t b) {
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
 }
 
 void nd__conv_direct(const nd_kernels *kern, const float *in, const int64_t *is, int64_t n,
@@ -185,12 +266,18 @@ void nd__conv_direct(const nd_kernels *kern, const float *in, const int64_t *is,
     memcpy(d.in.s, is, sizeof d.in.s);
     d.oh = pt + hin + pb - kh + 1;
     d.ow = pl + win + pr - kw + 1;
-    /* every row readable nr floats from any output column */
-    d.in.wp = (d.ow + nr - 1) / nr * nr + kw - 1;
-    if (d.oh <= 0) return; /* backward input of an empty dx */
+    d.narrow = d.ow < nr;
+    /* every row readable nr floats from any output column; shifted planes
+     * are exactly as wide as the output */
+    d.in.wp = d.narrow ? d.ow : (d.ow + nr - 1) / nr * nr + kw - 1;
+    if (d.oh <= 0 || d.ow <= 0) return; /* backward input of an empty dx */
     int64_t per_image = (DIRECT_CHUNKS + n - 1) / n;
     d.rows = max64(1, min64(DIRECT_ROWS, (d.oh + per_image - 1) / per_image));
-    while (d.rows > 1 && cin * (d.rows + kh - 1) * d.in.wp > DIRECT_SCRATCH) d.rows--;
+    /* narrow rows: blocks of whole tiles where they fit, `unit` rows each */
+    int64_t unit = d.narrow ? nr / gcd64(nr, d.ow) : 1;
+    if (d.narrow) d.rows = min64(d.oh, (d.rows + unit - 1) / unit * unit);
+    while (d.rows > unit && scratch_floats(&d, d.rows) > DIRECT_SCRATCH) d.rows -= unit;
+    while (d.rows > 1 && scratch_floats(&d, d.rows) > DIRECT_SCRATCH) d.rows--;
     d.hs = d.rows + kh - 1;
     d.blocks = (d.oh + d.rows - 1) / d.rows;
     d.k = cin * kh * kw;
@@ -199,10 +286,11 @@ void nd__conv_direct(const nd_kernels *kern, const float *in, const int64_t *is,
     int64_t plane = d.hs * d.in.wp, work = n * d.oh * cout * d.ow * d.k;
     int workers = chunk_workers(work, PARALLEL_WORK);
     size_t ap_bytes = floats(d.mp * d.k), off_bytes = (size_t)max64(d.k, 1) * sizeof(int64_t);
-    size_t pad_bytes = floats(workers * cin * plane);
+    size_t pad_bytes = floats(workers * scratch_floats(&d, d.rows));
     float *ap = nd__alloc(ap_bytes, op), *pad = nd__alloc(pad_bytes, op);
+    if (d.narrow) memset(pad, 0, pad_bytes); /* the zeros past each worker's planes */
     int64_t *boff = nd__alloc(off_bytes, op);
-    row_offsets(boff, d.k, kh, kw, plane, d.in.wp);
+    row_offsets(boff, d.k, kh, kw, plane, d.in.wp, d.narrow, cin);
     direct_pack_weight(&d, w, flipped, ap);
     d.ap = ap;
     d.boff = boff;
@@ -360,7 +448,7 @@ void nd__conv_direct_weight_grad(const nd_kernels *kern, const geom *g, const nd
     size_t roff_bytes = (size_t)g->k * sizeof(int64_t);
     float *pad = nd__alloc(pad_bytes, op), *bp = nd__alloc(bp_bytes, op);
     int64_t *aoff = nd__alloc(aoff_bytes, op), *roff = nd__alloc(roff_bytes, op);
-    row_offsets(roff, g->k, g->kh, g->kw, plane, wg.x.wp);
+    row_offsets(roff, g->k, g->kh, g->kw, plane, wg.x.wp, false, g->c);
     for (int64_t t = 0, nl = 0; nl < group; nl++)
         for (int64_t i = 0; i < g->oh; i++)
             for (int64_t j = 0; j < g->ow; j++, t++) aoff[t] = nl * g->c * plane + i * wg.x.wp + j;

@@ -49,6 +49,19 @@ static const conv_case cases[] = {
     /* padded copies of x of more than a million floats: on kernels with
      * 8-wide tiles the weight gradient takes the images in groups (8 + 1) */
     {"3x3 stride 1, images in two groups", 9, 512, 14, 14, 2, 3, 3, {1, 1, 1, 1, 1, 1}, true},
+    /* stride 1 with rows narrower than a tile whose positions fill the
+     * tiles (within 1/8): forward and backward input read shifted planes
+     * of the input, tiles running across output rows. 4x4: one tile of 16
+     * (AVX2) or two of 8 per image; 8x8 in a batch of 1: blocks of 2 rows
+     * (AVX2), K = 432 in two kc-slices, 13 output channels (an edge);
+     * uneven pads and 6x5 outputs (30 positions, 32 in tiles); left pads
+     * beyond the kernel width (5x9 outputs) */
+    {"3x3 stride 1, 4x4 images", 5, 6, 4, 4, 7, 3, 3, {1, 1, 1, 1, 1, 1}, true},
+    {"3x3 stride 1, 8x8 in blocks of rows, two kc-slices", 1, 48, 8, 8, 13, 3, 3,
+     {1, 1, 1, 1, 1, 1}, true},
+    {"5x3 stride 1 uneven pads, narrow rows", 2, 3, 6, 5, 4, 5, 3, {1, 1, 2, 2, 2, 0}, false},
+    {"2x3 stride 1, left pad beyond the kernel, narrow rows", 2, 2, 3, 6, 3, 2, 3,
+     {1, 1, 3, 0, 4, 1}, true},
     /* the weight gradient's groups of 2 images (2 + 1) on wide rows, each
      * summed over positions in ranges of kc-slices, the ranges in order */
     {"3x3 stride 1, groups and ranges of positions", 3, 10, 200, 200, 2, 3, 3,
