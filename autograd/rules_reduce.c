@@ -49,9 +49,7 @@ static void var_bw(const nd_record *r, const nd_tensor *dy) {
 
 /* y = softmax(x):  dx = y (dy - sum_j dy_j y_j) */
 static void softmax_bw(const nd_record *r, const nd_tensor *dy) {
-    const nd_tensor *y = r->out;
-    nd_tensor *dot = nd_sum(nd_mul(dy, y), (int[]){r->ev.axis}, 1, true);
-    nd__accumulate(r, 0, nd_mul(y, nd_sub(dy, dot)));
+    nd__accumulate(r, 0, nd_softmax_backward(r->out, dy, r->ev.axis));
 }
 
 /* y = log_softmax(x):  dx = dy - softmax(x) sum_j dy_j, softmax = e^y */

@@ -40,6 +40,7 @@ static const char *const names[ND_OP_COUNT] = {
     [ND_OP_SUM] = "sum", [ND_OP_MEAN] = "mean", [ND_OP_MAX] = "max",
     [ND_OP_MIN] = "min", [ND_OP_VAR] = "var", [ND_OP_ARGMAX] = "argmax",
     [ND_OP_SOFTMAX] = "softmax", [ND_OP_LOG_SOFTMAX] = "log_softmax",
+    [ND_OP_SOFTMAX_BACKWARD] = "softmax_backward",
     [ND_OP_MATMUL] = "matmul", [ND_OP_CONCAT] = "concat", [ND_OP_STACK] = "stack",
     [ND_OP_PAD] = "pad", [ND_OP_CONV2D] = "conv2d",
     [ND_OP_CONV2D_BACKWARD_INPUT] = "conv2d_backward_input",

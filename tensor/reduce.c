@@ -1,5 +1,5 @@
-/* Reductions over a set of axes, and the per-axis ops softmax, log_softmax
- * and argmax.
+/* Reductions over a set of axes, and argmax along one (softmax, which
+ * reduces per fibre too, is in softmax.c).
  *
  * The order of a sum. An output element's inputs are taken in row-major
  * order over the reduced axes and cut into blocks of ND_GRAIN elements.
@@ -399,113 +399,6 @@ static void argmax_fibre(const float *x, int64_t xs, float *y, int64_t ys, int64
         if (v != v || v > b) best = i;
     }
     *y = (float)best;
-}
-
-/* softmax and log_softmax: the kernel set's row kernel on every fibre
- * along the axis (max, e^{x - max} with the vectorized exp, summed in
- * float over blocks of 32 and in double over 16 lanes, then the scale or
- * the log of the sum; the math is in vmath_scalar.c). A fibre that is not contiguous in x or y goes
- * through a per-thread scratch row, so every fibre meets the same kernel
- * and a value's result does not depend on the layout. Fibres run on the
- * thread pool in chunks of about ND_GRAIN elements, each fibre whole in
- * one thread, so the thread count does not change a bit. Outputs are
- * written in place whatever their size: softmax is bound by its
- * arithmetic (11-12 cycles per 8 floats in L1), and streaming stores
- * through a row of scratch made it 7-11% slower on one AMD EPYC core,
- * no faster on two. When x is larger than L2, each contiguous fibre is
- * passed the chunk's next one to prefetch as it computes. */
-typedef struct {
-    void (*kernel)(int64_t n, const float *x, float *y, const float *next);
-    const float *x;
-    float *y;
-    int64_t n, xs, ys;                    /* fibre length and strides */
-    int nouter;                           /* the other axes */
-    int64_t oshape[ND_MAX_DIMS], oxs[ND_MAX_DIMS], oys[ND_MAX_DIMS];
-    int64_t fibres, per_chunk;
-    float *scratch;                       /* n floats per thread, or NULL */
-    bool prefetch;                        /* hint each fibre's successor */
-} softmax_plan;
-
-static void softmax_chunk(void *ctx, int64_t c, int worker) {
-    const softmax_plan *sp = ctx;
-    int64_t first = c * sp->per_chunk;
-    int64_t count = sp->fibres - first < sp->per_chunk ? sp->fibres - first : sp->per_chunk;
-    int64_t idx[ND_MAX_DIMS] = {0};
-    for (int64_t i = sp->nouter - 1, rest = first; i >= 0; i--) {
-        idx[i] = rest % sp->oshape[i];
-        rest /= sp->oshape[i];
-    }
-    float *scratch = sp->scratch ? sp->scratch + (int64_t)worker * sp->n : NULL;
-    int64_t ox = 0, oy = 0; /* the fibre's offsets in x and y */
-    for (int i = 0; i < sp->nouter; i++) {
-        ox += idx[i] * sp->oxs[i];
-        oy += idx[i] * sp->oys[i];
-    }
-    for (int64_t f = 0; f < count; f++) {
-        const float *x = sp->x + ox;
-        float *y = sp->y + oy;
-        for (int i = sp->nouter - 1; i >= 0; i--) { /* to the next fibre */
-            ox += sp->oxs[i];
-            oy += sp->oys[i];
-            if (++idx[i] < sp->oshape[i]) break;
-            ox -= idx[i] * sp->oxs[i];
-            oy -= idx[i] * sp->oys[i];
-            idx[i] = 0;
-        }
-        const float *hint = sp->prefetch && sp->xs == 1 && f + 1 < count ? sp->x + ox : NULL;
-        const float *src = x;
-        float *dst = sp->ys == 1 ? y : scratch;
-        if (sp->xs != 1) {
-            for (int64_t i = 0; i < sp->n; i++) scratch[i] = x[i * sp->xs];
-            src = scratch;
-        }
-        sp->kernel(sp->n, src, dst, hint);
-        if (sp->ys != 1)
-            for (int64_t i = 0; i < sp->n; i++) y[i * sp->ys] = scratch[i];
-    }
-}
-
-static nd_tensor *softmax_like(const nd_tensor *x, int axis, const char *op, nd_op id,
-                               bool log_form) {
-    nd__check_tensor(x, op);
-    int a = nd__axis(axis, x->ndim, op);
-    nd_tensor *y = nd__new(x->shape, x->ndim, op);
-    const nd_kernels *k = nd__kernels();
-    softmax_plan sp = {.kernel = log_form ? k->log_softmax : k->softmax,
-                       .x = nd_data(x), .y = nd_data(y), .n = x->shape[a],
-                       .xs = x->strides[a], .ys = y->strides[a], .fibres = 1};
-    for (int i = 0; i < x->ndim; i++) {
-        if (i == a) continue;
-        sp.oshape[sp.nouter] = x->shape[i];
-        sp.oxs[sp.nouter] = x->strides[i];
-        sp.oys[sp.nouter++] = y->strides[i];
-        sp.fibres *= x->shape[i];
-    }
-    if (sp.n == 1) sp.xs = sp.ys = 1; /* a fibre of one element is contiguous */
-    if (sp.n > 0 && sp.fibres > 0) {
-        int threads = nd_get_num_threads();
-        size_t scratch_bytes = 0;
-        if (sp.xs != 1 || sp.ys != 1) {
-            scratch_bytes = (size_t)threads * (size_t)sp.n * sizeof(float);
-            sp.scratch = nd__alloc(scratch_bytes, op);
-        }
-        sp.per_chunk = sp.n < ND_GRAIN ? ND_GRAIN / sp.n : 1;
-        sp.prefetch = nd__prefetch_input(nd_numel(x) * (int64_t)sizeof(float));
-        nd__parallel_for((sp.fibres + sp.per_chunk - 1) / sp.per_chunk, softmax_chunk, &sp);
-        if (sp.scratch) nd__release(sp.scratch, scratch_bytes);
-    }
-    const nd_tensor *in[1] = {x};
-    nd_op_event e = {.op = id, .out = y, .in = in, .nin = 1, .axis = a};
-    nd__emit(&e);
-    return y;
-}
-
-nd_tensor *nd_softmax(const nd_tensor *x, int axis) {
-    return softmax_like(x, axis, "softmax", ND_OP_SOFTMAX, false);
-}
-
-nd_tensor *nd_log_softmax(const nd_tensor *x, int axis) {
-    return softmax_like(x, axis, "log_softmax", ND_OP_LOG_SOFTMAX, true);
 }
 
 nd_tensor *nd_argmax(const nd_tensor *x, int axis, bool keepdim) {

@@ -260,6 +260,11 @@ nd_tensor *nd_var(const nd_tensor *x, const int *axes, int naxes,
 nd_tensor *nd_argmax(const nd_tensor *x, int axis, bool keepdim);
 nd_tensor *nd_softmax(const nd_tensor *x, int axis);
 nd_tensor *nd_log_softmax(const nd_tensor *x, int axis);
+/* The backward pass of y = softmax(x, axis), used by autograd: from y and
+ * dy (y's shape), dx = y (dy - sum_axis(dy y)), the bits of nd_mul,
+ * nd_sum (keepdim), nd_sub and nd_mul composed, in one pass over each
+ * fibre. It has no backward rule of its own. */
+nd_tensor *nd_softmax_backward(const nd_tensor *y, const nd_tensor *dy, int axis);
 
 /* Sums over one contiguous row of n floats, for layers that fuse their
  * own loops (GroupNorm): in double, by the active kernel set, element i
@@ -361,7 +366,7 @@ typedef enum nd_op {
     ND_OP_ABS, ND_OP_SIN, ND_OP_COS, ND_OP_TANH, ND_OP_SIGMOID, ND_OP_SILU,
     ND_OP_ERF, ND_OP_GELU, ND_OP_RELU,
     ND_OP_SUM, ND_OP_MEAN, ND_OP_MAX, ND_OP_MIN, ND_OP_VAR, ND_OP_ARGMAX,
-    ND_OP_SOFTMAX, ND_OP_LOG_SOFTMAX,
+    ND_OP_SOFTMAX, ND_OP_LOG_SOFTMAX, ND_OP_SOFTMAX_BACKWARD,
     ND_OP_MATMUL, ND_OP_CONCAT, ND_OP_STACK, ND_OP_PAD,
     ND_OP_CONV2D, ND_OP_CONV2D_BACKWARD_INPUT, ND_OP_CONV2D_BACKWARD_WEIGHT,
     ND_OP_VIEW, ND_OP_PERMUTE, ND_OP_SLICE, ND_OP_EXPAND, ND_OP_SQUEEZE,

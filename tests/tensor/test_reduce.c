@@ -773,6 +773,64 @@ START_TEST(test_softmax_errors) {
 }
 END_TEST
 
+/* softmax's backward pass holds the bits of the four ops it replaces,
+ * dx = y (dy - sum(dy y)), for 1-3 threads: rows along the last axis,
+ * fibres along a leading axis (gathered and scattered), strided y and dy,
+ * fibres of one element, rows longer than a summation block (70001 >
+ * ND_GRAIN), and a NaN and an inf in dy that must reach their rows only.
+ * In one long row the products are 1 and as many 1e20 as -1e20 (y = 1,
+ * in every block), so that the sum in double is what the ones leave
+ * after the spikes cancel, which depends on the lane and block each
+ * product joins: an order other than nd_sum's changes it. */
+static nd_tensor *softmax_backward_composed(const nd_tensor *y, const nd_tensor *dy, int axis) {
+    nd_tensor *dot = nd_sum(nd_mul(dy, y), (int[]){axis}, 1, true);
+    return nd_mul(y, nd_sub(dy, dot));
+}
+
+START_TEST(test_softmax_backward_matches_the_composed_ops) {
+    nd_tensor *y = t_uniform(91, ND_SHAPE(7, 300), 0, 1), *dy = t_uniform(92, ND_SHAPE(7, 300), -2, 2);
+    nd_tensor *yt = nd_transpose(t_uniform(93, ND_SHAPE(300, 7), 0, 1), 0, 1);
+    nd_tensor *dys = nd_slice(t_uniform(94, ND_SHAPE(7, 600), -2, 2), 1, 0, ND_END, 2);
+    nd_tensor *y3 = t_uniform(95, ND_SHAPE(3, 33, 5), 0, 1), *dy3 = t_uniform(96, ND_SHAPE(3, 33, 5), -1, 1);
+    nd_tensor *yl = t_uniform(97, ND_SHAPE(2, 70001), 0, 1), *dyl = t_uniform(98, ND_SHAPE(2, 70001), -1, 1);
+    nd_tensor *y1 = t_uniform(99, ND_SHAPE(5, 1), 0, 1), *dy1 = t_uniform(100, ND_SHAPE(5, 1), -1, 1);
+    nd_tensor *ones = nd_full(ND_SHAPE(1, 70001), 1.0f), *spikes = nd_zeros(ND_SHAPE(1, 70001));
+    for (int64_t i = 0; i < 70001; i++)
+        nd_data(spikes)[i] = i % 37 == 0 ? 1e20f : i % 37 == 5 ? -1e20f : 1.0f;
+    nd_data(dy)[2 * 300 + 17] = NAN;
+    nd_data(dy)[4 * 300 + 5] = INFINITY;
+    struct {
+        const nd_tensor *y, *dy;
+        int axis;
+    } cases[] = {{y, dy, -1}, {y, dy, 0}, {yt, dy, 1}, {y, dys, -1}, {yt, dys, 0},
+                 {y3, dy3, 1}, {y3, dy3, 2}, {yl, dyl, -1}, {y1, dy1, 1}, {y1, dy1, 0},
+                 {ones, spikes, 1}};
+    int initial = nd_get_num_threads();
+    for (int threads = 1; threads <= 3; threads++) {
+        nd_set_num_threads(threads);
+        for (int c = 0; c < (int)(sizeof cases / sizeof cases[0]); c++) {
+            nd_tensor *got = nd_softmax_backward(cases[c].y, cases[c].dy, cases[c].axis);
+            nd_tensor *want = softmax_backward_composed(cases[c].y, cases[c].dy, cases[c].axis);
+            ck_assert(nd_same_shape(got, want));
+            ck_assert_msg(!memcmp(nd_data(got), nd_data(want),
+                                  (size_t)nd_numel(got) * sizeof(float)),
+                          "case %d differs from the composed ops with %d threads", c, threads);
+        }
+    }
+    nd_set_num_threads(initial);
+    nd_tensor *dx = nd_softmax_backward(y, dy, -1); /* the NaN and the inf stay in their rows */
+    for (int64_t r = 0; r < 7; r++) {
+        float v = nd_data(dx)[r * 300 + 100];
+        ck_assert(r == 2 ? isnan(v) : r == 4 ? isinf(v) : isfinite(v));
+    }
+    ck_assert_str_eq(nd_op_name(ND_OP_SOFTMAX_BACKWARD), "softmax_backward");
+    EXPECT_FATAL(nd_softmax_backward(y, y3, 0),
+                 "nanodiff: softmax_backward: dy has shape [3,33,5] but y has shape [7,300]");
+    EXPECT_FATAL(nd_softmax_backward(y, dy, 2),
+                 "nanodiff: softmax_backward: axis 2 is out of range for a 2-d tensor");
+}
+END_TEST
+
 TCase *tcase_reduce(void) {
     TCase *tc = nd_test_case("reduce");
     tcase_add_test(tc, test_reduce_hand_values);
@@ -797,5 +855,6 @@ TCase *tcase_reduce(void) {
     tcase_add_test(tc, test_softmax_large_inputs);
     tcase_add_test(tc, test_log_softmax_precision_far_from_zero);
     tcase_add_test(tc, test_softmax_errors);
+    tcase_add_test(tc, test_softmax_backward_matches_the_composed_ops);
     return tc;
 }
