@@ -95,8 +95,8 @@ static void pad_shifted(const padded *p, int64_t n, int64_t c, int64_t y0, int64
     int64_t j0 = max64(p->pl - v, 0), j1 = min64(p->w + p->pl - v, p->wp);
     for (int64_t h = h0; h < h1; h++) {
         float *restrict d = dst + (h + p->pt - y0) * p->wp;
-        const float *restrict s = src + h * p->s[2] + (v - p->pl) * p->s[3];
-        for (int64_t j = j0; j < j1; j++) d[j] = s[j * p->s[3]];
+        const float *restrict s = src + h * p->s[2];
+        for (int64_t j = j0; j < j1; j++) d[j] = s[(j + v - p->pl) * p->s[3]];
     }
 }
 
