@@ -81,6 +81,10 @@ typedef struct nd_kernels {
                          double *lanes);
     bool (*max_lanes)(int64_t n, const float *x, float *lanes);
     bool (*min_lanes)(int64_t n, const float *x, float *lanes);
+    /* acc[i] += x[i] in double for i < n: a row of x into one double
+     * accumulator per column (sums over a leading axis); the same bits in
+     * every set */
+    void (*acc_double)(int64_t n, const float *x, double *acc);
     /* softmax and log_softmax of one contiguous row; y may be x. next is
      * NULL or the row the caller will pass next (n floats, contiguous): a
      * hint to load it into the cache while this row computes, never read

@@ -305,6 +305,7 @@ const nd_kernels nd__kernels_avx2 = {
     .vmul = nd__mul_avx2,
     .vdiv = nd__div_avx2,
     .sum_lanes = nd__sum_lanes_avx2,
+    .acc_double = nd__acc_double_avx2,
     .sumsq_lanes = nd__sumsq_lanes_avx2,
     .dotdev_lanes = nd__dotdev_lanes_avx2,
     .max_lanes = nd__max_lanes_avx2,

@@ -57,6 +57,7 @@ const nd_kernels nd__kernels_neon = {
     .vmul = nd__mul_neon,
     .vdiv = nd__div_neon,
     .sum_lanes = nd__sum_lanes_neon,
+    .acc_double = nd__acc_double_neon,
     .sumsq_lanes = nd__sumsq_lanes_neon,
     .dotdev_lanes = nd__dotdev_lanes_neon,
     .max_lanes = nd__max_lanes_neon,

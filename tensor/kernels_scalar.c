@@ -84,6 +84,7 @@ const nd_kernels nd__kernels_scalar = {
     .vmul = nd__mul_scalar,
     .vdiv = nd__div_scalar,
     .sum_lanes = nd__sum_lanes_scalar,
+    .acc_double = nd__acc_double_scalar,
     .sumsq_lanes = nd__sumsq_lanes_scalar,
     .dotdev_lanes = nd__dotdev_lanes_scalar,
     .max_lanes = nd__max_lanes_scalar,

@@ -38,15 +38,20 @@ typedef struct {
     const nd_kernels *kern;
     int64_t run; /* x beyond L2, each output's inputs one contiguous run:
                     count, else 0 */
+    bool ahead;  /* x beyond L2: sum_columns prefetches the next batch of columns */
 } plan;
 
 /* Sums and means over reduced axes whose last stride is not 1 (a leading
  * axis, as in the gradient of a broadcast), at most one block each: walked
  * one output at a time, each would read a column of x, a few floats per
- * call. Here COLS outputs go at once, reading rows of x in order, and
- * lane k % 16 of each output adds its element k in order, exactly the
- * order of walk_sub (and of every kernel set's sum_lanes): the same bits. */
-#define COLS 64
+ * call. Here COLS outputs go at once, reading rows of x in order (a
+ * contiguous row with the kernel set's acc_double), and lane k % 16 of
+ * each output adds its element k in order, exactly the order of walk_sub
+ * (and of every kernel set's sum_lanes): the same bits. With fewer than
+ * 16 elements per output the lanes past them stay +0.0, which the lane
+ * tree may skip: a lane is never -0.0 (it starts at +0.0, and an exact
+ * zero sum rounds to +0.0), so adding +0.0 to it changes no bit. */
+#define COLS 128
 
 static bool by_columns(const plan *pl, int64_t xs) {
     return (pl->id == ND_OP_SUM || pl->id == ND_OP_MEAN) && xs != 0 && pl->nred > 0 &&
@@ -55,16 +60,21 @@ static bool by_columns(const plan *pl, int64_t xs) {
 
 static void sum_columns(const plan *pl, int64_t n, float *y, int64_t ys, const float *x,
                         int64_t xs) {
+    int live = pl->count < ND_LANES ? (int)pl->count : ND_LANES; /* lanes with elements */
+    double lanes[ND_LANES][COLS];
     for (int64_t i0 = 0; i0 < n; i0 += COLS) {
         int64_t m = n - i0 < COLS ? n - i0 : COLS;
-        double lanes[ND_LANES][COLS] = {{0.0}};
+        memset(lanes, 0, (size_t)(live > 2 ? live : 2) * sizeof lanes[0]);
         int64_t idx[ND_MAX_DIMS] = {0}, off = 0;
         for (int64_t k = 0; k < pl->count; k++) {
             double *l = lanes[k % ND_LANES];
             const float *e = x + i0 * xs + off;
-            if (xs == 1)
-                for (int64_t i = 0; i < m; i++) l[i] += e[i];
-            else
+            if (xs == 1) {
+                if (pl->ahead)
+                    for (int64_t j = COLS; j < 2 * COLS && i0 + j < n; j += 16)
+                        ND_PREFETCH(e + j);
+                pl->kern->acc_double(m, e, l);
+            } else
                 for (int64_t i = 0; i < m; i++) l[i] += e[i * xs];
             /* the next element in row-major order over the reduced axes */
             for (int d = pl->nred - 1; d >= 0; d--) {
@@ -74,9 +84,9 @@ static void sum_columns(const plan *pl, int64_t n, float *y, int64_t ys, const f
                 idx[d] = 0;
             }
         }
-        /* nd__combine_lanes's tree, a column per output */
-        for (int h = ND_LANES / 2; h >= 2; h /= 2)
-            for (int j = 0; j < h; j++)
+        /* nd__combine_lanes's tree, a column per output, over the live lanes */
+        for (int h = ND_LANES / 2, l = live; h >= 2; l = l < h ? l : h, h /= 2)
+            for (int j = 0; j + h < l; j++)
                 for (int64_t i = 0; i < m; i++) lanes[j][i] += lanes[j + h][i];
         for (int64_t i = 0; i < m; i++) {
             double acc = 0.0;
@@ -152,7 +162,8 @@ static nd_tensor *reduce(const nd_tensor *x, const int *axes, int naxes,
     }
     float *base[2] = {nd_data(y), nd_data(x)};
     pl->kern = nd__kernels();
-    pl->run = nd__prefetch_input(nd_numel(x) * (int64_t)sizeof(float)) ? pl->count : 0;
+    pl->ahead = nd__prefetch_input(nd_numel(x) * (int64_t)sizeof(float));
+    pl->run = pl->ahead ? pl->count : 0;
     int64_t want = 1;
     for (int i = pl->nred - 1; i >= 0; i--) {
         if (pl->red_shape[i] == 1) continue;

@@ -146,6 +146,7 @@ static inline float nd__combine_min(const float *l) {
                                 const float *y, double *lanes);                \
     bool nd__max_lanes_##isa(int64_t n, const float *x, float *lanes);         \
     bool nd__min_lanes_##isa(int64_t n, const float *x, float *lanes);         \
+    void nd__acc_double_##isa(int64_t n, const float *x, double *acc);         \
     void nd__softmax_##isa(int64_t n, const float *x, float *y,                \
                            const float *next);                                 \
     void nd__log_softmax_##isa(int64_t n, const float *x, float *y,            \

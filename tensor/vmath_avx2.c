@@ -424,6 +424,18 @@ void nd__sum_lanes_avx2(int64_t n, const float *x, double *l) {
     for (; i < n; i++) l[i % ND_LANES] += x[i];
 }
 
+void nd__acc_double_avx2(int64_t n, const float *x, double *acc) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_loadu_ps(x + i);
+        _mm256_storeu_pd(acc + i, _mm256_add_pd(_mm256_loadu_pd(acc + i),
+                                                _mm256_cvtps_pd(_mm256_castps256_ps128(v))));
+        _mm256_storeu_pd(acc + i + 4, _mm256_add_pd(_mm256_loadu_pd(acc + i + 4),
+                                                    _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1))));
+    }
+    for (; i < n; i++) acc[i] += x[i];
+}
+
 /* (x - mean) y and (x - mean)^2 as a product and a sum, never fused, as in
  * the twins */
 static inline __m256d dev(const float *x, __m256d mean) {

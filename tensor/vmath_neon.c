@@ -252,6 +252,16 @@ void nd__sum_lanes_neon(int64_t n, const float *x, double *l) {
     for (; i < n; i++) l[i % ND_LANES] += x[i];
 }
 
+void nd__acc_double_neon(int64_t n, const float *x, double *acc) {
+    int64_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t v = vld1q_f32(x + i);
+        vst1q_f64(acc + i, vaddq_f64(vld1q_f64(acc + i), vcvt_f64_f32(vget_low_f32(v))));
+        vst1q_f64(acc + i + 2, vaddq_f64(vld1q_f64(acc + i + 2), vcvt_high_f64_f32(v)));
+    }
+    for (; i < n; i++) acc[i] += x[i];
+}
+
 void nd__sumsq_lanes_neon(int64_t n, const float *x, double mean, double *l) {
     float64x2_t a[8], vm = vdupq_n_f64(mean);
     for (int j = 0; j < 8; j++) a[j] = vld1q_f64(l + 2 * j);

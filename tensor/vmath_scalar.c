@@ -328,6 +328,11 @@ void nd__sum_lanes_scalar(int64_t n, const float *x, double *lanes) {
     for (int64_t i = 0; i < n; i++) lanes[i % ND_LANES] += x[i];
 }
 
+/* acc[i] += x[i], in double */
+void nd__acc_double_scalar(int64_t n, const float *x, double *acc) {
+    for (int64_t i = 0; i < n; i++) acc[i] += x[i];
+}
+
 /* lanes[i % 16] += (x[i] - mean)^2, in double */
 void nd__sumsq_lanes_scalar(int64_t n, const float *x, double mean, double *lanes) {
     for (int64_t i = 0; i < n; i++) {

@@ -404,6 +404,13 @@ START_TEST(lane_reductions_match_twins_exactly) {
                 }
                 sets[s]->sum_lanes(n, x + off, l1);
                 sets[s]->sumsq_lanes(n, x + off, 1.25, q1);
+                /* acc_double: one accumulator per element, from 1/3 j */
+                double a0[1030], a1[1030];
+                for (int64_t i = 0; i < n; i++) a0[i] = a1[i] = (double)i / 3.0;
+                for (int64_t i = 0; i < n; i++) a0[i] += x[off + i];
+                sets[s]->acc_double(n, x + off, a1);
+                ck_assert_msg(!memcmp(a0, a1, (size_t)n * sizeof(double)),
+                              "acc_double (%s) n %lld", sets[s]->name, (long long)n);
                 ck_assert_msg(!memcmp(l0, l1, sizeof l0), "sum_lanes (%s) n %lld",
                               sets[s]->name, (long long)n);
                 ck_assert_msg(!memcmp(q0, q1, sizeof q0), "sumsq_lanes (%s) n %lld",
