@@ -46,7 +46,7 @@ static void fibres_init(fibres *f, int axis, int nops, const nd_tensor *const *t
         f->shape[f->nouter++] = x->shape[i];
         f->count *= x->shape[i];
     }
-    f->per_chunk = f->n < ND_GRAIN ? ND_GRAIN / f->n : 1;
+    f->per_chunk = f->n > 0 && f->n < ND_GRAIN ? ND_GRAIN / f->n : 1;
 }
 
 static void fibre_seek(const fibres *f, int64_t first, fibre_pos *p) {

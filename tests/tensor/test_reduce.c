@@ -824,6 +824,14 @@ START_TEST(test_softmax_backward_matches_the_composed_ops) {
         ck_assert(r == 2 ? isnan(v) : r == 4 ? isinf(v) : isfinite(v));
     }
     ck_assert_str_eq(nd_op_name(ND_OP_SOFTMAX_BACKWARD), "softmax_backward");
+    /* empty fibres, and no fibres: empty results */
+    const nd_tensor *empty[2] = {nd_zeros(ND_SHAPE(3, 0)), nd_zeros(ND_SHAPE(0, 5))};
+    for (int e = 0; e < 2; e++) {
+        nd_tensor *s = nd_softmax(empty[e], -1), *l = nd_log_softmax(empty[e], -1);
+        nd_tensor *b = nd_softmax_backward(empty[e], empty[e], -1);
+        ck_assert(nd_same_shape(s, empty[e]) && nd_same_shape(l, empty[e]) &&
+                  nd_same_shape(b, empty[e]));
+    }
     EXPECT_FATAL(nd_softmax_backward(y, y3, 0),
                  "nanodiff: softmax_backward: dy has shape [3,33,5] but y has shape [7,300]");
     EXPECT_FATAL(nd_softmax_backward(y, dy, 2),
