@@ -29,7 +29,9 @@ nd_tensor *nd_requires_grad(nd_tensor *t, bool on);
 void nd_backward(nd_tensor *loss);
 void nd_backward_with(nd_tensor *y, const nd_tensor *dy);
 
-void nd_zero_grad(nd_tensor *t); /* sets t->grad to zeros, if it has one */
+/* Sets t->grad to zeros, if it has one (a non-leaf's gradient that shares
+ * its storage with other gradients is replaced by a new one of zeros). */
+void nd_zero_grad(nd_tensor *t);
 /* A view of x's values that no gradient flows through. */
 nd_tensor *nd_detach(const nd_tensor *x);
 

@@ -177,7 +177,14 @@ nd_tensor *nd_requires_grad(nd_tensor *t, bool on) {
 
 void nd_zero_grad(nd_tensor *t) {
     if (!t) nd_fatal("zero_grad", "tensor is NULL");
-    if (t->grad) nd_fill_(t->grad, 0.0f);
+    if (!t->grad) return;
+    if (t->record && !nd_owns_storage(t->grad)) { /* shared with other gradients */
+        nd_tensor *z = nd_persist(nd_zeros(t->grad->shape, t->grad->ndim));
+        nd_free(t->grad);
+        t->grad = z;
+        return;
+    }
+    nd_fill_(t->grad, 0.0f);
 }
 
 nd_tensor *nd_detach(const nd_tensor *x) {

@@ -243,6 +243,12 @@ START_TEST(shared_non_leaf_gradients_are_added_out_of_place) {
     assert_values(a->grad, (const float[]){6, 12, -24}, 3);
     assert_values(x->grad, (const float[]){15, 30, -60}, 3);
     ck_assert(nd_owns_storage(x->grad));
+    /* zeroing a shared gradient leaves the others alone */
+    nd_zero_grad(b);
+    assert_values(b->grad, (const float[]){0, 0, 0}, 3);
+    assert_values(u->grad, dyv, 3);
+    nd_zero_grad(x);
+    assert_values(x->grad, (const float[]){0, 0, 0}, 3);
 }
 END_TEST
 
