@@ -212,7 +212,9 @@ nd_tensor *nd_detach(const nd_tensor *x) {
  * therefore added out of place. Leaves' gradients, which optimizers
  * update and later backward passes add into, are always their own, as is
  * the seed's copy of the caller's dy. Strided views are still copied:
- * the rules that read them run faster on a contiguous copy. */
+ * sharing them too made the attention block only 1.5-2% faster, and a
+ * rule that reads a strided gradient element by element can lose more
+ * than the copy costs. */
 static nd_scope *rule_scope;
 
 void nd__accumulate(const nd_record *r, int k, const nd_tensor *g) {
