@@ -78,6 +78,14 @@ nd_module *nd_module_child_at(nd_module *m, int index, nd_module *child) {
     return nd_module_child(m, name, child);
 }
 
+static void destroy_group(nd_module *m) { nd_dealloc(m, sizeof *m); }
+
+nd_module *nd_module_new(const char *type) {
+    nd_module *m = nd_alloc(sizeof *m);
+    nd_module_init(m, type, destroy_group);
+    return m;
+}
+
 void nd_module_free(nd_module *m) {
     if (!m) return;
     for (int i = 0; i < m->n; i++) {

@@ -50,6 +50,9 @@ nd_tensor *nd_module_param(nd_module *m, const char *name, nd_tensor *value);
 nd_module *nd_module_child(nd_module *m, const char *name, nd_module *child);
 /* The same, named by its index ("0", "1", ...), as in nn.ModuleList. */
 nd_module *nd_module_child_at(nd_module *m, int index, nd_module *child);
+/* A module of its own, for grouping children under a name, as PyTorch's
+ * nn.Module() or nn.ModuleList() holding others; nd_module_free frees it. */
+nd_module *nd_module_new(const char *type);
 /* Free the parameters and children, then the module itself. NULL is fine. */
 void nd_module_free(nd_module *m);
 

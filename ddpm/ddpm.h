@@ -1,0 +1,266 @@
+/* nanodiff ddpm layer: Denoising Diffusion Probabilistic Models (Ho, Jain,
+ * Abbeel 2020) as a library. Equation numbers are the paper's.
+ *
+ *   schedule.c   betas and every table derived from them, in float64
+ *   diffusion.c  the forward process q, its posterior, the reverse
+ *                process p_theta from an eps prediction, L_simple
+ *   train.c      Algorithm 1: one whole training step per call
+ *   sample.c     Algorithm 2: x_T ~ N(0, I) down to x_0
+ *   unet.c       the paper's UNet, named as the official checkpoints
+ *   mlp.c        a small denoiser for points in a few dimensions
+ *   toy.c        2-D data sets drawn on the fly
+ *
+ * The paper counts t = 1..T; the code counts i = t - 1 = 0..T-1 and hands
+ * the network i, as the reference implementation does. A batch carries
+ * one step per example: t is a float tensor [N] of whole numbers in
+ * [0, T). Includes everything below (nn/nn.h). */
+#ifndef NANODIFF_DDPM_H
+#define NANODIFF_DDPM_H
+
+#include "nn/nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- schedules --------------------------------------------------------- */
+
+/* Every table has T entries, indexed by i = t - 1, computed in double:
+ *   alphas = 1 - betas;  alphas_cumprod abar_i = prod_{j <= i} alpha_j;
+ *   alphas_cumprod_prev_i = abar_{i-1} (1 at i = 0);
+ *   posterior_variance btilde_i = beta_i (1 - abar_{i-1}) / (1 - abar_i)  (Eq. 7);
+ *   posterior_log_variance_clipped = log(btilde), with btilde_1 at i = 0
+ *     (btilde_0 = 0);
+ *   posterior_mean_coef1 = beta sqrt(abar_prev) / (1 - abar),
+ *   posterior_mean_coef2 = (1 - abar_prev) sqrt(alpha) / (1 - abar)  (Eq. 7). */
+typedef struct nd_schedule {
+    int64_t T;
+    double *betas, *alphas, *alphas_cumprod, *alphas_cumprod_prev;
+    double *sqrt_alphas_cumprod, *sqrt_one_minus_alphas_cumprod;
+    double *sqrt_recip_alphas_cumprod, *sqrt_recipm1_alphas_cumprod;
+    double *posterior_variance, *posterior_log_variance_clipped;
+    double *posterior_mean_coef1, *posterior_mean_coef2;
+} nd_schedule;
+
+/* The paper's: beta_i = beta_start + (beta_end - beta_start) i / (T - 1),
+ * with (1e-4, 0.02) for T = 1000. */
+int nd_schedule_linear(nd_schedule *s, int64_t T, double beta_start, double beta_end,
+                       nd_error *err);
+/* Nichol & Dhariwal 2021: abar(t) = f(t) / f(0), f(t) = cos^2((t/T + off) /
+ * (1 + off) pi/2), beta_i = min(1 - abar(i+1) / abar(i), max_beta); they
+ * use off = 0.008, max_beta = 0.999. */
+int nd_schedule_cosine(nd_schedule *s, int64_t T, double offset, double max_beta,
+                       nd_error *err);
+/* Any betas: T >= 2, each finite and in (0, 1). */
+int nd_schedule_from_betas(nd_schedule *s, const double *betas, int64_t T, nd_error *err);
+/* On ND_ERR the schedule is left empty; freeing an empty one is fine. */
+void nd_schedule_free(nd_schedule *s);
+
+/* table[t_n] for each example, as float32 [N, 1, ..., 1] with ndim axes,
+ * to broadcast against a batch [N, ...]. Stops unless t is [N] of whole
+ * numbers in [0, T). */
+nd_tensor *nd_extract(const nd_schedule *s, const double *table, const nd_tensor *t, int ndim);
+
+/* ---- denoisers --------------------------------------------------------- */
+
+/* Anything that maps (x_t, t) to an estimate of the noise eps in x_t: a
+ * network (the UNet, the MLP, a user's module) or a closed-form function.
+ * rng draws dropout masks in train mode; it is NULL when sampling. module
+ * is the network whose parameters train (NULL for a function without
+ * parameters); the sampler switches it to eval mode. */
+typedef nd_tensor *(*nd_denoise_fn)(void *self, const nd_tensor *x_t, const nd_tensor *t,
+                                    nd_rng *rng);
+typedef struct nd_denoiser {
+    nd_denoise_fn forward;
+    void *self;
+    nd_module *module;
+} nd_denoiser;
+nd_tensor *nd_denoise(nd_denoiser d, const nd_tensor *x_t, const nd_tensor *t, nd_rng *rng);
+
+/* ---- the forward process and its posterior ------------------------------ */
+
+/* q(x_t | x_0) sampled (Eq. 4): sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps. */
+nd_tensor *nd_q_sample(const nd_schedule *s, const nd_tensor *x0, const nd_tensor *t,
+                       const nd_tensor *eps);
+/* x_0 = sqrt(1 / abar_t) x_t - sqrt(1 / abar_t - 1) eps, Eq. 4 solved. */
+nd_tensor *nd_predict_x0_from_eps(const nd_schedule *s, const nd_tensor *x_t,
+                                  const nd_tensor *t, const nd_tensor *eps);
+
+/* A Gaussian N(mean, variance I) per example: mean [N, ...], variance and
+ * log_variance [N, 1, ..., 1]. */
+typedef struct nd_gaussian {
+    nd_tensor *mean, *variance, *log_variance;
+} nd_gaussian;
+/* q(x_{t-1} | x_t, x_0) = N(coef1 x_0 + coef2 x_t, btilde_t I)  (Eqs. 6-7). */
+nd_gaussian nd_q_posterior(const nd_schedule *s, const nd_tensor *x0, const nd_tensor *x_t,
+                           const nd_tensor *t);
+
+/* ---- the reverse process ----------------------------------------------- */
+
+/* sigma_t^2 of p_theta (section 3.2): beta_t ("fixedlarge", the paper's
+ * CIFAR-10 choice; its log uses btilde_1 at i = 0, as the reference code
+ * does) or btilde_t ("fixedsmall"). */
+typedef enum nd_var_type { ND_FIXED_LARGE, ND_FIXED_SMALL } nd_var_type;
+
+/* p_theta(x_{t-1} | x_t) = N(mu_theta, sigma_t^2 I)  (Eq. 1), with
+ * mu_theta = mu_tilde(x0_hat, x_t), x0_hat = nd_predict_x0_from_eps(eps),
+ * which is Eq. 11; clip limits x0_hat to [-1, 1] first (the reference
+ * sampler does, for images). *x0_pred, if not NULL, receives x0_hat. */
+nd_gaussian nd_p_mean_variance(const nd_schedule *s, const nd_tensor *eps,
+                               const nd_tensor *x_t, const nd_tensor *t, nd_var_type var,
+                               bool clip, nd_tensor **x0_pred);
+
+/* ---- L_simple ---------------------------------------------------------- */
+
+/* Eq. 14 at given steps and noise: mean over all elements of
+ * (eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t))^2. A 0-d
+ * tensor, differentiable through the denoiser. rng: dropout. */
+nd_tensor *nd_loss_simple_at(const nd_schedule *s, nd_denoiser d, const nd_tensor *x0,
+                             const nd_tensor *t, const nd_tensor *eps, nd_rng *rng);
+/* t uniform over the T steps and eps ~ N(0, I), both drawn from rng (t
+ * first, then eps, then the denoiser's dropout). */
+nd_tensor *nd_loss_simple(const nd_schedule *s, nd_denoiser d, const nd_tensor *x0,
+                          nd_rng *rng);
+/* n steps uniform in [0, T), from rng. */
+nd_tensor *nd_sample_timesteps(const nd_schedule *s, int64_t n, nd_rng *rng);
+
+/* ---- Algorithm 1: training --------------------------------------------- */
+
+/* The paper's defaults (section 4, appendix B): Adam, lr 2e-4, betas (0.9,
+ * 0.999), eps 1e-8, warmup 5000 steps; clip the global gradient norm at
+ * 1.0; EMA decay 0.9999; no flips (turn them on for images). */
+typedef struct nd_train_config {
+    nd_optim_config optim;
+    double grad_clip;  /* global norm; 0: measured but not clipped */
+    float ema_decay;   /* in [0, 1] */
+    bool random_flip;  /* flip images [N, C, H, W] left-right, p = 1/2 each */
+} nd_train_config;
+nd_train_config nd_train_defaults(void);
+
+/* What trains: the model behind a denoiser, its optimizer, its EMA, and
+ * the one rng every draw of a step comes from (flips, t, eps, dropout). */
+typedef struct nd_trainer {
+    const nd_schedule *schedule;
+    nd_denoiser denoiser;
+    nd_train_config config;
+    nd_optimizer *optimizer;
+    nd_ema *ema;
+    nd_rng rng;
+    int64_t step; /* steps taken */
+} nd_trainer;
+/* The denoiser must have a module. Stops on a bad config. */
+nd_trainer *nd_trainer_new(const nd_schedule *s, nd_denoiser d, nd_train_config config,
+                           uint64_t seed);
+void nd_trainer_free(nd_trainer *tr);
+
+typedef struct nd_train_stats {
+    double loss;      /* L_simple of the batch */
+    double grad_norm; /* global norm before clipping */
+    double lr;        /* the learning rate the step used */
+} nd_train_stats;
+/* Algorithm 1, one iteration, on a batch x0 [N, ...]: draw t and eps,
+ * L_simple, backward, clip, optimizer step (with warmup), EMA update.
+ * The step's activations, tape and gradients are released before it
+ * returns. */
+nd_train_stats nd_train_step(nd_trainer *tr, const nd_tensor *x0);
+/* The whole state (model, optimizer, EMA, rng, step) as one checkpoint
+ * (nn's format); load validates everything before changing anything. */
+int nd_trainer_save(const nd_trainer *tr, const char *path, const char *config,
+                    nd_error *err);
+int nd_trainer_load(nd_trainer *tr, const char *path, nd_error *err);
+
+/* ---- Algorithm 2: sampling --------------------------------------------- */
+
+/* Sees the chain every `every` steps and at the last: i = t - 1, x_t
+ * (before the step) and the x_0 it predicts. */
+typedef void (*nd_sample_callback)(void *ctx, int64_t i, const nd_tensor *x_t,
+                                   const nd_tensor *x0_pred);
+typedef struct nd_sample_config {
+    nd_var_type var;        /* default fixedlarge */
+    bool clip;              /* clip the x_0 estimate to [-1, 1] (default on) */
+    uint64_t seed;
+    uint32_t first_stream;  /* example k draws from stream first_stream + k */
+    const nd_ema *ema;      /* sample with these weights, if not NULL */
+    nd_sample_callback callback;
+    void *callback_ctx;
+    int64_t every;          /* callback period in steps (>= 1) */
+} nd_sample_config;
+nd_sample_config nd_sample_defaults(void);
+
+/* One step of Algorithm 2 at step i for every example (t [N] all i):
+ * x_{t-1} = mu_theta(x_t, t) + sigma_t z, with no noise at i = 0. */
+nd_tensor *nd_p_sample(const nd_schedule *s, nd_denoiser d, const nd_tensor *x_t,
+                       const nd_tensor *t, const nd_tensor *z, nd_var_type var, bool clip,
+                       nd_tensor **x0_pred);
+/* Algorithm 2: x_T ~ N(0, I) of the given shape [N, ...], T steps down to
+ * x_0, in no-grad and eval mode (the module's mode is restored). Example
+ * k's noise, x_T first, then z for each step, comes from its own stream,
+ * so it is the same drawn in any batch. */
+nd_tensor *nd_p_sample_loop(const nd_schedule *s, nd_denoiser d, const int64_t *shape,
+                            int ndim, const nd_sample_config *config);
+
+/* ---- the UNet (section 3.4, appendix B) -------------------------------- */
+
+#define ND_UNET_MAX_LEVELS 8
+typedef struct nd_unet_config {
+    int64_t in_channels, out_channels, resolution;
+    int64_t ch;                              /* base channels */
+    int levels;                              /* entries of ch_mult */
+    int64_t ch_mult[ND_UNET_MAX_LEVELS];
+    int64_t num_res_blocks;
+    int nattn;                               /* entries of attn_resolutions */
+    int64_t attn_resolutions[ND_UNET_MAX_LEVELS];
+    float dropout;
+    int64_t groups;                          /* GroupNorm groups (32) */
+} nd_unet_config;
+/* "cifar10" (the paper's, 35,746,307 parameters), "small" (1x32x32, ch 32,
+ * ch_mult 1,2,2, 2 blocks, attention at 16, 8 groups), "tiny" (1x8x8,
+ * ch 8, ch_mult 1,2, 1 block, attention at 4, 4 groups). */
+int nd_unet_config_named(const char *name, nd_unet_config *c, nd_error *err);
+/* Checks sizes, levels, groups dividing every width, the resolution
+ * halving evenly down the levels. */
+int nd_unet_config_check(const nd_unet_config *c, nd_error *err);
+/* Multiply-adds per image of a forward pass: convs, dense layers and the
+ * two products of each attention. */
+int64_t nd_unet_macs(const nd_unet_config *c);
+
+typedef struct nd_unet nd_unet;
+/* Built and initialised as the reference: variance_scaling(1, fan_avg,
+ * uniform) on every weight, 1e-10 on conv2, proj_out and conv_out, zero
+ * biases. Stops on a bad config (see nd_unet_config_check). */
+nd_unet *nd_unet_new(const nd_unet_config *c, nd_rng *rng);
+nd_module *nd_unet_module(nd_unet *u);
+const nd_unet_config *nd_unet_get_config(const nd_unet *u);
+/* x [N, in, res, res], t [N] -> eps_theta [N, out, res, res]. */
+nd_tensor *nd_unet_forward(nd_unet *u, const nd_tensor *x, const nd_tensor *t, nd_rng *rng);
+nd_denoiser nd_unet_denoiser(nd_unet *u);
+
+/* ---- the MLP denoiser --------------------------------------------------- */
+
+/* For points x [N, dim]: each coordinate embedded as
+ * nd_timestep_embedding(input_scale x_d, emb) and t as
+ * nd_timestep_embedding(t, emb), concatenated, then
+ *   h = in(e);  h += fc2_k(swish(fc1_k(swish(h)))) for each block k;
+ *   eps = out(swish(h)), out zero-initialised. */
+typedef struct nd_mlp_config {
+    int64_t dim, width, depth, emb;
+    float input_scale;
+} nd_mlp_config;
+nd_mlp_config nd_mlp_defaults(int64_t dim); /* width 128, depth 3, emb 32, scale 25 */
+typedef struct nd_mlp nd_mlp;
+nd_mlp *nd_mlp_new(const nd_mlp_config *c, nd_rng *rng);
+nd_module *nd_mlp_module(nd_mlp *m);
+nd_tensor *nd_mlp_forward(nd_mlp *m, const nd_tensor *x, const nd_tensor *t);
+nd_denoiser nd_mlp_denoiser(nd_mlp *m);
+
+/* ---- toy data ------------------------------------------------------------ */
+
+/* n points [n, 2] of scikit-learn's two moons (radius 1, centres (0, 0)
+ * and (1, 0.5)), plus N(0, noise^2) per coordinate, centred and scaled by
+ * 1/1.2 so that most of the set lies in [-1.5, 1.5]. */
+nd_tensor *nd_toy_two_moons(int64_t n, float noise, nd_rng *rng);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
