@@ -51,22 +51,27 @@ int nd_schedule_from_betas(nd_schedule *s, const double *betas, int64_t T, nd_er
     tables(s, t);
     for (int k = 0; k < NTABLES; k++) *t[k] = block + k * T;
     s->T = T;
-    double abar = 1.0;
+    /* 1 - abar by its own recurrence, 1 - abar_i = (1 - abar_{i-1}) +
+     * abar_{i-1} beta_i: no cancellation where abar is near 1, and exactly
+     * beta_0 at i = 0, so that btilde_0 = 0, coef1_0 = 1 and coef2_0 = 0
+     * hold exactly */
+    double abar = 1.0, om = 0.0;
     for (int64_t i = 0; i < T; i++) {
-        double beta = betas[i], alpha = 1.0 - beta, prev = abar;
+        double beta = betas[i], alpha = 1.0 - beta, prev = abar, om_prev = om;
         abar *= alpha;
+        om = om_prev + prev * beta;
         s->betas[i] = beta;
         s->alphas[i] = alpha;
         s->alphas_cumprod[i] = abar;
         s->alphas_cumprod_prev[i] = prev;
         s->sqrt_alphas_cumprod[i] = sqrt(abar);
-        s->sqrt_one_minus_alphas_cumprod[i] = sqrt(1.0 - abar);
+        s->sqrt_one_minus_alphas_cumprod[i] = sqrt(om);
         s->sqrt_recip_alphas_cumprod[i] = sqrt(1.0 / abar);
-        s->sqrt_recipm1_alphas_cumprod[i] = sqrt(1.0 / abar - 1.0);
-        /* Eq. 7: btilde = beta (1 - abar_prev) / (1 - abar); 0 at i = 0 */
-        s->posterior_variance[i] = beta * (1.0 - prev) / (1.0 - abar);
-        s->posterior_mean_coef1[i] = beta * sqrt(prev) / (1.0 - abar);
-        s->posterior_mean_coef2[i] = (1.0 - prev) * sqrt(alpha) / (1.0 - abar);
+        s->sqrt_recipm1_alphas_cumprod[i] = sqrt(om / abar);
+        /* Eq. 7: btilde = beta (1 - abar_prev) / (1 - abar) */
+        s->posterior_variance[i] = beta * om_prev / om;
+        s->posterior_mean_coef1[i] = beta * sqrt(prev) / om;
+        s->posterior_mean_coef2[i] = om_prev * sqrt(alpha) / om;
     }
     /* log(0) at i = 0: the reference code clips it to the next step's value */
     s->posterior_log_variance_clipped[0] = log(s->posterior_variance[1]);

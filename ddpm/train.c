@@ -33,13 +33,16 @@ nd_trainer *nd_trainer_new(const nd_schedule *s, nd_denoiser d, nd_train_config 
     if (!d.forward || !d.module) nd_fatal(op, "the denoiser has no module to train");
     if (!(config.grad_clip >= 0.0 && isfinite(config.grad_clip)))
         nd_fatal(op, "grad_clip %g is not a number >= 0", config.grad_clip);
+    if (!(config.ema_decay >= 0.0f && config.ema_decay <= 1.0f))
+        nd_fatal(op, "ema_decay %g is not in [0, 1]", config.ema_decay);
+    nd_optimizer *opt = nd_optimizer_new(d.module, config.optim); /* checks optim */
     nd_trainer *tr = nd_alloc(sizeof *tr);
     memset(tr, 0, sizeof *tr);
     tr->schedule = s;
     tr->denoiser = d;
     tr->config = config;
-    tr->optimizer = nd_optimizer_new(d.module, config.optim); /* checks optim */
-    tr->ema = nd_ema_new(d.module, config.ema_decay);         /* checks the decay */
+    tr->optimizer = opt;
+    tr->ema = nd_ema_new(d.module, config.ema_decay);
     tr->rng = nd_rng_init(seed, 0);
     return tr;
 }
@@ -53,10 +56,6 @@ void nd_trainer_free(nd_trainer *tr) {
 
 /* Each image of x [N, C, H, W] mirrored left-right with probability 1/2. */
 static nd_tensor *random_flip(const nd_tensor *x, nd_rng *rng) {
-    char s[ND_SHAPE_STR_LEN];
-    if (x->ndim != 4)
-        nd_fatal("train_step", "random flips need images [N, C, H, W], got %s",
-                 nd_shape_str(x->shape, x->ndim, s));
     int64_t n = x->shape[0], rows = x->shape[1] * x->shape[2], w = x->shape[3];
     nd_tensor *coin = nd_rand(rng, ND_SHAPE(n));
     nd_tensor *src = nd_contiguous(x), *out = nd_empty(x->shape, x->ndim);
@@ -77,6 +76,10 @@ nd_train_stats nd_train_step(nd_trainer *tr, const nd_tensor *x0) {
     if (!tr) nd_fatal("train_step", "trainer is NULL");
     if (!x0 || x0->ndim < 1 || x0->shape[0] < 1)
         nd_fatal("train_step", "x0 needs a batch [N, ...] with N >= 1");
+    char shape[ND_SHAPE_STR_LEN];
+    if (tr->config.random_flip && x0->ndim != 4)
+        nd_fatal("train_step", "random flips need images [N, C, H, W], got %s",
+                 nd_shape_str(x0->shape, x0->ndim, shape));
     nd_train_stats st;
     nd_module *model = tr->denoiser.module;
     bool was_training = model->training;

@@ -1,0 +1,26 @@
+/* The ddpm layer's Check suite. */
+#include <stdlib.h>
+
+#include "helpers.h"
+
+TCase *tcase_schedule(void);
+TCase *tcase_diffusion(void);
+TCase *tcase_sample(void);
+TCase *tcase_train(void);
+TCase *tcase_unet(void);
+TCase *tcase_golden(void);
+
+int main(void) {
+    Suite *s = suite_create("ddpm");
+    suite_add_tcase(s, tcase_schedule());
+    suite_add_tcase(s, tcase_diffusion());
+    suite_add_tcase(s, tcase_sample());
+    suite_add_tcase(s, tcase_train());
+    suite_add_tcase(s, tcase_unet());
+    suite_add_tcase(s, tcase_golden());
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,278 @@
+/* Algorithm 2 without any training: with the exact eps of Gaussian data
+ * the sampler must give back the data's mean and variance; and its
+ * plumbing: one noise stream per example, no noise at the last step, the
+ * callback, the EMA weights, and the same bits for any thread count. */
+#include <math.h>
+#include <string.h>
+
+#include "ddpm/ddpm.h"
+#include "helpers.h"
+
+/* Data N(mu, s^2 I): x_t = sqrt(abar) x_0 + sqrt(1 - abar) eps is Gaussian
+ * too, and E[eps | x_t] = (x_t - sqrt(abar) mu) sqrt(1 - abar) /
+ * (abar s^2 + 1 - abar): the best denoiser there is. */
+typedef struct {
+    const nd_schedule *s;
+    double mu, s2;
+} gaussian_data;
+
+static nd_tensor *exact_eps(void *self, const nd_tensor *x, const nd_tensor *t, nd_rng *r) {
+    (void)r;
+    const gaussian_data *g = self;
+    int64_t n = t->shape[0];
+    nd_tensor *shift = nd_empty(ND_SHAPE(n, 1)), *gain = nd_empty(ND_SHAPE(n, 1));
+    for (int64_t k = 0; k < n; k++) {
+        double abar = g->s->alphas_cumprod[(int64_t)nd_get(t, &k)];
+        nd_data(shift)[k] = (float)(sqrt(abar) * g->mu);
+        nd_data(gain)[k] = (float)(sqrt(1 - abar) / (abar * g->s2 + 1 - abar));
+    }
+    return nd_mul(nd_sub(x, shift), gain);
+}
+
+/* With clipping off, a step maps x to a x + b + sigma z, a and b from the
+ * tables: the mean and the variance of x_0 follow exactly, in double. */
+static void exact_moments(const nd_schedule *s, const gaussian_data *g, nd_var_type var,
+                          double *mean, double *variance) {
+    double m = 0, v = 1;
+    for (int64_t i = s->T - 1; i >= 0; i--) {
+        double abar = s->alphas_cumprod[i];
+        double c = sqrt(1 - abar) / (abar * g->s2 + 1 - abar);
+        double r = s->sqrt_recip_alphas_cumprod[i], rm1 = s->sqrt_recipm1_alphas_cumprod[i];
+        double c1 = s->posterior_mean_coef1[i], c2 = s->posterior_mean_coef2[i];
+        double a = c1 * (r - rm1 * c) + c2, b = c1 * rm1 * c * sqrt(abar) * g->mu;
+        double sigma2 = var == ND_FIXED_LARGE ? s->betas[i] : s->posterior_variance[i];
+        m = a * m + b;
+        v = a * a * v + (i > 0 ? sigma2 : 0.0);
+    }
+    *mean = m;
+    *variance = v;
+}
+
+START_TEST(exact_eps_recovers_gaussian_data) {
+    nd_schedule s;
+    nd_error err;
+    ck_assert_int_eq(nd_schedule_linear(&s, 1000, 1e-4, 0.02, &err), ND_OK);
+    gaussian_data g = {&s, 0.3, 0.25};
+    nd_denoiser d = {exact_eps, &g, NULL};
+    const int64_t n = 500, dim = 16, count = n * dim;
+    for (int var = 0; var < 2; var++) {
+        nd_sample_config cfg = nd_sample_defaults();
+        cfg.var = var == 0 ? ND_FIXED_LARGE : ND_FIXED_SMALL;
+        cfg.clip = false;
+        cfg.seed = 21;
+        nd_tensor *x = nd_p_sample_loop(&s, d, ND_SHAPE(n, dim), &cfg);
+        double m = 0, v = 0;
+        for (int64_t k = 0; k < count; k++) m += nd_data(x)[k];
+        m /= count;
+        for (int64_t k = 0; k < count; k++) v += pow(nd_data(x)[k] - m, 2);
+        v /= count - 1;
+        double em, ev;
+        exact_moments(&s, &g, cfg.var, &em, &ev);
+        /* the chain itself is close, both ways: sigma^2 = beta adds a little
+         * variance (0.3% here), btilde takes a little more away (1.6%) */
+        bool large = cfg.var == ND_FIXED_LARGE;
+        ck_assert_msg(fabs(em - g.mu) < 1e-4 && (large ? ev > g.s2 : ev < g.s2) &&
+                          fabs(ev - g.s2) < (large ? 5e-3 : 2e-2) * g.s2,
+                      "exact chain: mean %g, variance %g", em, ev);
+        /* and the sampler is that chain: 5 standard errors */
+        ck_assert_msg(fabs(m - em) <= 5 * sqrt(ev / count),
+                      "%s: sample mean %g, chain %g", var ? "fixedsmall" : "fixedlarge", m, em);
+        ck_assert_msg(fabs(v - ev) <= 5 * ev * sqrt(2.0 / count),
+                      "%s: sample variance %g, chain %g", var ? "fixedsmall" : "fixedlarge", v,
+                      ev);
+        nd_free(x);
+    }
+    nd_schedule_free(&s);
+}
+END_TEST
+
+/* The last step adds no noise whatever z says (line 3), and earlier steps
+ * add exactly sigma_t z. */
+START_TEST(noise_only_before_the_last_step) {
+    nd_schedule s;
+    nd_error err;
+    ck_assert_int_eq(nd_schedule_linear(&s, 1000, 1e-4, 0.02, &err), ND_OK);
+    gaussian_data g = {&s, 0.0, 1.0};
+    nd_denoiser d = {exact_eps, &g, NULL};
+    nd_rng r = nd_rng_init(2, 0);
+    nd_tensor *x = nd_randn(&r, ND_SHAPE(3, 4));
+    nd_tensor *z = nd_full(ND_SHAPE(3, 4), 100.0f);
+    nd_tensor *t = nd_from_buffer((const float[]){0, 0, 10}, ND_SHAPE(3));
+    nd_tensor *noisy = nd_p_sample(&s, d, x, t, z, ND_FIXED_SMALL, false, NULL);
+    nd_tensor *mean = nd_p_sample(&s, d, x, t, NULL, ND_FIXED_SMALL, false, NULL);
+    for (int64_t k = 0; k < 12; k++) {
+        float got = nd_data(noisy)[k], m = nd_data(mean)[k];
+        if (k < 8)
+            ck_assert(got == m);
+        else
+            ck_assert_near(got, m + 100.0 * sqrt(s.posterior_variance[10]), 1e-5);
+    }
+    nd_schedule_free(&s);
+}
+END_TEST
+
+/* A tiny UNet, seeded and given nonzero output weights so that its
+ * output depends on its input. */
+static nd_unet *tiny_unet(uint64_t seed) {
+    nd_unet_config c;
+    nd_error err;
+    ck_assert_int_eq(nd_unet_config_named("tiny", &c, &err), ND_OK);
+    nd_rng g = nd_rng_init(seed, 0);
+    nd_unet *u = nd_unet_new(&c, &g);
+    nd_param_list ps = nd_parameters(nd_unet_module(u));
+    for (int i = 0; i < ps.n; i++)
+        if (ps.items[i].value->ndim >= 2) nd_init_torch_default_(ps.items[i].value, NULL, &g);
+    nd_param_list_free(&ps);
+    return u;
+}
+
+static nd_schedule short_schedule(void) {
+    nd_schedule s;
+    nd_error err;
+    ck_assert_int_eq(nd_schedule_linear(&s, 6, 0.05, 0.5, &err), ND_OK);
+    return s;
+}
+
+/* Example k of a batch draws from stream first + k: sample j of a batch of
+ * 64 is sample j drawn alone, bit for bit, through a real network. */
+START_TEST(each_example_has_its_own_stream) {
+    nd_schedule s = short_schedule();
+    nd_unet *u = tiny_unet(1);
+    nd_denoiser d = nd_unet_denoiser(u);
+    nd_sample_config cfg = nd_sample_defaults();
+    cfg.seed = 9;
+    nd_tensor *batch = nd_p_sample_loop(&s, d, ND_SHAPE(64, 1, 8, 8), &cfg);
+    const int64_t picks[3] = {0, 17, 63};
+    for (int p = 0; p < 3; p++) {
+        cfg.first_stream = (uint32_t)picks[p];
+        nd_tensor *alone = nd_p_sample_loop(&s, d, ND_SHAPE(1, 1, 8, 8), &cfg);
+        ck_assert_msg(memcmp(nd_data(alone), nd_data(batch) + picks[p] * 64,
+                             64 * sizeof(float)) == 0,
+                      "sample %lld differs drawn alone", (long long)picks[p]);
+    }
+    /* and another seed gives other samples */
+    cfg.first_stream = 0;
+    cfg.seed = 10;
+    nd_tensor *other = nd_p_sample_loop(&s, d, ND_SHAPE(1, 1, 8, 8), &cfg);
+    ck_assert(memcmp(nd_data(other), nd_data(batch), 64 * sizeof(float)) != 0);
+    nd_module_free(nd_unet_module(u));
+    nd_schedule_free(&s);
+}
+END_TEST
+
+typedef struct {
+    int calls;
+    int64_t steps[16];
+    bool x0_in_range;
+    float first_x0[4];
+} seen_chain;
+
+static void watch(void *ctx, int64_t i, const nd_tensor *x_t, const nd_tensor *x0) {
+    seen_chain *c = ctx;
+    ck_assert(nd_same_shape(x_t, x0));
+    if (c->calls < 16) c->steps[c->calls] = i;
+    for (int64_t k = 0; k < nd_numel(x0); k++)
+        if (fabsf(nd_data(x0)[k]) > 1.0f) c->x0_in_range = false;
+    c->calls++;
+}
+
+/* The callback sees every `every`-th step and the last, with clipped x_0
+ * estimates; the model leaves in the mode it came in. */
+START_TEST(callback_sees_the_chain) {
+    nd_schedule s = short_schedule();
+    nd_unet *u = tiny_unet(2);
+    nd_module *m = nd_unet_module(u);
+    seen_chain c = {.x0_in_range = true};
+    nd_sample_config cfg = nd_sample_defaults();
+    cfg.callback = watch;
+    cfg.callback_ctx = &c;
+    cfg.every = 4;
+    ck_assert(m->training);
+    nd_tensor *x = nd_p_sample_loop(&s, nd_unet_denoiser(u), ND_SHAPE(2, 1, 8, 8), &cfg);
+    ck_assert(m->training);
+    ck_assert_int_eq(c.calls, 2);
+    ck_assert_int_eq(c.steps[0], 4);
+    ck_assert_int_eq(c.steps[1], 0);
+    ck_assert(c.x0_in_range);
+    ck_assert_int_eq(x->shape[0], 2);
+    nd_module_train(m, false);
+    cfg.every = 1;
+    c.calls = 0;
+    nd_free(nd_p_sample_loop(&s, nd_unet_denoiser(u), ND_SHAPE(2, 1, 8, 8), &cfg));
+    ck_assert(!m->training);
+    ck_assert_int_eq(c.calls, 6);
+    for (int k = 0; k < 6; k++) ck_assert_int_eq(c.steps[k], 5 - k);
+    cfg.every = 0;
+    EXPECT_FATAL(nd_p_sample_loop(&s, nd_unet_denoiser(u), ND_SHAPE(2, 1, 8, 8), &cfg),
+                 "nanodiff: p_sample_loop: callback period 0 < 1");
+    nd_module_free(m);
+    nd_schedule_free(&s);
+}
+END_TEST
+
+/* Sampling with the EMA equals sampling a copy that holds the averages,
+ * and leaves the model's own weights as they were. */
+START_TEST(samples_from_the_ema_weights) {
+    nd_schedule s = short_schedule();
+    nd_unet *u = tiny_unet(3), *copy = tiny_unet(4);
+    nd_module *m = nd_unet_module(u);
+    nd_ema *ema = nd_ema_new(m, 0.5f);
+    nd_ema_update(ema);
+    /* move the model away from its average */
+    nd_param_list ps = nd_parameters(m);
+    nd_no_grad_begin();
+    for (int i = 0; i < ps.n; i++)
+        nd_copy_(ps.items[i].value, nd_mul_scalar(ps.items[i].value, 1.5f));
+    nd_no_grad_end();
+    nd_ema_copy_to(ema, nd_unet_module(copy));
+    nd_tensor *before = nd_clone(ps.items[3].value);
+    nd_sample_config cfg = nd_sample_defaults();
+    cfg.ema = ema;
+    nd_tensor *a = nd_p_sample_loop(&s, nd_unet_denoiser(u), ND_SHAPE(2, 1, 8, 8), &cfg);
+    cfg.ema = NULL;
+    nd_tensor *b = nd_p_sample_loop(&s, nd_unet_denoiser(copy), ND_SHAPE(2, 1, 8, 8), &cfg);
+    nd_tensor *own = nd_p_sample_loop(&s, nd_unet_denoiser(u), ND_SHAPE(2, 1, 8, 8), &cfg);
+    ck_assert(nd_allclose(a, b, 0, 0, false));
+    ck_assert(!nd_allclose(a, own, 0, 0, false));
+    ck_assert(nd_allclose(ps.items[3].value, before, 0, 0, false));
+    nd_param_list_free(&ps);
+    nd_ema_free(ema);
+    nd_module_free(m);
+    nd_module_free(nd_unet_module(copy));
+    nd_schedule_free(&s);
+}
+END_TEST
+
+/* The same samples, to the bit, with 1, 2 and 3 threads. */
+START_TEST(same_bits_for_any_thread_count) {
+    nd_schedule s = short_schedule();
+    nd_unet *u = tiny_unet(5);
+    int saved = nd_get_num_threads();
+    nd_tensor *first = NULL;
+    for (int th = 1; th <= 3; th++) {
+        nd_set_num_threads(th);
+        nd_sample_config cfg = nd_sample_defaults();
+        cfg.seed = 33;
+        nd_tensor *x = nd_p_sample_loop(&s, nd_unet_denoiser(u), ND_SHAPE(5, 1, 8, 8), &cfg);
+        if (!first)
+            first = x;
+        else
+            ck_assert_msg(memcmp(nd_data(x), nd_data(first), 5 * 64 * sizeof(float)) == 0,
+                          "%d threads sample other bits than 1", th);
+    }
+    nd_set_num_threads(saved);
+    nd_module_free(nd_unet_module(u));
+    nd_schedule_free(&s);
+}
+END_TEST
+
+TCase *tcase_sample(void) {
+    TCase *tc = nd_test_case("sample");
+    tcase_add_test(tc, exact_eps_recovers_gaussian_data);
+    tcase_add_test(tc, noise_only_before_the_last_step);
+    tcase_add_test(tc, each_example_has_its_own_stream);
+    tcase_add_test(tc, callback_sees_the_chain);
+    tcase_add_test(tc, samples_from_the_ema_weights);
+    tcase_add_test(tc, same_bits_for_any_thread_count);
+    return tc;
+}
