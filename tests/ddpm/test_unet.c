@@ -41,7 +41,7 @@ START_TEST(cifar10_has_the_papers_parameters) {
     expect_shape(m, "down.1.attn.1.proj_out.weight", ND_SHAPE(256, 256, 1, 1));
     expect_shape(m, "down.1.attn.0.norm.weight", ND_SHAPE(256));
     expect_shape(m, "mid.block_1.conv1.weight", ND_SHAPE(256, 256, 3, 3));
-    expect_shape(m, "mid.attn_1.q.bias", ND_SHAPE(256, 256, 1, 1));
+    expect_shape(m, "mid.attn_1.q.weight", ND_SHAPE(256, 256, 1, 1));
     expect_shape(m, "mid.block_2.norm2.bias", ND_SHAPE(256));
     expect_shape(m, "up.3.block.0.conv1.weight", ND_SHAPE(256, 512, 3, 3));
     expect_shape(m, "up.1.block.2.nin_shortcut.weight", ND_SHAPE(256, 384, 1, 1));
