@@ -417,10 +417,13 @@ static void wgrad_add_parts(void *ctx, int64_t chunk, int worker) {
     }
 }
 
-/* Cuts the group's slices into ranges: enough for about WGRAD_CHUNKS
- * chunks with `blocks` blocks of rows, within WGRAD_PARTS floats of
- * partial sums of ko floats each. Depends on the shapes alone. */
-static void plan_ranges(wgrad *wg, int64_t blocks) {
+/* Cuts the positions of a group of nimg images into kc-slices, and those
+ * into ranges: enough for about WGRAD_CHUNKS chunks with `blocks` blocks
+ * of rows, within WGRAD_PARTS floats of partial sums of ko floats each.
+ * Depends on the shapes alone. */
+static void plan_ranges(wgrad *wg, int64_t nimg, int64_t blocks) {
+    wg->t = nimg * wg->oh * wg->ow;
+    wg->tc = slice_len(wg->t);
     int64_t slices = (wg->t + wg->tc - 1) / wg->tc;
     int64_t want = (WGRAD_CHUNKS + blocks - 1) / blocks;
     int64_t most = 1 + WGRAD_PARTS / max64(wg->k * wg->o, 1);
@@ -457,18 +460,19 @@ void nd__conv_direct_weight_grad(const nd_kernels *kern, const geom *g, const nd
     wg.aoff = aoff;
     wg.roff = roff;
     int64_t blocks = (g->k + WGRAD_ROWS - 1) / WGRAD_ROWS;
-    /* the first group is the largest: the most ranges */
-    wg.t = group * p;
-    wg.tc = slice_len(wg.t);
-    plan_ranges(&wg, blocks);
-    size_t part_bytes = floats((wg.ranges - 1) * g->k * g->o);
+    /* partial sums for the group cut into the most ranges: fewer slices
+     * can make more ranges (17 slices in 9 ranges of 2, 16 in 16 of 1), so
+     * the last, smaller group may need more than the full ones */
+    plan_ranges(&wg, group, blocks);
+    int64_t ranges = wg.ranges;
+    plan_ranges(&wg, (g->n - 1) % group + 1, blocks); /* the last group */
+    ranges = max64(ranges, wg.ranges);
+    size_t part_bytes = floats((ranges - 1) * g->k * g->o);
     wg.part = nd__alloc(part_bytes, op);
     for (int64_t n0 = 0; n0 < g->n; n0 += group) {
         int64_t nimg = min64(group, g->n - n0);
         wg.n0 = n0;
-        wg.t = nimg * p;
-        wg.tc = slice_len(wg.t);
-        plan_ranges(&wg, blocks);
+        plan_ranges(&wg, nimg, blocks);
         wg.first = n0 == 0;
         wg.nplanes = nimg * g->c;
         int64_t per = pad_planes_per_chunk(&wg);

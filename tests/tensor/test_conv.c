@@ -234,17 +234,23 @@ static results run(const conv_case *k, const inputs *in) {
     return r;
 }
 
-static void check_case(const conv_case *k, int layout, uint64_t seed) {
+/* The three passes with the active kernel set against ref. */
+static void expect_results(const conv_case *k, int layout, const inputs *in,
+                           const reference *ref) {
     char label[160];
     snprintf(label, sizeof label, "%s (%s, %s, kernels %s)", k->name, layout_names[layout],
              k->bias ? "bias" : "no bias", nd_kernels_name());
+    results r = run(k, in);
+    const int64_t y_shape[4] = {k->n, k->o, out_h(k), out_w(k)};
+    expect_close("y", label, r.y, y_shape, ref->y, ref->ys);
+    expect_close("dx", label, r.dx, in->x->shape, ref->dx, ref->dxs);
+    expect_close("dw", label, r.dw, in->w->shape, ref->dw, ref->dws);
+}
+
+static void check_case(const conv_case *k, int layout, uint64_t seed) {
     inputs in = make_inputs(k, layout, seed);
     reference ref = compute_reference(k, &in);
-    results r = run(k, &in);
-    const int64_t y_shape[4] = {k->n, k->o, out_h(k), out_w(k)};
-    expect_close("y", label, r.y, y_shape, ref.y, ref.ys);
-    expect_close("dx", label, r.dx, in.x->shape, ref.dx, ref.dxs);
-    expect_close("dw", label, r.dw, in.w->shape, ref.dw, ref.dws);
+    expect_results(k, layout, &in, &ref);
     free_reference(&ref);
 }
 
@@ -284,6 +290,40 @@ static void big_case(void) {
 }
 
 START_TEST(several_tiles_across_images) { for_each_kernel_set(big_case); }
+END_TEST
+
+/* The weight gradient pads x a group of images at a time (a million
+ * floats) and sums each group's positions in ranges of kc-slices, every
+ * range after the first into partial sums of its own. A smaller last
+ * group can make more ranges than the full ones: 10 + 6 images of
+ * 96x32x32 (14 ranges, then 16), 42 + 22 of 96x16x16 (14, then 15). */
+static const conv_case last_group[] = {
+    {"1x1 stride 1, 32 channels, a last group in more ranges", 16, 96, 32, 32, 32, 1, 1,
+     {1, 1, 0, 0, 0, 0}, false},
+    {"1x1 stride 1, 64 channels, a last group in more ranges", 64, 96, 16, 16, 64, 1, 1,
+     {1, 1, 0, 0, 0, 0}, false},
+};
+
+/* for_each_kernel_set's callback: one reference (50 and 100 million
+ * terms) for every set */
+static const conv_case *shared_case;
+static const inputs *shared_inputs;
+static const reference *shared_ref;
+
+static void check_shared(void) {
+    expect_results(shared_case, CONTIGUOUS, shared_inputs, shared_ref);
+}
+
+START_TEST(last_group_in_more_ranges) {
+    const conv_case *k = &last_group[_i];
+    inputs in = make_inputs(k, CONTIGUOUS, 1000 + 10 * (uint64_t)_i);
+    reference ref = compute_reference(k, &in);
+    shared_case = k;
+    shared_inputs = &in;
+    shared_ref = &ref;
+    for_each_kernel_set(check_shared);
+    free_reference(&ref);
+}
 END_TEST
 
 /* The scalar twins and the active set on the same inputs: each result is
@@ -560,6 +600,7 @@ TCase *tcase_conv(void) {
     TCase *tc = nd_test_case("conv");
     tcase_add_test(tc, matches_naive_reference);
     tcase_add_test(tc, several_tiles_across_images);
+    tcase_add_loop_test(tc, last_group_in_more_ranges, 0, 2);
     tcase_add_loop_test(tc, kernel_sets_agree, 0, 2);
     tcase_add_loop_test(tc, same_bits_for_any_thread_count, 0, 2);
     tcase_add_test(tc, scratch_stays_bounded);
