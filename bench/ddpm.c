@@ -1,0 +1,403 @@
+/* Whole DDPM steps on the `small` UNet: Algorithm 1's training step and
+ * one step of Algorithm 2's sampling chain, in ms per step, in GFLOP/s of
+ * the network's multiply-adds and as % of the FMA peak; and the resident
+ * memory of a fresh process that trains, which the per-layer benches
+ * cannot show. */
+#include <errno.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "ddpm/ddpm.h"
+
+/* posix_spawn hands the child this process's environment, so that
+ * ND_KERNELS, ND_THREADS and GLIBC_TUNABLES apply to it too. */
+extern char **environ;
+
+static const char help[] =
+    "Times, on the `small` UNet (nd_unet_config_named: 1x32x32, ch 32, ch_mult\n"
+    "1,2,2, 2 blocks, attention at 16, 8 groups, dropout 0.1), batches of 16\n"
+    "and 64, with 1 thread and with nd_get_num_threads():\n"
+    "  train   Algorithm 1, one nd_train_step (forward, backward, gradient\n"
+    "          clipping, Adam, EMA) with nd_train_defaults() and a linear\n"
+    "          schedule of T = 1000, on random images in [-1, 1];\n"
+    "  sample  one step of Algorithm 2: nd_p_sample (fixedlarge, clipped) in\n"
+    "          no-grad and eval mode, in a scope ended after each step.\n"
+    "Each step's time includes ending its scope (freeing its activations).\n"
+    "GFLOP/s = 2 x nd_unet_macs x batch / time, x3 for a training step (the\n"
+    "forward product and the two of its backward), against the FMA peak\n"
+    "measured before and after (the higher is kept). After 2 untimed steps of\n"
+    "each, the bench runs rounds that each time every (pass, batch, threads)\n"
+    "once, and prints the median and the best of the rounds.\n"
+    "Then, for each batch, a fresh process (this program run again) takes 20\n"
+    "training steps and reports its peak resident set (VmHWM, or ru_maxrss)\n"
+    "and nd_mem_peak(), the library's peak of live bytes. --quick uses the\n"
+    "`tiny` UNet (1x8x8), batches 2 and 4, one round and 2 steps.";
+
+#define ROUNDS 9
+#define WARMUP_STEPS 2
+#define RSS_STEPS 20
+#define SEED 20200619u
+#define SAMPLE_STEP 499 /* i = t - 1 mid-chain: the noise term is added */
+
+enum { TRAIN, SAMPLE, NPASSES };
+static const char *const pass_names[NPASSES] = {"train", "sample"};
+
+typedef struct {
+    nd_schedule sched;
+    nd_unet *unet;
+    nd_denoiser den;
+    nd_trainer *trainer;
+} model;
+
+static void model_init(model *m, const nd_unet_config *cfg) {
+    nd_error err;
+    if (nd_schedule_linear(&m->sched, 1000, 1e-4, 0.02, &err) != ND_OK) {
+        fprintf(stderr, "ddpm: %s\n", err.message);
+        exit(1);
+    }
+    nd_rng g = nd_rng_init(SEED, 0);
+    m->unet = nd_unet_new(cfg, &g);
+    m->den = nd_unet_denoiser(m->unet);
+    m->trainer = nd_trainer_new(&m->sched, m->den, nd_train_defaults(), SEED);
+}
+
+static void model_free(model *m) {
+    nd_trainer_free(m->trainer);
+    nd_module_free(nd_unet_module(m->unet));
+    nd_schedule_free(&m->sched);
+}
+
+/* Images uniform in [-1, 1], the range the paper scales pixels to. */
+static nd_tensor *random_images(nd_rng *g, int64_t n, const nd_unet_config *cfg) {
+    nd_scope *s = nd_scope_begin();
+    nd_tensor *u = nd_rand(g, ND_SHAPE(n, cfg->in_channels, cfg->resolution, cfg->resolution));
+    nd_tensor *x = nd_persist(nd_sub_scalar(nd_mul_scalar(u, 2.0f), 1.0f));
+    nd_scope_end(s);
+    return x;
+}
+
+typedef struct {
+    model *m;
+    nd_tensor *x0;      /* train: the batch */
+    nd_tensor *x_t, *t; /* sample: the chain's state at step SAMPLE_STEP */
+    nd_tensor *z;
+} batch_data;
+
+static void train_step(batch_data *b) { nd_train_step(b->m->trainer, b->x0); }
+
+static void sample_step(batch_data *b) {
+    nd_module *mod = nd_unet_module(b->m->unet);
+    nd_no_grad_begin();
+    nd_module_train(mod, false);
+    nd_scope *s = nd_scope_begin();
+    nd_p_sample(&b->m->sched, b->m->den, b->x_t, b->t, b->z, ND_FIXED_LARGE, true, NULL);
+    nd_scope_end(s);
+    nd_no_grad_end();
+}
+
+static double timed(int pass, batch_data *b) {
+    double t0 = bench_now();
+    if (pass == TRAIN) train_step(b);
+    else sample_step(b);
+    return bench_now() - t0;
+}
+
+/* ---- peak resident memory ------------------------------------------------ */
+
+/* A "Vm...:  N kB" line of /proc/self/status in KiB, or -1. */
+static long proc_status_kib(const char *key) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1;
+    char line[256];
+    long kib = -1;
+    size_t len = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, key, len) == 0 && line[len] == ':') {
+            kib = strtol(line + len + 1, NULL, 10);
+            break;
+        }
+    fclose(f);
+    return kib;
+}
+
+/* The hidden child mode: a fresh process, so that its high-water mark is
+ * that of one training run alone and not of the parent's timings. Prints
+ * "key value" lines that the parent reads through a pipe. */
+static int rss_child(int argc, char **argv) {
+    if (argc != 6) {
+        fprintf(stderr, "ddpm: --rss-child CONFIG BATCH THREADS STEPS\n");
+        return 2;
+    }
+    nd_unet_config cfg;
+    nd_error err;
+    if (nd_unet_config_named(argv[2], &cfg, &err) != ND_OK) {
+        fprintf(stderr, "ddpm: %s\n", err.message);
+        return 2;
+    }
+    int64_t n = strtoll(argv[3], NULL, 10);
+    int threads = atoi(argv[4]), steps = atoi(argv[5]);
+    if (n < 1 || threads < 1 || steps < 1) {
+        fprintf(stderr, "ddpm: bad --rss-child arguments\n");
+        return 2;
+    }
+    nd_set_num_threads(threads);
+    model m;
+    model_init(&m, &cfg);
+    nd_rng g = nd_rng_init(SEED, 1);
+    nd_tensor *x0 = random_images(&g, n, &cfg);
+    long setup_kib = proc_status_kib("VmRSS");
+    for (int i = 0; i < steps; i++) nd_train_step(m.trainer, x0);
+    struct rusage ru;
+    long maxrss_kib = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1; /* KiB on Linux */
+    printf("hwm_kib %ld\nmaxrss_kib %ld\nsetup_kib %ld\nmem_peak %zu\n",
+           proc_status_kib("VmHWM"), maxrss_kib, setup_kib, nd_mem_peak());
+    nd_free(x0);
+    model_free(&m);
+    return 0;
+}
+
+typedef struct {
+    double hwm_mib, setup_mib, lib_peak_mib;
+    bool from_status; /* VmHWM rather than ru_maxrss */
+} rss_result;
+
+/* Runs this program again in child mode and reads its figures; exits on
+ * any failure, so that --quick under meson test checks this path too. */
+static rss_result run_rss_child(const char *self, const char *cfg_name, int64_t n,
+                                int threads, int steps) {
+    char nbuf[24], tbuf[16], sbuf[16];
+    snprintf(nbuf, sizeof nbuf, "%lld", (long long)n);
+    snprintf(tbuf, sizeof tbuf, "%d", threads);
+    snprintf(sbuf, sizeof sbuf, "%d", steps);
+    char *args[] = {(char *)self, "--rss-child", (char *)cfg_name, nbuf, tbuf, sbuf, NULL};
+    int fd[2];
+    if (pipe(fd) != 0) {
+        perror("ddpm: pipe");
+        exit(1);
+    }
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fd[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose(&fa, fd[0]);
+    posix_spawn_file_actions_addclose(&fa, fd[1]);
+    pid_t pid;
+    /* /proc/self/exe finds this very binary even when argv[0] was looked
+     * up in PATH or is relative to a directory since left. */
+    int rc = posix_spawn(&pid, "/proc/self/exe", &fa, NULL, args, environ);
+    if (rc != 0) rc = posix_spawnp(&pid, self, &fa, NULL, args, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fd[1]);
+    if (rc != 0) {
+        fprintf(stderr, "ddpm: cannot run %s again: %s\n", self, strerror(rc));
+        exit(1);
+    }
+    FILE *f = fdopen(fd[0], "r");
+    if (!f) {
+        perror("ddpm: fdopen");
+        exit(1);
+    }
+    long hwm = -1, maxrss = -1, setup = -1;
+    size_t peak = 0;
+    int got = 0;
+    char line[128];
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "hwm_kib %ld", &hwm) == 1) got |= 1;
+        else if (sscanf(line, "maxrss_kib %ld", &maxrss) == 1) got |= 2;
+        else if (sscanf(line, "setup_kib %ld", &setup) == 1) got |= 4;
+        else if (sscanf(line, "mem_peak %zu", &peak) == 1) got |= 8;
+    }
+    fclose(f);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR) {
+            perror("ddpm: waitpid");
+            exit(1);
+        }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != 15) {
+        fprintf(stderr, "ddpm: the memory run (batch %lld) failed\n", (long long)n);
+        exit(1);
+    }
+    rss_result r = {.from_status = hwm > 0};
+    r.hwm_mib = (double)(hwm > 0 ? hwm : maxrss) / 1024.0;
+    r.setup_mib = (double)setup / 1024.0;
+    r.lib_peak_mib = (double)peak / (1024.0 * 1024.0);
+    return r;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static void cpu_model(char *buf, size_t size) {
+    snprintf(buf, size, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0) continue;
+        char *v = strchr(line, ':');
+        if (!v) continue;
+        v++;
+        while (*v == ' ' || *v == '\t') v++;
+        v[strcspn(v, "\n")] = '\0';
+        snprintf(buf, size, "%s", v);
+        break;
+    }
+    fclose(f);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(const double *v, int n) {
+    double s[ROUNDS];
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--rss-child") == 0) return rss_child(argc, argv);
+    bool quick = bench_parse_args(argc, argv, "ddpm", help);
+
+    const char *cfg_name = quick ? "tiny" : "small";
+    nd_unet_config cfg;
+    nd_error err;
+    if (nd_unet_config_named(cfg_name, &cfg, &err) != ND_OK) {
+        fprintf(stderr, "ddpm: %s\n", err.message);
+        return 1;
+    }
+    const int64_t batches[2] = {quick ? 2 : 16, quick ? 4 : 64};
+    int nthreads = nd_get_num_threads();
+    int counts[2] = {1, nthreads}, ncounts = nthreads > 1 ? 2 : 1;
+    int rounds = quick ? 1 : ROUNDS, warmup = quick ? 0 : WARMUP_STEPS;
+    int rss_steps = quick ? 2 : RSS_STEPS;
+    double start = bench_now();
+
+    model m;
+    model_init(&m, &cfg);
+    int64_t params = nd_num_parameters(nd_unet_module(m.unet));
+    int64_t macs = nd_unet_macs(&cfg);
+    char cpu[256], env[512];
+    cpu_model(cpu, sizeof cpu);
+    printf("# ddpm: `%s` UNet (%lldx%lldx%lld, ch %lld, %d levels, %lld blocks), %lld "
+           "parameters, %lld multiply-adds per image forward; train = nd_train_step "
+           "(Adam, clip, EMA), sample = one nd_p_sample step (no-grad, eval); batches "
+           "%lld and %lld; GFLOP/s = 2 x macs x batch (x3 to train) / time; %d untimed "
+           "steps of each, then median and best of %d interleaved rounds | cpu: %s | %s | "
+           "threads: 1 and %d\n",
+           cfg_name, (long long)cfg.in_channels, (long long)cfg.resolution,
+           (long long)cfg.resolution, (long long)cfg.ch, cfg.levels,
+           (long long)cfg.num_res_blocks, (long long)params, (long long)macs,
+           (long long)batches[0], (long long)batches[1], warmup, rounds, cpu,
+           bench_environment(env, sizeof env, nd_kernels_name()), nthreads);
+
+    double peak[2];
+    for (int k = 0; k < ncounts; k++) peak[k] = bench_fma_peak(counts[k], quick);
+
+    nd_rng g = nd_rng_init(SEED, 1);
+    batch_data data[2];
+    for (int b = 0; b < 2; b++) {
+        int64_t n = batches[b];
+        data[b] = (batch_data){.m = &m, .x0 = random_images(&g, n, &cfg)};
+        data[b].x_t = nd_persist(
+            nd_randn(&g, ND_SHAPE(n, cfg.in_channels, cfg.resolution, cfg.resolution)));
+        data[b].z = nd_persist(
+            nd_randn(&g, ND_SHAPE(n, cfg.in_channels, cfg.resolution, cfg.resolution)));
+        data[b].t = nd_full(ND_SHAPE(n), (float)SAMPLE_STEP);
+    }
+
+    /* Warm-up: a process's first training steps run several times slower
+     * (here 3-4x), their large blocks landing on fresh pages until glibc's
+     * heap and the library's block cache hold them; two steps suffice. */
+    for (int k = 0; k < ncounts; k++) {
+        nd_set_num_threads(counts[k]);
+        for (int b = 0; b < 2; b++)
+            for (int pass = 0; pass < NPASSES; pass++)
+                for (int i = 0; i < warmup; i++) timed(pass, &data[b]);
+    }
+
+    /* Interleaved rounds: the machine is shared and its speed drifts over
+     * minutes, so every configuration is timed once per round and the
+     * figures compare times taken moments apart. */
+    double times[2][2][NPASSES][ROUNDS];
+    for (int r = 0; r < rounds; r++)
+        for (int k = 0; k < ncounts; k++) {
+            nd_set_num_threads(counts[k]);
+            for (int b = 0; b < 2; b++)
+                for (int pass = 0; pass < NPASSES; pass++)
+                    times[k][b][pass][r] = timed(pass, &data[b]);
+        }
+    nd_set_num_threads(nthreads);
+
+    /* The peak again after the steps, the higher kept, as in bench/conv: a
+     * peak measured while another process had a core flatters the %. */
+    for (int k = 0; k < ncounts; k++) {
+        double again = bench_fma_peak(counts[k], quick);
+        peak[k] = again > peak[k] ? again : peak[k];
+    }
+    printf("# fma peak (%s, higher of before and after): t1 %.1f GFLOP/s", bench_fma_isa(),
+           peak[0]);
+    if (ncounts > 1) printf(", t%d %.1f GFLOP/s", nthreads, peak[1]);
+    printf("\n");
+    for (int k = 0; k < ncounts; k++)
+        bench_figure(peak[k], "GFLOP/s", "fma_peak_t%d", counts[k]);
+
+    for (int pass = 0; pass < NPASSES; pass++)
+        for (int b = 0; b < 2; b++) {
+            double flops = 2.0 * (double)macs * (double)batches[b] * (pass == TRAIN ? 3 : 1);
+            double best_t[2] = {0, 0};
+            for (int k = 0; k < ncounts; k++) {
+                const double *v = times[k][b][pass];
+                double best = v[0];
+                for (int r = 1; r < rounds; r++) best = v[r] < best ? v[r] : best;
+                double med = median(v, rounds);
+                best_t[k] = best;
+                const char *p = pass_names[pass];
+                long long n = (long long)batches[b];
+                int t = counts[k];
+                bench_figure(1e3 * med, "ms", "%s_b%lld_t%d_median", p, n, t);
+                bench_figure(1e3 * best, "ms", "%s_b%lld_t%d_best", p, n, t);
+                bench_figure(flops / med * 1e-9, "GFLOP/s", "%s_b%lld_t%d_median_rate", p, n, t);
+                bench_figure(flops / best * 1e-9, "GFLOP/s", "%s_b%lld_t%d_best_rate", p, n, t);
+                bench_figure(100 * flops / med * 1e-9 / peak[k], "%", "%s_b%lld_t%d_median_peak",
+                             p, n, t);
+                bench_figure(100 * flops / best * 1e-9 / peak[k], "%", "%s_b%lld_t%d_best_peak",
+                             p, n, t);
+            }
+            if (ncounts > 1)
+                bench_figure(best_t[0] / best_t[1], "x", "%s_b%lld_speedup_t%d",
+                             pass_names[pass], (long long)batches[b], nthreads);
+        }
+
+    for (int b = 0; b < 2; b++) {
+        nd_free(data[b].x0);
+        nd_free(data[b].x_t);
+        nd_free(data[b].z);
+        nd_free(data[b].t);
+    }
+    model_free(&m);
+
+    /* Memory last: the children run alone, after the timings. */
+    printf("# memory: a fresh process per batch, %d training steps on %d thread(s); "
+           "rss = its peak resident set (VmHWM, or ru_maxrss), setup = its resident set "
+           "before the first step (model, Adam, EMA), lib = nd_mem_peak(), the library's "
+           "peak of live bytes\n",
+           rss_steps, nthreads);
+    for (int b = 0; b < 2; b++) {
+        rss_result r = run_rss_child(argv[0], cfg_name, batches[b], nthreads, rss_steps);
+        long long n = (long long)batches[b];
+        if (!r.from_status) printf("# no VmHWM in /proc/self/status: rss is ru_maxrss\n");
+        bench_figure(r.hwm_mib, "MiB", "train_rss_b%lld", n);
+        bench_figure(r.setup_mib, "MiB", "train_rss_setup_b%lld", n);
+        bench_figure(r.lib_peak_mib, "MiB", "train_mem_peak_b%lld", n);
+    }
+    printf("# run time %.0f s\n", bench_now() - start);
+    return 0;
+}
