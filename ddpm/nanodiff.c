@@ -1,5 +1,5 @@
-/* The nanodiff command. Until the diffusion layer lands, its default job is
- * a tour of the layers the rest is built on: tensors, autograd and nn. */
+/* The nanodiff command. Its default job is a tour of the layers: tensors,
+ * autograd, nn, and DDPM on a set of 2-D points, small enough to watch. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/nn.h"
+#include "ddpm/ddpm.h"
 
 static const char usage[] =
     "usage: nanodiff [demo] [options]\n"
@@ -18,13 +18,17 @@ static const char usage[] =
     "  demo        (default) a tour of the tensor, autograd and nn layers:\n"
     "              views, broadcasting, reductions, matmul, counter-based\n"
     "              random numbers, a backward pass over the tape, and a\n"
-    "              DDPM residual block trained for a few AdamW steps\n"
+    "              DDPM residual block trained for a few AdamW steps; then\n"
+    "              DDPM on two moons: the forward process, Algorithm 1 on a\n"
+    "              small MLP, and Algorithm 2 drawing points from it\n"
     "  help        this text\n"
     "\n"
     "options:\n"
     "  --seed N      seed of the random numbers (default 0)\n"
     "  --samples N   normal samples drawn for the histogram, 1..100000000\n"
     "                (default 100000)\n"
+    "  --steps N     training steps of the two-moons model, 1..1000000\n"
+    "                (default 1500)\n"
     "  -h, --help    this text\n";
 
 /* A whole decimal number in [lo, hi], or ND_ERR with a message. */
@@ -73,6 +77,117 @@ static void histogram(const nd_tensor *z) {
         line[WIDTH + 1] = 0;
         printf("  %+5.2f %10lld  %s\n", mid, (long long)count[b], line);
     }
+}
+
+/* Points [n, 2] as a character plot of [-2, 2] x [-1.5, 1.5]: the more
+ * points in a cell, the darker its character. */
+static void scatter(const char *title, const nd_tensor *x) {
+    enum { COLS = 56, ROWS = 18 };
+    static const char shade[] = " .:-=+*#%@";
+    int count[ROWS][COLS] = {{0}}, most = 0;
+    int64_t n = x->shape[0], outside = 0;
+    const float *p = nd_data(x);
+    for (int64_t k = 0; k < n; k++) {
+        int c = (int)floor((p[2 * k] + 2.0) / 4.0 * COLS);
+        int r = (int)floor((1.5 - p[2 * k + 1]) / 3.0 * ROWS);
+        if (c < 0 || c >= COLS || r < 0 || r >= ROWS) {
+            outside++;
+            continue;
+        }
+        if (++count[r][c] > most) most = count[r][c];
+    }
+    printf("%s (%lld points, %lld outside the frame)\n", title, (long long)n,
+           (long long)outside);
+    for (int r = 0; r < ROWS; r++) {
+        char line[COLS + 1];
+        for (int c = 0; c < COLS; c++) {
+            int level = count[r][c] == 0 ? 0 : 1 + (int)((double)count[r][c] * 8 / (most + 1));
+            line[c] = shade[level];
+        }
+        line[COLS] = 0;
+        printf("  |%s|\n", line);
+    }
+}
+
+/* The share of a's points with a point of b within r. */
+static double share_near(const nd_tensor *a, const nd_tensor *b, double r) {
+    const float *pa = nd_data(a), *pb = nd_data(b);
+    int64_t near = 0;
+    for (int64_t i = 0; i < a->shape[0]; i++)
+        for (int64_t j = 0; j < b->shape[0]; j++)
+            if (hypot(pa[2 * i] - pb[2 * j], pa[2 * i + 1] - pb[2 * j + 1]) < r) {
+                near++;
+                break;
+            }
+    return (double)near / (double)a->shape[0];
+}
+
+/* DDPM end to end on points: T = 100 steps (the paper's betas scaled by
+ * 1000 / T, so that x_T is as close to N(0, I)), the MLP denoiser,
+ * Algorithm 1 for `steps` steps, Algorithm 2 from the EMA weights. */
+static void ddpm_tour(uint64_t seed, uint64_t steps) {
+    nd_scope *scope = nd_scope_begin();
+    nd_error err;
+    nd_schedule s;
+    if (nd_schedule_linear(&s, 100, 1e-3, 0.2, &err) != ND_OK) nd_fatal("demo", "%s", err.message);
+    nd_rng data = nd_rng_init(seed, 10);
+
+    heading("ddpm: the forward process q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I)");
+    nd_tensor *x0 = nd_toy_two_moons(2000, 0.05f, &data);
+    nd_rng noise = nd_rng_init(seed, 11);
+    nd_tensor *eps = nd_randn(&noise, ND_SHAPE(2000, 2));
+    const int64_t show_at[3] = {0, 15, 99};
+    for (int k = 0; k < 3; k++) {
+        char title[96];
+        int64_t i = show_at[k];
+        snprintf(title, sizeof title, "x_t at t = %lld, abar_t = %.4f", (long long)(i + 1),
+                 s.alphas_cumprod[i]);
+        scatter(title, nd_q_sample(&s, x0, nd_full(ND_SHAPE(2000), (float)i), eps));
+    }
+
+    heading("ddpm: Algorithm 1 trains an MLP to predict the noise (L_simple)");
+    nd_mlp_config mc = nd_mlp_defaults(2);
+    nd_rng gm = nd_rng_init(seed, 12);
+    nd_mlp *mlp = nd_mlp_new(&mc, &gm);
+    nd_train_config tc = nd_train_defaults();
+    tc.optim.lr = 2e-3f;
+    tc.optim.warmup_steps = 100;
+    tc.ema_decay = 0.995f;
+    nd_trainer *tr = nd_trainer_new(&s, nd_mlp_denoiser(mlp), tc, seed);
+    printf("MLP: %lld parameters; Adam, lr 2e-3 after 100 warmup steps; batches of 256\n",
+           (long long)nd_num_parameters(nd_mlp_module(mlp)));
+    double avg = 0;
+    uint64_t every = steps >= 10 ? steps / 10 : 1, since = 0;
+    for (uint64_t k = 1; k <= steps; k++) {
+        nd_scope *step = nd_scope_begin();
+        nd_train_stats st = nd_train_step(tr, nd_toy_two_moons(256, 0.05f, &data));
+        nd_scope_end(step);
+        avg += st.loss;
+        since++;
+        if (k % every == 0 || k == steps) {
+            printf("  step %6llu: L_simple %.4f (mean of the last %llu), gradient norm %.3f\n",
+                   (unsigned long long)k, avg / (double)since, (unsigned long long)since,
+                   st.grad_norm);
+            avg = 0;
+            since = 0;
+        }
+    }
+
+    heading("ddpm: Algorithm 2 draws 2000 points from the EMA weights, x_T -> x_0");
+    nd_sample_config sc = nd_sample_defaults();
+    sc.clip = false; /* points, not pixels in [-1, 1] */
+    sc.seed = seed;
+    sc.ema = tr->ema;
+    nd_tensor *x = nd_p_sample_loop(&s, nd_mlp_denoiser(mlp), ND_SHAPE(2000, 2), &sc);
+    scatter("samples x_0", x);
+    scatter("the data, for comparison", x0);
+    printf("%.1f%% of the samples lie within 0.1 of a data point (2 standard deviations "
+           "of the data's noise)\n", 100.0 * share_near(x, x0, 0.1));
+
+    nd_trainer_free(tr);
+    nd_module_free(nd_mlp_module(mlp));
+    nd_schedule_free(&s);
+    nd_scope_end(scope);
 }
 
 static void demo(uint64_t seed, uint64_t samples) {
@@ -158,7 +273,7 @@ static void demo(uint64_t seed, uint64_t samples) {
 }
 
 int main(int argc, char **argv) {
-    uint64_t seed = 0, samples = 100000;
+    uint64_t seed = 0, samples = 100000, steps = 1500;
     nd_error err;
     int i = 1;
     if (i < argc && argv[i][0] != '-') {
@@ -181,6 +296,9 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--seed")) {
             rc = parse_u64("--seed", v, 0, UINT64_MAX, &seed, &err);
             i++;
+        } else if (!strcmp(a, "--steps")) {
+            rc = parse_u64("--steps", v, 1, 1000000, &steps, &err);
+            i++;
         } else if (!strcmp(a, "--samples")) {
             rc = parse_u64("--samples", v, 1, 100000000, &samples, &err);
             i++;
@@ -192,8 +310,9 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    printf("nanodiff demo: the tensor and autograd layers (kernels: %s, threads: %d)\n",
-           nd_kernels_name(), nd_get_num_threads());
+    printf("nanodiff demo: the tensor, autograd, nn and ddpm layers (kernels: %s, "
+           "threads: %d)\n", nd_kernels_name(), nd_get_num_threads());
     demo(seed, samples);
+    ddpm_tour(seed, steps);
     return 0;
 }
