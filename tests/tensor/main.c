@@ -14,6 +14,7 @@ TCase *tcase_print(void);
 TCase *tcase_memory(void);
 TCase *tcase_kernels(void);
 TCase *tcase_conv(void);
+TCase *tcase_conv_random(void);
 TCase *tcase_vmath(void);
 TCase *tcase_safetensors(void);
 
@@ -30,6 +31,7 @@ int main(void) {
     suite_add_tcase(s, tcase_memory());
     suite_add_tcase(s, tcase_kernels());
     suite_add_tcase(s, tcase_conv());
+    suite_add_tcase(s, tcase_conv_random());
     suite_add_tcase(s, tcase_vmath());
     suite_add_tcase(s, tcase_safetensors());
     SRunner *sr = srunner_create(s);
