@@ -346,6 +346,12 @@ int main(int argc, char **argv) {
            peak[0]);
     if (ncounts > 1) printf(", t%d %.1f GFLOP/s", nthreads, peak[1]);
     printf("\n");
+    /* Each core reaches the one-thread peak on its own, so a lower sum
+     * means that the cores were never both free at once. */
+    if (ncounts > 1 && peak[1] < 0.75 * (double)nthreads * peak[0])
+        printf("# warning: the t%d peak is under %.0f%% of %d x t1: other processes held "
+               "cores, the t%d figures mean little\n",
+               nthreads, 75.0, nthreads, nthreads);
     for (int k = 0; k < ncounts; k++)
         bench_figure(peak[k], "GFLOP/s", "fma_peak_t%d", counts[k]);
 
