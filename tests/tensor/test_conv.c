@@ -162,31 +162,41 @@ static reference compute_reference(const conv_case *k, const inputs *in) {
     r.dxs = calloc((size_t)nx, sizeof(double));
     r.dw = calloc((size_t)nw, sizeof(double));
     r.dws = calloc((size_t)nw, sizeof(double));
+    /* the positions innermost: a plane of x and one of y stay cached
+     * while (c, u, v) move on, where c innermost read a new line of x
+     * and of dx per term */
     for (int64_t n = 0; n < k->n; n++)
-        for (int64_t o = 0; o < k->o; o++)
-            for (int64_t i = 0; i < oh; i++)
-                for (int64_t j = 0; j < ow; j++) {
-                    int64_t yi = ((n * k->o + o) * oh + i) * ow + j;
-                    if (b) {
-                        r.y[yi] = b[o];
-                        r.ys[yi] = fabs(b[o]);
-                    }
-                    for (int64_t c = 0; c < k->c; c++)
-                        for (int64_t u = 0; u < k->kh; u++)
-                            for (int64_t v = 0; v < k->kw; v++) {
-                                int64_t h = i * k->opt.stride_h - k->opt.pad_top + u;
+        for (int64_t o = 0; o < k->o; o++) {
+            int64_t y0 = (n * k->o + o) * oh * ow;
+            for (int64_t p = 0; b && p < oh * ow; p++) {
+                r.y[y0 + p] = b[o];
+                r.ys[y0 + p] = fabs(b[o]);
+            }
+            for (int64_t c = 0; c < k->c; c++)
+                for (int64_t u = 0; u < k->kh; u++)
+                    for (int64_t v = 0; v < k->kw; v++) {
+                        int64_t wi = ((o * k->c + c) * k->kh + u) * k->kw + v;
+                        double wv = w[wi], dw = 0, dws = 0;
+                        for (int64_t i = 0; i < oh; i++) {
+                            int64_t h = i * k->opt.stride_h - k->opt.pad_top + u;
+                            if (h < 0 || h >= k->h) continue;
+                            for (int64_t j = 0; j < ow; j++) {
                                 int64_t q = j * k->opt.stride_w - k->opt.pad_left + v;
-                                if (h < 0 || h >= k->h || q < 0 || q >= k->w) continue;
+                                if (q < 0 || q >= k->w) continue;
+                                int64_t yi = y0 + i * ow + j;
                                 int64_t xi = ((n * k->c + c) * k->h + h) * k->w + q;
-                                int64_t wi = ((o * k->c + c) * k->kh + u) * k->kw + v;
-                                r.y[yi] += w[wi] * x[xi];
-                                r.ys[yi] += fabs(w[wi] * x[xi]);
-                                r.dx[xi] += w[wi] * dy[yi];
-                                r.dxs[xi] += fabs(w[wi] * dy[yi]);
-                                r.dw[wi] += dy[yi] * x[xi];
-                                r.dws[wi] += fabs(dy[yi] * x[xi]);
+                                r.y[yi] += wv * x[xi];
+                                r.ys[yi] += fabs(wv * x[xi]);
+                                r.dx[xi] += wv * dy[yi];
+                                r.dxs[xi] += fabs(wv * dy[yi]);
+                                dw += dy[yi] * x[xi];
+                                dws += fabs(dy[yi] * x[xi]);
                             }
-                }
+                        }
+                        r.dw[wi] += dw;
+                        r.dws[wi] += dws;
+                    }
+        }
     free(x);
     free(w);
     free(dy);
