@@ -29,6 +29,7 @@ static const char usage[] =
     "                (default 100000)\n"
     "  --steps N     training steps of the two-moons model, 1..1000000\n"
     "                (default 1500)\n"
+    "  --points N    points the two-moons model draws, 1..100000 (default 2000)\n"
     "  -h, --help    this text\n";
 
 /* A whole decimal number in [lo, hi], or ND_ERR with a message. */
@@ -125,7 +126,7 @@ static double share_near(const nd_tensor *a, const nd_tensor *b, double r) {
 /* DDPM end to end on points: T = 100 steps (the paper's betas scaled by
  * 1000 / T, so that x_T is as close to N(0, I)), the MLP denoiser,
  * Algorithm 1 for `steps` steps, Algorithm 2 from the EMA weights. */
-static void ddpm_tour(uint64_t seed, uint64_t steps) {
+static void ddpm_tour(uint64_t seed, uint64_t steps, int64_t points) {
     nd_scope *scope = nd_scope_begin();
     nd_error err;
     nd_schedule s;
@@ -173,12 +174,15 @@ static void ddpm_tour(uint64_t seed, uint64_t steps) {
         }
     }
 
-    heading("ddpm: Algorithm 2 draws 2000 points from the EMA weights, x_T -> x_0");
+    char title[96];
+    snprintf(title, sizeof title, "ddpm: Algorithm 2 draws %lld points from the EMA weights, "
+             "x_T -> x_0", (long long)points);
+    heading(title);
     nd_sample_config sc = nd_sample_defaults();
     sc.clip = false; /* points, not pixels in [-1, 1] */
     sc.seed = seed;
     sc.ema = tr->ema;
-    nd_tensor *x = nd_p_sample_loop(&s, nd_mlp_denoiser(mlp), ND_SHAPE(2000, 2), &sc);
+    nd_tensor *x = nd_p_sample_loop(&s, nd_mlp_denoiser(mlp), ND_SHAPE(points, 2), &sc);
     scatter("samples x_0", x);
     scatter("the data, for comparison", x0);
     printf("%.1f%% of the samples lie within 0.1 of a data point (2 standard deviations "
@@ -273,7 +277,7 @@ static void demo(uint64_t seed, uint64_t samples) {
 }
 
 int main(int argc, char **argv) {
-    uint64_t seed = 0, samples = 100000, steps = 1500;
+    uint64_t seed = 0, samples = 100000, steps = 1500, points = 2000;
     nd_error err;
     int i = 1;
     if (i < argc && argv[i][0] != '-') {
@@ -299,6 +303,9 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--steps")) {
             rc = parse_u64("--steps", v, 1, 1000000, &steps, &err);
             i++;
+        } else if (!strcmp(a, "--points")) {
+            rc = parse_u64("--points", v, 1, 100000, &points, &err);
+            i++;
         } else if (!strcmp(a, "--samples")) {
             rc = parse_u64("--samples", v, 1, 100000000, &samples, &err);
             i++;
@@ -313,6 +320,6 @@ int main(int argc, char **argv) {
     printf("nanodiff demo: the tensor, autograd, nn and ddpm layers (kernels: %s, "
            "threads: %d)\n", nd_kernels_name(), nd_get_num_threads());
     demo(seed, samples);
-    ddpm_tour(seed, steps);
+    ddpm_tour(seed, steps, (int64_t)points);
     return 0;
 }
