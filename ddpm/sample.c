@@ -31,7 +31,7 @@ nd_tensor *nd_p_sample(const nd_schedule *s, nd_denoiser d, const nd_tensor *x_t
                  nd_shape_str(x_t->shape, x_t->ndim, b));
     /* sigma_t = exp(log sigma_t^2 / 2), times 0 where t = 0 (line 3) */
     nd_tensor *sigma = nd_exp(nd_mul_scalar(p.log_variance, 0.5f));
-    nd_tensor *nonzero = nd_gt(nd_view(t, sigma->shape, sigma->ndim), nd_scalar(0.0f));
+    nd_tensor *nonzero = nd_gt(nd_reshape(t, sigma->shape, sigma->ndim), nd_scalar(0.0f));
     return nd_add(p.mean, nd_mul(nd_mul(nonzero, sigma), z));
 }
 

@@ -97,7 +97,9 @@ START_TEST(noise_only_before_the_last_step) {
     nd_rng r = nd_rng_init(2, 0);
     nd_tensor *x = nd_randn(&r, ND_SHAPE(3, 4));
     nd_tensor *z = nd_full(ND_SHAPE(3, 4), 100.0f);
-    nd_tensor *t = nd_from_buffer((const float[]){0, 0, 10}, ND_SHAPE(3));
+    /* steps 0, 0, 10 read through a strided view */
+    nd_tensor *t = nd_slice(nd_from_buffer((const float[]){0, 5, 0, 5, 10}, ND_SHAPE(5)), 0, 0,
+                            ND_END, 2);
     nd_tensor *noisy = nd_p_sample(&s, d, x, t, z, ND_FIXED_SMALL, false, NULL);
     nd_tensor *mean = nd_p_sample(&s, d, x, t, NULL, ND_FIXED_SMALL, false, NULL);
     for (int64_t k = 0; k < 12; k++) {
