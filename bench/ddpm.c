@@ -33,7 +33,8 @@ static const char help[] =
     "forward product and the two of its backward), against the FMA peak\n"
     "measured before and after (the higher is kept). After 2 untimed steps of\n"
     "each, the bench runs rounds that each time every (pass, batch, threads)\n"
-    "once, and prints the median and the best of the rounds.\n"
+    "once, an untimed training step before each batch's share, and prints the\n"
+    "median and the best of the rounds.\n"
     "Then, for each batch, a fresh process (this program run again) takes 20\n"
     "training steps and reports its peak resident set (VmHWM, or ru_maxrss)\n"
     "and nd_mem_peak(), the library's peak of live bytes. --quick uses the\n"
@@ -290,7 +291,8 @@ int main(int argc, char **argv) {
            "parameters, %lld multiply-adds per image forward; train = nd_train_step "
            "(Adam, clip, EMA), sample = one nd_p_sample step (no-grad, eval); batches "
            "%lld and %lld; GFLOP/s = 2 x macs x batch (x3 to train) / time; %d untimed "
-           "steps of each, then median and best of %d interleaved rounds | cpu: %s | %s | "
+           "steps of each, then median and best of %d interleaved rounds (an untimed "
+           "training step at each change of batch) | cpu: %s | %s | "
            "threads: 1 and %d\n",
            cfg_name, (long long)cfg.in_channels, (long long)cfg.resolution,
            (long long)cfg.resolution, (long long)cfg.ch, cfg.levels,
@@ -325,16 +327,22 @@ int main(int argc, char **argv) {
 
     /* Interleaved rounds: the machine is shared and its speed drifts over
      * minutes, so every configuration is timed once per round and the
-     * figures compare times taken moments apart. */
+     * figures compare times taken moments apart. Within a round the batch
+     * changes once, followed by an untimed training step: the first
+     * step at 64 after steps at 16 took 20,000-110,000 page faults (glibc
+     * had handed the larger blocks back), up to +40%, which a run that
+     * trains at one batch size never pays; the step after it took none. */
     double times[2][2][NPASSES][ROUNDS];
     for (int r = 0; r < rounds; r++)
-        for (int k = 0; k < ncounts; k++) {
-            nd_set_num_threads(counts[k]);
-            for (int b = 0; b < 2; b++)
+        for (int b = 0; b < 2; b++) {
+            train_step(&data[b]);
+            for (int k = 0; k < ncounts; k++) {
+                nd_set_num_threads(counts[k]);
                 for (int pass = 0; pass < NPASSES; pass++)
                     times[k][b][pass][r] = timed(pass, &data[b]);
+            }
+            nd_set_num_threads(nthreads);
         }
-    nd_set_num_threads(nthreads);
 
     /* The peak again after the steps, the higher kept, as in bench/conv: a
      * peak measured while another process had a core flatters the %. */
