@@ -109,8 +109,9 @@ def conv1(cin, cout):
 
 
 class ResnetBlock(nn.Module):
-    def __init__(self, cin, cout, temb_ch, groups):
+    def __init__(self, cin, cout, temb_ch, groups, dropout=0.0):
         super().__init__()
+        self.dropout = dropout
         self.norm1 = group_norm(groups, cin)
         self.conv1 = conv3(cin, cout)
         self.temb_proj = nn.Linear(temb_ch, cout)
@@ -121,7 +122,7 @@ class ResnetBlock(nn.Module):
     def forward(self, x, temb):
         h = self.conv1(swish(self.norm1(x)))
         h = h + self.temb_proj(swish(temb))[:, :, None, None]
-        h = self.conv2(swish(self.norm2(h)))  # dropout 0: the identity
+        h = self.conv2(F.dropout(swish(self.norm2(h)), self.dropout, self.training))
         skip = self.nin_shortcut(x) if self.nin_shortcut is not None else x
         return skip + h
 
@@ -199,6 +200,7 @@ class UNet(nn.Module):
     def __init__(self, c):
         super().__init__()
         ch, g, levels = c["ch"], c["groups"], len(c["ch_mult"])
+        p = c.get("dropout", 0.0)
         self.c = c
         self.temb = TembDense(ch)
         self.conv_in = conv3(c["in_channels"], ch)
@@ -209,7 +211,7 @@ class UNet(nn.Module):
             node.block, node.attn = nn.ModuleList(), nn.ModuleList()
             out = ch * c["ch_mult"][lvl]
             for _ in range(c["num_res_blocks"]):
-                node.block.append(ResnetBlock(cur, out, 4 * ch, g))
+                node.block.append(ResnetBlock(cur, out, 4 * ch, g, p))
                 cur = out
                 if res in c["attn_resolutions"]:
                     node.attn.append(AttnBlock(cur, g))
@@ -220,16 +222,16 @@ class UNet(nn.Module):
                 res //= 2
             self.down.append(node)
         self.mid = Mid()
-        self.mid.block_1 = ResnetBlock(cur, cur, 4 * ch, g)
+        self.mid.block_1 = ResnetBlock(cur, cur, 4 * ch, g, p)
         self.mid.attn_1 = AttnBlock(cur, g)
-        self.mid.block_2 = ResnetBlock(cur, cur, 4 * ch, g)
+        self.mid.block_2 = ResnetBlock(cur, cur, 4 * ch, g, p)
         ups = [None] * levels
         for lvl in reversed(range(levels)):
             node = Level()
             node.block, node.attn = nn.ModuleList(), nn.ModuleList()
             out = ch * c["ch_mult"][lvl]
             for _ in range(c["num_res_blocks"] + 1):
-                node.block.append(ResnetBlock(cur + skip_ch.pop(), out, 4 * ch, g))
+                node.block.append(ResnetBlock(cur + skip_ch.pop(), out, 4 * ch, g, p))
                 cur = out
                 if res in c["attn_resolutions"]:
                     node.attn.append(AttnBlock(cur, g))
@@ -271,73 +273,78 @@ class UNet(nn.Module):
         return self.conv_out(swish(self.norm_out(h)))
 
 
-# ---- the run ------------------------------------------------------------
+def main():
+    # ---- the run ------------------------------------------------------------
 
-model = UNet(CONFIG).to(DT)
-params = list(model.named_parameters())
-assert sum(p.numel() for _, p in params) == NUM_PARAMETERS
-with torch.no_grad():
-    for k, (name, p) in enumerate(params):
-        shape = tuple(p.shape)
-        vals = [param_value(k, e, name, shape) for e in range(p.numel())]
-        p.copy_(torch.tensor(vals, dtype=DT).reshape(shape))
+    model = UNet(CONFIG).to(DT)
+    params = list(model.named_parameters())
+    assert sum(p.numel() for _, p in params) == NUM_PARAMETERS
+    with torch.no_grad():
+        for k, (name, p) in enumerate(params):
+            shape = tuple(p.shape)
+            vals = [param_value(k, e, name, shape) for e in range(p.numel())]
+            p.copy_(torch.tensor(vals, dtype=DT).reshape(shape))
 
-res = CONFIG["resolution"]
-x = formula_tensor(1000, (BATCH, CONFIG["in_channels"], res, res), 2.0)
-W = formula_tensor(2000, (BATCH, CONFIG["out_channels"], res, res), 1.0)
-out = model(x, T_STEPS)
-loss = (out * W).sum()
-loss.backward()
-
-
-# ---- the header ---------------------------------------------------------
-
-def lit(v):
-    # 9 significant digits: 1e-9 relative, far below the test's tolerance;
-    # the arrays are double, so no float32 rounding is added here
-    s = f"{v:.9g}"
-    return s if any(ch in s for ch in ".en") else s + ".0"
+    res = CONFIG["resolution"]
+    x = formula_tensor(1000, (BATCH, CONFIG["in_channels"], res, res), 2.0)
+    W = formula_tensor(2000, (BATCH, CONFIG["out_channels"], res, res), 1.0)
+    out = model(x, T_STEPS)
+    loss = (out * W).sum()
+    loss.backward()
 
 
-def emit_array(lines, name, values, per_line=8):
-    lines.append(f"static const double {name}[{len(values)}] = {{")
-    for i in range(0, len(values), per_line):
-        lines.append("    " + ",".join(lit(v) for v in values[i:i + per_line]) + ",")
+    # ---- the header ---------------------------------------------------------
+
+    def lit(v):
+        # 9 significant digits: 1e-9 relative, far below the test's tolerance;
+        # the arrays are double, so no float32 rounding is added here
+        s = f"{v:.9g}"
+        return s if any(ch in s for ch in ".en") else s + ".0"
+
+
+    def emit_array(lines, name, values, per_line=8):
+        lines.append(f"static const double {name}[{len(values)}] = {{")
+        for i in range(0, len(values), per_line):
+            lines.append("    " + ",".join(lit(v) for v in values[i:i + per_line]) + ",")
+        lines.append("};")
+
+
+    lines = ["/* Generated by tests/ddpm/reference.py with PyTorch " +
+             torch.__version__.split("a")[0] + "; do not edit. */",
+             "#ifndef NANODIFF_TESTS_DDPM_REFERENCE_DATA_H",
+             "#define NANODIFF_TESTS_DDPM_REFERENCE_DATA_H",
+             "",
+             "#include <stdint.h>",
+             "",
+             "/* The tiny UNet's parameters in state_dict order: name and shape. */",
+             "typedef struct ref_param {",
+             "    const char *name;",
+             "    int ndim;",
+             "    int64_t shape[4];",
+             "} ref_param;",
+             f"#define REF_NUM_PARAMS {len(params)}",
+             f"#define REF_NUM_ELEMENTS {NUM_PARAMETERS}",
+             "static const ref_param ref_params[REF_NUM_PARAMS] = {"]
+    for name, p in params:
+        dims = list(p.shape) + [0] * (4 - p.dim())
+        lines.append(f'    {{"{name}", {p.dim()}, {{{", ".join(str(d) for d in dims)}}}}},')
     lines.append("};")
+    lines.append("")
+    lines.append("/* sum of every parameter value, in float64 and in order: the fill agrees */")
+    lines.append(f"static const double ref_param_sum = {sum(p.sum().item() for _, p in params)!r};")
+    lines.append(f"static const double ref_param_abs_sum = "
+                 f"{sum(p.abs().sum().item() for _, p in params)!r};")
+    lines.append("")
+    lines.append(f"/* out [{', '.join(str(d) for d in out.shape)}] for t = "
+                 f"[{', '.join(str(int(t)) for t in T_STEPS)}] */")
+    emit_array(lines, "ref_out", out.detach().reshape(-1).tolist())
+    lines.append("")
+    lines.append("/* dL/dp, every parameter flattened and concatenated in ref_params order */")
+    emit_array(lines, "ref_grad", torch.cat([p.grad.reshape(-1) for _, p in params]).tolist())
+    lines.append("")
+    lines.append("#endif")
+    print("\n".join(lines))
 
 
-lines = ["/* Generated by tests/ddpm/reference.py with PyTorch " +
-         torch.__version__.split("a")[0] + "; do not edit. */",
-         "#ifndef NANODIFF_TESTS_DDPM_REFERENCE_DATA_H",
-         "#define NANODIFF_TESTS_DDPM_REFERENCE_DATA_H",
-         "",
-         "#include <stdint.h>",
-         "",
-         "/* The tiny UNet's parameters in state_dict order: name and shape. */",
-         "typedef struct ref_param {",
-         "    const char *name;",
-         "    int ndim;",
-         "    int64_t shape[4];",
-         "} ref_param;",
-         f"#define REF_NUM_PARAMS {len(params)}",
-         f"#define REF_NUM_ELEMENTS {NUM_PARAMETERS}",
-         "static const ref_param ref_params[REF_NUM_PARAMS] = {"]
-for name, p in params:
-    dims = list(p.shape) + [0] * (4 - p.dim())
-    lines.append(f'    {{"{name}", {p.dim()}, {{{", ".join(str(d) for d in dims)}}}}},')
-lines.append("};")
-lines.append("")
-lines.append("/* sum of every parameter value, in float64 and in order: the fill agrees */")
-lines.append(f"static const double ref_param_sum = {sum(p.sum().item() for _, p in params)!r};")
-lines.append(f"static const double ref_param_abs_sum = "
-             f"{sum(p.abs().sum().item() for _, p in params)!r};")
-lines.append("")
-lines.append(f"/* out [{', '.join(str(d) for d in out.shape)}] for t = "
-             f"[{', '.join(str(int(t)) for t in T_STEPS)}] */")
-emit_array(lines, "ref_out", out.detach().reshape(-1).tolist())
-lines.append("")
-lines.append("/* dL/dp, every parameter flattened and concatenated in ref_params order */")
-emit_array(lines, "ref_grad", torch.cat([p.grad.reshape(-1) for _, p in params]).tolist())
-lines.append("")
-lines.append("#endif")
-print("\n".join(lines))
+if __name__ == "__main__":
+    main()
