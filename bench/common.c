@@ -434,3 +434,14 @@ void bench_timing_text(char *buf, size_t size, bool quick, double budget, int re
         snprintf(buf, size, "a warm-up, then the best of the runs made in %.0f s (at most %d)",
                  budget, reps);
 }
+
+void bench_peak_recheck(double *peak, const int *counts, int ncounts, bool quick) {
+    for (int k = 0; k < ncounts; k++) {
+        double again = bench_fma_peak(counts[k], quick);
+        peak[k] = again > peak[k] ? again : peak[k];
+    }
+    printf("# fma peak (%s, higher of before and after):", bench_fma_isa());
+    for (int k = 0; k < ncounts; k++)
+        printf("%s t%d %.1f GFLOP/s", k ? "," : "", counts[k], peak[k]);
+    printf("\n");
+}

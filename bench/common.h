@@ -67,6 +67,13 @@ double bench_best(void (*fn)(void *ctx), void (*cleanup)(void *ctx), void *ctx,
 #define BENCH_PEAK_SECONDS 0.02
 double bench_fma_peak(int threads, bool quick);
 
+/* The peak again after a bench's work, for each of ncounts thread counts
+ * (counts[k] threads; peak[k] holds the reading from before): the higher
+ * reading is kept, since a peak measured while another process held a
+ * core would flatter every "% of peak". Prints the "# fma peak" line
+ * with both. */
+void bench_peak_recheck(double *peak, const int *counts, int ncounts, bool quick);
+
 /* memcpy bandwidth in GB/s (1e9 bytes/s, counting bytes read plus bytes
  * written) for a buffer of `bytes`, split over `threads` POSIX threads:
  * the best of `reps` copies between buffers that were touched before. */

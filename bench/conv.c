@@ -69,18 +69,7 @@ int main(int argc, char **argv) {
                 best[k][pass] = t < best[k][pass] ? t : best[k][pass];
             }
         }
-    /* The peak is measured again after the passes and the higher figure
-     * kept, as in bench/gemm: a peak measured while something else had a
-     * core would flatter the percentage (on a shared host, a two-thread
-     * peak once came out at the one-thread figure). */
-    for (int k = 0; k < ncounts; k++) {
-        double again = bench_fma_peak(counts[k], quick);
-        peak[k] = again > peak[k] ? again : peak[k];
-    }
-    printf("# fma peak (%s, higher of before and after): t1 %.1f GFLOP/s", bench_fma_isa(),
-           peak[0]);
-    if (ncounts > 1) printf(", t%d %.1f GFLOP/s", nthreads, peak[1]);
-    printf("\n");
+    bench_peak_recheck(peak, counts, ncounts, quick);
     double total[2] = {0, 0};
     for (int k = 0; k < ncounts; k++) {
         for (int pass = 0; pass < 3; pass++) {

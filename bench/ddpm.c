@@ -344,16 +344,7 @@ int main(int argc, char **argv) {
             nd_set_num_threads(nthreads);
         }
 
-    /* The peak again after the steps, the higher kept, as in bench/conv: a
-     * peak measured while another process had a core flatters the %. */
-    for (int k = 0; k < ncounts; k++) {
-        double again = bench_fma_peak(counts[k], quick);
-        peak[k] = again > peak[k] ? again : peak[k];
-    }
-    printf("# fma peak (%s, higher of before and after): t1 %.1f GFLOP/s", bench_fma_isa(),
-           peak[0]);
-    if (ncounts > 1) printf(", t%d %.1f GFLOP/s", nthreads, peak[1]);
-    printf("\n");
+    bench_peak_recheck(peak, counts, ncounts, quick);
     /* Each core reaches the one-thread peak on its own, so a lower sum
      * means that the cores were never both free at once. */
     if (ncounts > 1 && peak[1] < 0.75 * (double)nthreads * peak[0])
