@@ -255,9 +255,11 @@ nd_denoiser nd_mlp_denoiser(nd_mlp *m);
 
 /* ---- toy data ------------------------------------------------------------ */
 
-/* n points [n, 2] of scikit-learn's two moons (radius 1, centres (0, 0)
- * and (1, 0.5)), plus N(0, noise^2) per coordinate, centred and scaled by
- * 1/1.2 so that most of the set lies in [-1.5, 1.5]. */
+/* n points [n, 2] of two interleaved half circles, the "two moons" of
+ * scikit-learn (radius 1, centres (0, 0) and (1, 0.5), alternate points on
+ * each, at uniform angles), plus N(0, noise^2) per coordinate, shifted by
+ * (-0.5, -0.25) so that the set is centred: it lies in [-1.5, 1.5] x
+ * [-0.75, 0.75]. */
 nd_tensor *nd_toy_two_moons(int64_t n, float noise, nd_rng *rng);
 
 #ifdef __cplusplus
