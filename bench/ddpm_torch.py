@@ -107,14 +107,27 @@ def rss_child(batch, threads):
     run = Run(batch)
     for _ in range(20):
         run.train_step()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(f"{peak:.1f}")
+    print(f"{peak_rss_mib():.1f}")
+
+
+def peak_rss_mib():
+    """VmHWM, this process's own peak: ru_maxrss would carry over the
+    peak of the parent that forked it, which exec does not reset."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--quick", action="store_true", help="one round, batch 2: a smoke test")
+    ap.add_argument("--rss-only", action="store_true", help="only the peak memory figures")
     ap.add_argument("--rss-child", nargs=2, type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.rss_child:
@@ -126,6 +139,9 @@ def main():
     threads = sorted({1, min(2, ncpu)})
     print(f"# ddpm_torch: PyTorch {torch.__version__}, small UNet, float32, "
           f"{rounds} rounds; median (best) ms per step | threads {threads}")
+    if a.rss_only:
+        report_rss(batches, threads)
+        return
     runs = {b: Run(b) for b in batches}
     times = {}
     for th in threads:  # warm-up: 2 steps of each
@@ -150,11 +166,15 @@ def main():
         print(f"torch_{name}_b{b}_t{th}_best_ms {1e3 * best:.1f} ms")
         print(f"torch_{name}_b{b}_t{th}_gflops {flops / med / 1e9:.1f} GFLOP/s")
     if not a.quick:
-        for b in batches:
-            out = subprocess.run([sys.executable, os.path.abspath(__file__), "--rss-child",
-                                  str(b), str(threads[-1])],
-                                 check=True, capture_output=True, text=True).stdout
-            print(f"torch_train_rss_b{b} {float(out.strip()):.1f} MiB")
+        report_rss(batches, threads)
+
+
+def report_rss(batches, threads):
+    for b in batches:
+        out = subprocess.run([sys.executable, os.path.abspath(__file__), "--rss-child",
+                              str(b), str(threads[-1])],
+                             check=True, capture_output=True, text=True).stdout
+        print(f"torch_train_rss_b{b} {float(out.strip()):.1f} MiB")
 
 
 if __name__ == "__main__":
