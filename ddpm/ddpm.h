@@ -261,6 +261,29 @@ nd_denoiser nd_mlp_denoiser(nd_mlp *m);
  * (-0.5, -0.25) so that the set is centred: it lies in [-1.5, 1.5] x
  * [-0.75, 0.75]. */
 nd_tensor *nd_toy_two_moons(int64_t n, float noise, nd_rng *rng);
+/* Eight Gaussians of standard deviation noise, centred on the unit circle
+ * at angles 2 pi c / 8; point k from centre k mod 8. */
+nd_tensor *nd_toy_ring(int64_t n, float noise, nd_rng *rng);
+/* Uniform over the 8 dark cells of a 4 x 4 board on [-1.5, 1.5]^2 (cell
+ * (i, j), 0.75 wide, dark when i + j is even). */
+nd_tensor *nd_toy_checkerboard(int64_t n, nd_rng *rng);
+/* Five arms curling outwards (Johnson et al. 2016): radius 1 + 0.3 z_1,
+ * offset 0.1 z_2, turned by 2 pi a / 5 + 0.25 e^radius, scaled by 0.6;
+ * point k on arm k mod 5. */
+nd_tensor *nd_toy_pinwheel(int64_t n, nd_rng *rng);
+/* (s cos s, s sin s) / 10 with s = 1.5 pi (1 + 2u), plus N(0, noise^2). */
+nd_tensor *nd_toy_swiss_roll(int64_t n, float noise, nd_rng *rng);
+/* A set by name, "moons", "ring", "checkerboard", "pinwheel" or
+ * "swissroll", with its standard noise (0.05, 0.05, -, -, 0.03); ND_ERR
+ * for another name. nd_toy_name(i) lists the names (NULL past the end). */
+int nd_toy_points(const char *name, int64_t n, nd_rng *rng, nd_tensor **out, nd_error *err);
+const char *nd_toy_name(int index);
+/* n images [n, 1, size, size] in {-1, 1}, background -1, one white shape
+ * each: a disc (class 0), a square (1) or a horizontal or vertical bar 4-6
+ * times as long as thick (2), of a random size (a side of size/4 to size/2)
+ * at a random place, whole inside the frame. *labels, if not NULL,
+ * receives the classes as a float tensor [n]. */
+nd_tensor *nd_toy_shapes(int64_t n, int64_t size, nd_rng *rng, nd_tensor **labels);
 
 #ifdef __cplusplus
 }
