@@ -124,6 +124,51 @@ nd_tensor *nd_loss_simple(const nd_schedule *s, nd_denoiser d, const nd_tensor *
 /* n steps uniform in [0, T), from rng. */
 nd_tensor *nd_sample_timesteps(const nd_schedule *s, int64_t n, nd_rng *rng);
 
+/* ---- the variational bound (Eq. 5), in bits per dimension --------------- */
+
+/* KL(N(mean1, e^logvar1) || N(mean2, e^logvar2)) per element, broadcast:
+ * 0.5 (-1 + logvar2 - logvar1 + e^(logvar1 - logvar2) + (mean1 - mean2)^2
+ * e^-logvar2). Differentiable. */
+nd_tensor *nd_normal_kl(const nd_tensor *mean1, const nd_tensor *logvar1,
+                        const nd_tensor *mean2, const nd_tensor *logvar2);
+/* Eq. 13: log of the probability that N(means, e^(2 log_scales)) gives to
+ * the bin of x, per element, for x on the 256-level grid of [-1, 1] (x =
+ * k / 127.5 - 1): [x - 1/255, x + 1/255], the outermost bins reaching to
+ * -inf and +inf. Computed in double from the tail away from the mean, so
+ * it stays finite however far the mean or small the scale. Differentiable
+ * in the means only. */
+nd_tensor *nd_discretized_gaussian_log_likelihood(const nd_tensor *x, const nd_tensor *means,
+                                                  const nd_tensor *log_scales);
+/* L_T = KL(q(x_T | x_0) || N(0, I)), per example [N], bits per dimension. */
+nd_tensor *nd_prior_bpd(const nd_schedule *s, const nd_tensor *x0);
+/* Per example [N], bits per dimension: L_{t-1} = KL(q(x_{t-1} | x_t, x_0)
+ * || p_theta(x_{t-1} | x_t)) where t > 0, and L_0 = -log p_theta(x_0 | x_1)
+ * (the decoder above, at p_theta's mean and sigma_1) where t = 0, for
+ * x_t drawn from q(x_t | x_0) and the denoiser's eps_pred at (x_t, t). */
+nd_tensor *nd_vb_terms_bpd(const nd_schedule *s, const nd_tensor *eps_pred, const nd_tensor *x0,
+                           const nd_tensor *x_t, const nd_tensor *t, nd_var_type var, bool clip);
+
+typedef struct nd_bpd_config {
+    nd_var_type var;
+    bool clip;
+    uint64_t seed;  /* x_t's noise and the steps drawn */
+    int64_t steps;  /* 0 (or >= T): all T terms, exact; else L_0 and steps - 1 of
+                       the others, drawn without replacement and scaled by
+                       (T - 1) / (steps - 1): an unbiased estimate */
+} nd_bpd_config;
+/* The bound of each example of x0 and its parts, persistent tensors [N]
+ * (free with nd_bpd_free): total = prior (L_T) + vb (the L_{t-1}, t > 1,
+ * summed or estimated) + l0; terms [N, nsteps] at the steps i in steps
+ * [nsteps] (steps[0] = 0). In no-grad and eval mode. */
+typedef struct nd_bpd {
+    nd_tensor *total, *prior, *vb, *l0, *terms, *steps;
+    bool estimated;
+    int64_t nsteps;
+} nd_bpd;
+nd_bpd nd_calc_bpd(const nd_schedule *s, nd_denoiser d, const nd_tensor *x0,
+                   const nd_bpd_config *config);
+void nd_bpd_free(nd_bpd *r);
+
 /* ---- Algorithm 1: training --------------------------------------------- */
 
 /* The paper's defaults (section 4, appendix B): Adam, lr 2e-4, betas (0.9,
