@@ -144,10 +144,11 @@ nd_tensor *nd_prior_bpd(const nd_schedule *s, const nd_tensor *x0) {
 
 /* L_{t-1} where t > 0, L_0 where t = 0: per example, in bits per
  * dimension, for x_t drawn from q(x_t | x_0) by the caller. */
-nd_tensor *nd_vb_terms_bpd(const nd_schedule *s, const nd_tensor *eps_pred, const nd_tensor *x0,
-                           const nd_tensor *x_t, const nd_tensor *t, nd_var_type var, bool clip) {
+nd_tensor *nd_vb_terms_bpd(const nd_schedule *s, const nd_tensor *out, nd_prediction predicts,
+                           const nd_tensor *x0, const nd_tensor *x_t, const nd_tensor *t,
+                           nd_var_type var, bool clip) {
     nd_gaussian q = nd_q_posterior(s, x0, x_t, t);
-    nd_gaussian p = nd_p_mean_variance(s, eps_pred, x_t, t, var, clip, NULL);
+    nd_gaussian p = nd_p_mean_variance(s, out, predicts, x_t, t, var, clip, NULL);
     nd_tensor *kl = bits_per_dim(nd_normal_kl(q.mean, q.log_variance, p.mean, p.log_variance));
     nd_tensor *half_lv = nd_mul_scalar(nd_detach(p.log_variance), 0.5f);
     nd_tensor *nll = bits_per_dim(
@@ -205,8 +206,9 @@ nd_bpd nd_calc_bpd(const nd_schedule *s, nd_denoiser d, const nd_tensor *x0,
         nd_data(r.steps)[j] = (float)i;
         nd_fill_(t, (float)i);
         nd_tensor *x_t = nd_q_sample(s, x0, t, nd_randn(&g, x0->shape, x0->ndim));
-        nd_tensor *eps = nd_denoise(d, x_t, t, NULL);
-        nd_tensor *term = nd_vb_terms_bpd(s, eps, x0, x_t, t, config->var, config->clip);
+        nd_tensor *out = nd_denoise(d, x_t, t, NULL);
+        nd_tensor *term = nd_vb_terms_bpd(s, out, d.predicts, x0, x_t, t, config->var,
+                                          config->clip);
         for (int64_t e = 0; e < n; e++) {
             float v = nd_data(term)[e];
             nd_data(r.terms)[e * k + j] = v;

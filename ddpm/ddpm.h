@@ -63,17 +63,23 @@ nd_tensor *nd_extract(const nd_schedule *s, const double *table, const nd_tensor
 
 /* ---- denoisers --------------------------------------------------------- */
 
-/* Anything that maps (x_t, t) to an estimate of the noise eps in x_t: a
- * network (the UNet, the MLP, a user's module) or a closed-form function.
+/* Anything that maps (x_t, t) to an estimate of the noise eps in x_t (or
+ * of x_0 or mu_tilde, as `predicts` says): a network (the UNet, the MLP, a
+ * user's module) or a closed-form function.
  * rng draws dropout masks in train mode; it is NULL when sampling. module
  * is the network whose parameters train (NULL for a function without
  * parameters); the sampler switches it to eval mode. */
 typedef nd_tensor *(*nd_denoise_fn)(void *self, const nd_tensor *x_t, const nd_tensor *t,
                                     nd_rng *rng);
+/* What the network's output stands for (section 4.4, Table 2): the noise
+ * eps (the paper's choice and the default), x_0 itself, or the posterior
+ * mean mu_tilde(x_t, x_0), the reverse step's mean directly. */
+typedef enum nd_prediction { ND_PRED_EPS = 0, ND_PRED_X0, ND_PRED_MEAN } nd_prediction;
 typedef struct nd_denoiser {
     nd_denoise_fn forward;
     void *self;
     nd_module *module;
+    nd_prediction predicts; /* ND_PRED_EPS unless set */
 } nd_denoiser;
 nd_tensor *nd_denoise(nd_denoiser d, const nd_tensor *x_t, const nd_tensor *t, nd_rng *rng);
 
@@ -102,19 +108,33 @@ nd_gaussian nd_q_posterior(const nd_schedule *s, const nd_tensor *x0, const nd_t
  * does) or btilde_t ("fixedsmall"). */
 typedef enum nd_var_type { ND_FIXED_LARGE, ND_FIXED_SMALL } nd_var_type;
 
-/* p_theta(x_{t-1} | x_t) = N(mu_theta, sigma_t^2 I)  (Eq. 1), with
- * mu_theta = mu_tilde(x0_hat, x_t), x0_hat = nd_predict_x0_from_eps(eps),
- * which is Eq. 11; clip limits x0_hat to [-1, 1] first (the reference
- * sampler does, for images). *x0_pred, if not NULL, receives x0_hat. */
-nd_gaussian nd_p_mean_variance(const nd_schedule *s, const nd_tensor *eps,
-                               const nd_tensor *x_t, const nd_tensor *t, nd_var_type var,
-                               bool clip, nd_tensor **x0_pred);
+/* p_theta(x_{t-1} | x_t) = N(mu_theta, sigma_t^2 I)  (Eq. 1) from the
+ * network's output `out`, as `predicts` reads it:
+ *   eps:  x0_hat = nd_predict_x0_from_eps(out), mu_theta = mu_tilde(x0_hat,
+ *         x_t), which is Eq. 11;
+ *   x0:   x0_hat = out, mu_theta = mu_tilde(x0_hat, x_t);
+ *   mean: mu_theta = out, x0_hat = nd_predict_x0_from_mean(out).
+ * clip limits x0_hat to [-1, 1] before the mean is formed from it (the
+ * reference sampler does, for images; it cannot change a predicted mean).
+ * *x0_pred, if not NULL, receives x0_hat. */
+nd_gaussian nd_p_mean_variance(const nd_schedule *s, const nd_tensor *out,
+                               nd_prediction predicts, const nd_tensor *x_t, const nd_tensor *t,
+                               nd_var_type var, bool clip, nd_tensor **x0_pred);
+/* x_0 from a posterior mean: (mean - coef2_t x_t) / coef1_t, Eq. 7 solved. */
+nd_tensor *nd_predict_x0_from_mean(const nd_schedule *s, const nd_tensor *x_t,
+                                   const nd_tensor *t, const nd_tensor *mean);
+/* What a network that predicts `predicts` should output at x_t =
+ * q_sample(x0, t, eps): eps, x0, or mu_tilde(x0, x_t). */
+nd_tensor *nd_prediction_target(const nd_schedule *s, nd_prediction predicts, const nd_tensor *x0,
+                                const nd_tensor *x_t, const nd_tensor *t, const nd_tensor *eps);
 
-/* ---- L_simple ---------------------------------------------------------- */
+/* ---- the losses -------------------------------------------------------- */
 
 /* Eq. 14 at given steps and noise: mean over all elements of
  * (eps - eps_theta(sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t))^2. A 0-d
- * tensor, differentiable through the denoiser. rng: dropout. */
+ * tensor, differentiable through the denoiser. rng: dropout. For a
+ * denoiser that predicts x_0 or mu_tilde, the same unweighted MSE against
+ * that target (nd_prediction_target). */
 nd_tensor *nd_loss_simple_at(const nd_schedule *s, nd_denoiser d, const nd_tensor *x0,
                              const nd_tensor *t, const nd_tensor *eps, nd_rng *rng);
 /* t uniform over the T steps and eps ~ N(0, I), both drawn from rng (t
@@ -123,6 +143,14 @@ nd_tensor *nd_loss_simple(const nd_schedule *s, nd_denoiser d, const nd_tensor *
                           nd_rng *rng);
 /* n steps uniform in [0, T), from rng. */
 nd_tensor *nd_sample_timesteps(const nd_schedule *s, int64_t n, nd_rng *rng);
+/* The true bound's terms as a loss (L_vlb, section 3.4 and Table 2): the
+ * mean over the batch of nd_vb_terms_bpd at the drawn steps (L_{t-1}, or
+ * L_0 at t = 0), with p_theta's variance `var` and no clipping; L_T has
+ * no parameters and is left out. t, then eps, from rng. */
+nd_tensor *nd_loss_vlb_at(const nd_schedule *s, nd_denoiser d, const nd_tensor *x0,
+                          const nd_tensor *t, const nd_tensor *eps, nd_var_type var,
+                          nd_rng *rng);
+typedef enum nd_loss_type { ND_LOSS_MSE = 0, ND_LOSS_VLB } nd_loss_type;
 
 /* ---- the variational bound (Eq. 5), in bits per dimension --------------- */
 
@@ -144,9 +172,10 @@ nd_tensor *nd_prior_bpd(const nd_schedule *s, const nd_tensor *x0);
 /* Per example [N], bits per dimension: L_{t-1} = KL(q(x_{t-1} | x_t, x_0)
  * || p_theta(x_{t-1} | x_t)) where t > 0, and L_0 = -log p_theta(x_0 | x_1)
  * (the decoder above, at p_theta's mean and sigma_1) where t = 0, for
- * x_t drawn from q(x_t | x_0) and the denoiser's eps_pred at (x_t, t). */
-nd_tensor *nd_vb_terms_bpd(const nd_schedule *s, const nd_tensor *eps_pred, const nd_tensor *x0,
-                           const nd_tensor *x_t, const nd_tensor *t, nd_var_type var, bool clip);
+ * x_t drawn from q(x_t | x_0) and the network's output at (x_t, t). */
+nd_tensor *nd_vb_terms_bpd(const nd_schedule *s, const nd_tensor *out, nd_prediction predicts,
+                           const nd_tensor *x0, const nd_tensor *x_t, const nd_tensor *t,
+                           nd_var_type var, bool clip);
 
 typedef struct nd_bpd_config {
     nd_var_type var;
@@ -173,12 +202,15 @@ void nd_bpd_free(nd_bpd *r);
 
 /* The paper's defaults (section 4, appendix B): Adam, lr 2e-4, betas (0.9,
  * 0.999), eps 1e-8, warmup 5000 steps; clip the global gradient norm at
- * 1.0; EMA decay 0.9999; no flips (turn them on for images). */
+ * 1.0; EMA decay 0.9999; no flips (turn them on for images); L_simple
+ * (the MSE, for an eps denoiser); fixedlarge where L_vlb needs a variance. */
 typedef struct nd_train_config {
     nd_optim_config optim;
     double grad_clip;  /* global norm; 0: measured but not clipped */
     float ema_decay;   /* in [0, 1] */
     bool random_flip;  /* flip images [N, C, H, W] left-right, p = 1/2 each */
+    nd_loss_type loss; /* MSE on the denoiser's target (L_simple for eps), or L_vlb */
+    nd_var_type var;   /* p_theta's variance in L_vlb */
 } nd_train_config;
 nd_train_config nd_train_defaults(void);
 

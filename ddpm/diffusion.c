@@ -70,19 +70,57 @@ nd_gaussian nd_q_posterior(const nd_schedule *s, const nd_tensor *x0, const nd_t
     return g;
 }
 
-/* mu_theta = mu_tilde(x0_hat, x_t) with x0_hat from eps_theta: the same as
- * Eq. 11, 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - abar_t) eps_theta), when
- * x0_hat is not clipped. sigma_t^2 = beta_t or btilde_t. */
-nd_gaussian nd_p_mean_variance(const nd_schedule *s, const nd_tensor *eps,
-                               const nd_tensor *x_t, const nd_tensor *t, nd_var_type var,
-                               bool clip, nd_tensor **x0_pred) {
+/* (mean - coef2_t x_t) / coef1_t: the posterior mean of Eq. 7 solved for
+ * x_0 (coef1_t > 0 at every step) */
+nd_tensor *nd_predict_x0_from_mean(const nd_schedule *s, const nd_tensor *x_t,
+                                   const nd_tensor *t, const nd_tensor *mean) {
+    check_batch("predict_x0_from_mean", x_t, t);
+    check_same("predict_x0_from_mean", x_t, mean);
+    return nd_div(nd_sub(mean, nd_mul(at(s, s->posterior_mean_coef2, t, x_t), x_t)),
+                  at(s, s->posterior_mean_coef1, t, x_t));
+}
+
+nd_tensor *nd_prediction_target(const nd_schedule *s, nd_prediction predicts, const nd_tensor *x0,
+                                const nd_tensor *x_t, const nd_tensor *t, const nd_tensor *eps) {
+    switch (predicts) {
+    case ND_PRED_EPS: return nd_view(eps, eps->shape, eps->ndim);
+    case ND_PRED_X0: return nd_view(x0, x0->shape, x0->ndim);
+    case ND_PRED_MEAN: {
+        nd_gaussian q = nd_q_posterior(s, x0, x_t, t);
+        return q.mean;
+    }
+    }
+    nd_fatal("prediction_target", "unknown prediction %d", (int)predicts);
+}
+
+/* mu_theta = mu_tilde(x0_hat, x_t) with x0_hat from the network: the same
+ * as Eq. 11, 1/sqrt(alpha_t) (x_t - beta_t / sqrt(1 - abar_t) eps_theta),
+ * for an eps prediction that is not clipped. sigma_t^2 = beta_t or
+ * btilde_t. */
+nd_gaussian nd_p_mean_variance(const nd_schedule *s, const nd_tensor *out,
+                               nd_prediction predicts, const nd_tensor *x_t, const nd_tensor *t,
+                               nd_var_type var, bool clip, nd_tensor **x0_pred) {
     check_batch("p_mean_variance", x_t, t);
     if (var != ND_FIXED_LARGE && var != ND_FIXED_SMALL)
         nd_fatal("p_mean_variance", "unknown variance type %d", (int)var);
-    nd_tensor *x0 = nd_predict_x0_from_eps(s, x_t, t, eps);
-    if (clip) x0 = nd_clamp(x0, -1.0f, 1.0f);
+    nd_gaussian g;
+    nd_tensor *x0;
+    if (predicts == ND_PRED_MEAN) {
+        x0 = nd_predict_x0_from_mean(s, x_t, t, out);
+        if (clip) x0 = nd_clamp(x0, -1.0f, 1.0f);
+        g = nd_q_posterior(s, x0, x_t, t);
+        nd_free(g.mean);
+        g.mean = nd_view(out, out->shape, out->ndim);
+    } else if (predicts == ND_PRED_EPS || predicts == ND_PRED_X0) {
+        x0 = predicts == ND_PRED_EPS ? nd_predict_x0_from_eps(s, x_t, t, out)
+                                     : nd_view(out, out->shape, out->ndim);
+        check_same("p_mean_variance", x_t, x0);
+        if (clip) x0 = nd_clamp(x0, -1.0f, 1.0f);
+        g = nd_q_posterior(s, x0, x_t, t);
+    } else {
+        nd_fatal("p_mean_variance", "unknown prediction %d", (int)predicts);
+    }
     if (x0_pred) *x0_pred = x0;
-    nd_gaussian g = nd_q_posterior(s, x0, x_t, t);
     if (var == ND_FIXED_LARGE) {
         /* beta_t, but btilde_1 in the log at i = 0, as the reference code:
          * the log of beta_0 would make the last step's log-likelihood
@@ -121,7 +159,16 @@ nd_tensor *nd_loss_simple_at(const nd_schedule *s, nd_denoiser d, const nd_tenso
                              const nd_tensor *t, const nd_tensor *eps, nd_rng *rng) {
     nd_tensor *x_t = nd_q_sample(s, x0, t, eps);
     nd_tensor *pred = nd_denoise(d, x_t, t, rng);
-    return nd_mean(nd_square(nd_sub(eps, pred)), NULL, 0, false);
+    nd_tensor *target = nd_prediction_target(s, d.predicts, x0, x_t, t, eps);
+    return nd_mean(nd_square(nd_sub(target, pred)), NULL, 0, false);
+}
+
+nd_tensor *nd_loss_vlb_at(const nd_schedule *s, nd_denoiser d, const nd_tensor *x0,
+                          const nd_tensor *t, const nd_tensor *eps, nd_var_type var,
+                          nd_rng *rng) {
+    nd_tensor *x_t = nd_q_sample(s, x0, t, eps);
+    nd_tensor *out = nd_denoise(d, x_t, t, rng);
+    return nd_mean(nd_vb_terms_bpd(s, out, d.predicts, x0, x_t, t, var, false), NULL, 0, false);
 }
 
 nd_tensor *nd_loss_simple(const nd_schedule *s, nd_denoiser d, const nd_tensor *x0,

@@ -22,8 +22,8 @@ nd_sample_config nd_sample_defaults(void) {
 nd_tensor *nd_p_sample(const nd_schedule *s, nd_denoiser d, const nd_tensor *x_t,
                        const nd_tensor *t, const nd_tensor *z, nd_var_type var, bool clip,
                        nd_tensor **x0_pred) {
-    nd_tensor *eps = nd_denoise(d, x_t, t, NULL);
-    nd_gaussian p = nd_p_mean_variance(s, eps, x_t, t, var, clip, x0_pred);
+    nd_tensor *out = nd_denoise(d, x_t, t, NULL);
+    nd_gaussian p = nd_p_mean_variance(s, out, d.predicts, x_t, t, var, clip, x0_pred);
     if (!z) return p.mean;
     char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
     if (!nd_same_shape(z, x_t))

@@ -23,6 +23,8 @@ nd_train_config nd_train_defaults(void) {
     c.grad_clip = 1.0;
     c.ema_decay = 0.9999f;
     c.random_flip = false;
+    c.loss = ND_LOSS_MSE;
+    c.var = ND_FIXED_LARGE;
     return c;
 }
 
@@ -35,6 +37,12 @@ nd_trainer *nd_trainer_new(const nd_schedule *s, nd_denoiser d, nd_train_config 
         nd_fatal(op, "grad_clip %g is not a number >= 0", config.grad_clip);
     if (!(config.ema_decay >= 0.0f && config.ema_decay <= 1.0f))
         nd_fatal(op, "ema_decay %g is not in [0, 1]", config.ema_decay);
+    if (config.loss != ND_LOSS_MSE && config.loss != ND_LOSS_VLB)
+        nd_fatal(op, "unknown loss type %d", (int)config.loss);
+    if (config.var != ND_FIXED_LARGE && config.var != ND_FIXED_SMALL)
+        nd_fatal(op, "unknown variance type %d", (int)config.var);
+    if ((unsigned)d.predicts > ND_PRED_MEAN)
+        nd_fatal(op, "unknown prediction %d", (int)d.predicts);
     nd_optimizer *opt = nd_optimizer_new(d.module, config.optim); /* checks optim */
     nd_trainer *tr = nd_alloc(sizeof *tr);
     memset(tr, 0, sizeof *tr);
@@ -87,7 +95,12 @@ nd_train_stats nd_train_step(nd_trainer *tr, const nd_tensor *x0) {
     nd_scope *step = nd_scope_begin();
     if (tr->config.random_flip) x0 = random_flip(x0, &tr->rng);      /* line 2 */
     /* lines 3-4 (t, then eps) and the loss of line 5 */
-    nd_tensor *loss = nd_loss_simple(tr->schedule, tr->denoiser, x0, &tr->rng);
+    nd_tensor *t = nd_sample_timesteps(tr->schedule, x0->shape[0], &tr->rng);
+    nd_tensor *eps = nd_randn(&tr->rng, x0->shape, x0->ndim);
+    nd_tensor *loss =
+        tr->config.loss == ND_LOSS_VLB
+            ? nd_loss_vlb_at(tr->schedule, tr->denoiser, x0, t, eps, tr->config.var, &tr->rng)
+            : nd_loss_simple_at(tr->schedule, tr->denoiser, x0, t, eps, &tr->rng);
     st.loss = nd_item(loss);
     nd_backward(loss);                                                 /* line 5 */
     st.grad_norm = nd_clip_grad_norm(model, tr->config.grad_clip > 0.0 ? tr->config.grad_clip

@@ -136,7 +136,7 @@ START_TEST(bound_of_a_point_mass_has_closed_forms) {
                            (float)(190 / 127.5 - 1)};
     nd_tensor *image = nd_from_buffer(pix, ND_SHAPE(1, 1, 3, 4));
     point_mass pm = {&s, image};
-    nd_denoiser den = {point_mass_eps, &pm, NULL};
+    nd_denoiser den = {point_mass_eps, &pm, NULL, ND_PRED_EPS};
     nd_tensor *x0 = nd_contiguous(nd_expand(image, ND_SHAPE(3, 1, 3, 4)));
     double sigma = sqrt(s.posterior_variance[1]), q = 0.5 * erfc(1 / 255.0 / sigma / sqrt(2));
     double l0 = 0, prior = 0, abar_T = s.alphas_cumprod[s.T - 1];
@@ -195,7 +195,7 @@ START_TEST(zero_model_terms_have_a_closed_form) {
         int64_t i = steps[k];
         nd_tensor *t = nd_full(ND_SHAPE(n), (float)i);
         nd_tensor *xt = nd_q_sample(&s, x0, t, nd_randn(&g, ND_SHAPE(n, d)));
-        nd_tensor *terms = nd_vb_terms_bpd(&s, nd_zeros(ND_SHAPE(n, d)), x0, xt, t,
+        nd_tensor *terms = nd_vb_terms_bpd(&s, nd_zeros(ND_SHAPE(n, d)), ND_PRED_EPS, x0, xt, t,
                                            ND_FIXED_LARGE, false);
         double mean = nd_item(nd_mean(terms, NULL, 0, false)) * LN2;
         double abar = s.alphas_cumprod[i], lvp = log(s.betas[i]);
@@ -220,7 +220,7 @@ START_TEST(estimate_is_unbiased) {
     nd_tensor *image = nd_from_buffer((const float[]){-1, 0, 1, (float)(100 / 127.5 - 1)},
                                       ND_SHAPE(1, 4));
     point_mass pm = {&s, image};
-    nd_denoiser den = {point_mass_eps, &pm, NULL};
+    nd_denoiser den = {point_mass_eps, &pm, NULL, ND_PRED_EPS};
     nd_bpd_config cfg = {.var = ND_FIXED_LARGE, .clip = false, .seed = 1};
     nd_bpd exact = nd_calc_bpd(&s, den, image, &cfg);
     double want = nd_data(exact.vb)[0], sum = 0, sum2 = 0;
@@ -252,6 +252,87 @@ START_TEST(estimate_is_unbiased) {
 }
 END_TEST
 
+/* The point mass's exact x_0 denoiser: the image itself. */
+static nd_tensor *point_mass_x0(void *self, const nd_tensor *x, const nd_tensor *t, nd_rng *r) {
+    (void)t;
+    (void)r;
+    const point_mass *p = self;
+    return nd_contiguous(nd_expand(p->image, x->shape, x->ndim));
+}
+
+/* L_vlb as a loss is the batch mean of the terms at the drawn steps: for
+ * the exact x_0 denoiser of a point mass, the closed forms above. And a
+ * training step with it reports that loss at the draws it made. */
+START_TEST(vlb_loss_is_the_mean_of_the_terms) {
+    nd_schedule s;
+    nd_error err;
+    ck_assert_int_eq(nd_schedule_linear(&s, 40, 1e-3, 0.3, &err), ND_OK);
+    nd_tensor *image = nd_from_buffer((const float[]){-1, 1, (float)(60 / 127.5 - 1), 1},
+                                      ND_SHAPE(1, 4));
+    point_mass pm = {&s, image};
+    nd_denoiser den = {point_mass_x0, &pm, NULL, ND_PRED_X0};
+    const float steps[4] = {0, 5, 20, 39};
+    nd_tensor *t = nd_from_buffer(steps, ND_SHAPE(4));
+    nd_tensor *x0 = nd_contiguous(nd_expand(image, ND_SHAPE(4, 4)));
+    nd_rng g = nd_rng_init(2, 0);
+    nd_tensor *loss = nd_loss_vlb_at(&s, den, x0, t, nd_randn(&g, ND_SHAPE(4, 4)),
+                                     ND_FIXED_LARGE, NULL);
+    double sigma = sqrt(s.posterior_variance[1]), q = 0.5 * erfc(1 / 255.0 / sigma / sqrt(2));
+    double want = (-log(1 - q) * 3 - log(1 - 2 * q)) / (4 * LN2);
+    for (int k = 1; k < 4; k++) {
+        double beta = s.betas[(int)steps[k]], bt = s.posterior_variance[(int)steps[k]];
+        want += 0.5 * (-1 + log(beta / bt) + bt / beta) / LN2;
+    }
+    ck_assert_near(nd_item(loss), want / 4, 1e-5);
+    nd_schedule_free(&s);
+}
+END_TEST
+
+/* eps_theta = w x_t, trained on L_vlb: the step's loss is nd_loss_vlb_at
+ * at the step's own draws, and w moves. */
+typedef struct {
+    nd_module base;
+    nd_tensor *w;
+} scale_model;
+static void scale_destroy(nd_module *m) { nd_dealloc(m, sizeof(scale_model)); }
+static nd_tensor *scale_forward(void *self, const nd_tensor *x, const nd_tensor *t, nd_rng *r) {
+    (void)t;
+    (void)r;
+    return nd_mul(((scale_model *)self)->w, x);
+}
+
+START_TEST(trainer_takes_the_vlb) {
+    nd_schedule s;
+    nd_error err;
+    ck_assert_int_eq(nd_schedule_linear(&s, 100, 1e-3, 0.2, &err), ND_OK);
+    scale_model *m = nd_alloc(sizeof *m);
+    nd_module_init(&m->base, "Scale", scale_destroy);
+    m->w = nd_module_param(&m->base, "w", nd_full(ND_SHAPE(1), 0.5f));
+    nd_denoiser d = {scale_forward, m, &m->base, ND_PRED_EPS};
+    nd_train_config cfg = nd_train_defaults();
+    cfg.loss = ND_LOSS_VLB;
+    cfg.optim.warmup_steps = 0;
+    nd_trainer *tr = nd_trainer_new(&s, d, cfg, 8);
+    nd_rng g = nd_rng_init(4, 0);
+    nd_tensor *u = nd_rand(&g, ND_SHAPE(8, 6)), *x0 = nd_empty(ND_SHAPE(8, 6));
+    for (int64_t e = 0; e < 48; e++) /* on the 256-level grid */
+        nd_data(x0)[e] = (float)(floor(nd_data(u)[e] * 256.0) / 127.5 - 1.0);
+    nd_rng replay = tr->rng;
+    nd_tensor *t = nd_sample_timesteps(&s, 8, &replay);
+    nd_tensor *eps = nd_randn(&replay, ND_SHAPE(8, 6));
+    nd_no_grad_begin();
+    double want = nd_item(nd_loss_vlb_at(&s, d, x0, t, eps, ND_FIXED_LARGE, NULL));
+    nd_no_grad_end();
+    nd_train_stats st = nd_train_step(tr, x0);
+    ck_assert(isfinite(st.loss) && st.loss > 0);
+    ck_assert_near(st.loss, want, 1e-7);
+    ck_assert(nd_data(m->w)[0] != 0.5f);
+    nd_trainer_free(tr);
+    nd_module_free(&m->base);
+    nd_schedule_free(&s);
+}
+END_TEST
+
 TCase *tcase_bound(void) {
     TCase *tc = nd_test_case("bound");
     tcase_add_test(tc, normal_kl_matches_integration);
@@ -260,5 +341,7 @@ TCase *tcase_bound(void) {
     tcase_add_test(tc, bound_of_a_point_mass_has_closed_forms);
     tcase_add_test(tc, zero_model_terms_have_a_closed_form);
     tcase_add_test(tc, estimate_is_unbiased);
+    tcase_add_test(tc, vlb_loss_is_the_mean_of_the_terms);
+    tcase_add_test(tc, trainer_takes_the_vlb);
     return tc;
 }

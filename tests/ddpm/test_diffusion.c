@@ -93,8 +93,8 @@ START_TEST(p_mean_variance_follows_the_variance_choice) {
     nd_tensor *eps = nd_randn(&g, ND_SHAPE(4, 3, 2, 2));
     for (int clip = 0; clip < 2; clip++) {
         nd_tensor *x0 = NULL;
-        nd_gaussian large = nd_p_mean_variance(&s, eps, xt, t, ND_FIXED_LARGE, clip, &x0);
-        nd_gaussian small = nd_p_mean_variance(&s, eps, xt, t, ND_FIXED_SMALL, clip, NULL);
+        nd_gaussian large = nd_p_mean_variance(&s, eps, ND_PRED_EPS, xt, t, ND_FIXED_LARGE, clip, &x0);
+        nd_gaussian small = nd_p_mean_variance(&s, eps, ND_PRED_EPS, xt, t, ND_FIXED_SMALL, clip, NULL);
         nd_tensor *raw = nd_predict_x0_from_eps(&s, xt, t, eps);
         for (int64_t e = 0; e < nd_numel(x0); e++) {
             float want = nd_data(raw)[e];
@@ -114,7 +114,7 @@ START_TEST(p_mean_variance_follows_the_variance_choice) {
                       (float)s.posterior_log_variance_clipped[i]);
         }
     }
-    EXPECT_FATAL(nd_p_mean_variance(&s, eps, xt, t, (nd_var_type)7, false, NULL),
+    EXPECT_FATAL(nd_p_mean_variance(&s, eps, ND_PRED_EPS, xt, t, (nd_var_type)7, false, NULL),
                  "nanodiff: p_mean_variance: unknown variance type 7");
     nd_schedule_free(&s);
 }
@@ -139,7 +139,7 @@ START_TEST(loss_simple_is_eq14_and_differentiable) {
     scale_model *m = nd_alloc(sizeof *m);
     nd_module_init(&m->base, "Scale", scale_destroy);
     m->w = nd_module_param(&m->base, "w", nd_full(ND_SHAPE(1), 0.3f));
-    nd_denoiser d = {scale_forward, m, &m->base};
+    nd_denoiser d = {scale_forward, m, &m->base, ND_PRED_EPS};
     nd_rng g = nd_rng_init(6, 0);
     nd_tensor *x0 = nd_add_scalar(nd_mul_scalar(nd_rand(&g, ND_SHAPE(64, 5)), 2.0f), -1.0f);
     nd_rng r = nd_rng_init(77, 3), replay = r;
@@ -204,6 +204,78 @@ START_TEST(shape_errors_name_the_shapes) {
 }
 END_TEST
 
+/* Whether the network predicts eps, x_0 or mu_tilde, the exact value of
+ * each gives the same reverse step: the same mean and the same x_0
+ * estimate (up to float rounding, which dividing by coef1 magnifies at
+ * late steps), and the targets are those exact values. */
+START_TEST(parameterizations_agree) {
+    nd_schedule s = linear1000();
+    nd_rng g = nd_rng_init(9, 0);
+    nd_tensor *t = nd_from_buffer((const float[]){0, 1, 10, 300, 700, 999}, ND_SHAPE(6));
+    nd_tensor *x0 = nd_add_scalar(nd_mul_scalar(nd_rand(&g, ND_SHAPE(6, 2, 3)), 1.8f), -0.9f);
+    nd_tensor *eps = nd_randn(&g, ND_SHAPE(6, 2, 3));
+    nd_tensor *xt = nd_q_sample(&s, x0, t, eps);
+    nd_tensor *targets[3], *x0s[3];
+    nd_gaussian p[3];
+    for (int k = 0; k < 3; k++) {
+        targets[k] = nd_prediction_target(&s, (nd_prediction)k, x0, xt, t, eps);
+        p[k] = nd_p_mean_variance(&s, targets[k], (nd_prediction)k, xt, t, ND_FIXED_SMALL, false,
+                                  &x0s[k]);
+    }
+    ck_assert(nd_allclose(targets[ND_PRED_EPS], eps, 0, 0, false));
+    ck_assert(nd_allclose(targets[ND_PRED_X0], x0, 0, 0, false));
+    ck_assert(nd_allclose(targets[ND_PRED_MEAN], nd_q_posterior(&s, x0, xt, t).mean, 0, 0, false));
+    for (int k = 1; k < 3; k++) {
+        ck_assert_msg(nd_allclose(p[k].mean, p[0].mean, 1e-5, 1e-5, false), "mean of %d", k);
+        ck_assert(nd_allclose(p[k].variance, p[0].variance, 0, 0, false));
+    }
+    for (int64_t e = 0; e < 36; e++) {
+        int64_t i = (int64_t)nd_data(t)[e / 6];
+        /* x_0 from eps is amplified by sqrt(1/abar), from the mean by 1/coef1 */
+        double amp = fmax(1 / sqrt(s.alphas_cumprod[i]), 1 / s.posterior_mean_coef1[i]);
+        for (int k = 0; k < 3; k++)
+            ck_assert_msg(fabs(nd_data(x0s[k])[e] - nd_data(x0)[e]) <= 1e-6 * amp * 4,
+                          "x0 estimate %d at step %lld: %g vs %g", k, (long long)i,
+                          (double)nd_data(x0s[k])[e], (double)nd_data(x0)[e]);
+    }
+    /* a predicted mean is the mean, clipped or not */
+    nd_gaussian c = nd_p_mean_variance(&s, targets[2], ND_PRED_MEAN, xt, t, ND_FIXED_SMALL, true,
+                                       NULL);
+    ck_assert(nd_allclose(c.mean, targets[2], 0, 0, false));
+    EXPECT_FATAL(nd_p_mean_variance(&s, eps, (nd_prediction)5, xt, t, ND_FIXED_SMALL, false, NULL),
+                 "nanodiff: p_mean_variance: unknown prediction 5");
+    nd_schedule_free(&s);
+}
+END_TEST
+
+/* The MSE for an x_0 denoiser is against x_0: with the one-parameter
+ * model out = w x_t, the loss and its gradient in double. */
+START_TEST(mse_follows_the_prediction) {
+    nd_schedule s = linear1000();
+    scale_model *m = nd_alloc(sizeof *m);
+    nd_module_init(&m->base, "Scale", scale_destroy);
+    m->w = nd_module_param(&m->base, "w", nd_full(ND_SHAPE(1), 0.7f));
+    nd_denoiser d = {scale_forward, m, &m->base, ND_PRED_X0};
+    nd_rng g = nd_rng_init(6, 1);
+    nd_tensor *x0 = nd_add_scalar(nd_mul_scalar(nd_rand(&g, ND_SHAPE(32, 4)), 2.0f), -1.0f);
+    nd_tensor *t = nd_sample_timesteps(&s, 32, &g);
+    nd_tensor *eps = nd_randn(&g, ND_SHAPE(32, 4));
+    nd_tensor *loss = nd_loss_simple_at(&s, d, x0, t, eps, NULL);
+    nd_backward(loss);
+    nd_tensor *xt = nd_q_sample(&s, x0, t, eps);
+    double sum = 0, dsum = 0;
+    for (int64_t e = 0; e < 128; e++) {
+        double x = nd_data(xt)[e], diff = nd_data(x0)[e] - 0.7 * x;
+        sum += diff * diff;
+        dsum += -2 * diff * x;
+    }
+    ck_assert_near(nd_item(loss), sum / 128, 1e-6);
+    ck_assert_near(nd_data(m->w->grad)[0], dsum / 128, 1e-5);
+    nd_module_free(&m->base);
+    nd_schedule_free(&s);
+}
+END_TEST
+
 TCase *tcase_diffusion(void) {
     TCase *tc = nd_test_case("diffusion");
     tcase_add_test(tc, q_sample_has_the_moments_of_eq4);
@@ -212,5 +284,7 @@ TCase *tcase_diffusion(void) {
     tcase_add_test(tc, loss_simple_is_eq14_and_differentiable);
     tcase_add_test(tc, timesteps_are_uniform);
     tcase_add_test(tc, shape_errors_name_the_shapes);
+    tcase_add_test(tc, parameterizations_agree);
+    tcase_add_test(tc, mse_follows_the_prediction);
     return tc;
 }

@@ -53,7 +53,7 @@ START_TEST(exact_eps_recovers_gaussian_data) {
     nd_error err;
     ck_assert_int_eq(nd_schedule_linear(&s, 1000, 1e-4, 0.02, &err), ND_OK);
     gaussian_data g = {&s, 0.3, 0.25};
-    nd_denoiser d = {exact_eps, &g, NULL};
+    nd_denoiser d = {exact_eps, &g, NULL, ND_PRED_EPS};
     const int64_t n = 500, dim = 16, count = n * dim;
     for (int var = 0; var < 2; var++) {
         nd_sample_config cfg = nd_sample_defaults();
@@ -93,7 +93,7 @@ START_TEST(noise_only_before_the_last_step) {
     nd_error err;
     ck_assert_int_eq(nd_schedule_linear(&s, 1000, 1e-4, 0.02, &err), ND_OK);
     gaussian_data g = {&s, 0.0, 1.0};
-    nd_denoiser d = {exact_eps, &g, NULL};
+    nd_denoiser d = {exact_eps, &g, NULL, ND_PRED_EPS};
     nd_rng r = nd_rng_init(2, 0);
     nd_tensor *x = nd_randn(&r, ND_SHAPE(3, 4));
     nd_tensor *z = nd_full(ND_SHAPE(3, 4), 100.0f);

@@ -48,7 +48,8 @@ START_TEST(a_step_draws_and_reports_as_documented) {
     nd_train_config cfg = nd_train_defaults();
     cfg.random_flip = true;
     cfg.optim.warmup_steps = 10;
-    nd_trainer *tr = nd_trainer_new(&s, (nd_denoiser){probe_forward, p, &p->base}, cfg, 123);
+    nd_denoiser d = {probe_forward, p, &p->base, ND_PRED_EPS};
+    nd_trainer *tr = nd_trainer_new(&s, d, cfg, 123);
     /* 4 images whose rows read 0, 1, 2 left to right */
     const int64_t n = 4;
     nd_tensor *x0 = nd_empty(ND_SHAPE(n, 1, 2, 3));
@@ -360,9 +361,9 @@ START_TEST(bad_trainers_are_refused) {
     nd_error err;
     ck_assert_int_eq(nd_schedule_linear(&s, 10, 0.01, 0.2, &err), ND_OK);
     probe *p = probe_new(1.0f);
-    nd_denoiser d = {probe_forward, p, &p->base};
+    nd_denoiser d = {probe_forward, p, &p->base, ND_PRED_EPS};
     nd_train_config cfg = nd_train_defaults();
-    EXPECT_FATAL(nd_trainer_new(&s, (nd_denoiser){probe_forward, p, NULL}, cfg, 0),
+    EXPECT_FATAL(nd_trainer_new(&s, (nd_denoiser){probe_forward, p, NULL, ND_PRED_EPS}, cfg, 0),
                  "nanodiff: trainer_new: the denoiser has no module to train");
     cfg.grad_clip = -1;
     EXPECT_FATAL(nd_trainer_new(&s, d, cfg, 0),
