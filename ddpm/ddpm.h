@@ -276,6 +276,39 @@ nd_tensor *nd_p_sample(const nd_schedule *s, nd_denoiser d, const nd_tensor *x_t
 nd_tensor *nd_p_sample_loop(const nd_schedule *s, nd_denoiser d, const int64_t *shape,
                             int ndim, const nd_sample_config *config);
 
+/* ---- fewer steps: DDIM and respacing ------------------------------------ */
+
+/* S increasing steps out of 0..T-1, the first 0 and the last T - 1:
+ * uniform, round(k (T - 1) / (S - 1)), or quadratic, round((k / (S - 1))^2
+ * (T - 1)), pushed apart where they would repeat. 2 <= S <= T. */
+typedef enum nd_spacing { ND_SPACING_UNIFORM, ND_SPACING_QUADRATIC } nd_spacing;
+int nd_timestep_subsequence(int64_t T, int64_t S, nd_spacing spacing, int64_t *steps,
+                            nd_error *err);
+/* The respaced schedule of Nichol and Dhariwal (2021): S steps whose betas,
+ * 1 - abar(tau_k) / abar(tau_{k-1}), give back abar on the subsequence,
+ * for Algorithm 2 over S steps. Its denoiser must see the original steps:
+ * wrap it with nd_respaced_denoiser. */
+int nd_schedule_respace(const nd_schedule *base, const int64_t *steps, int64_t S,
+                        nd_schedule *out, nd_error *err);
+typedef struct nd_respaced {
+    nd_denoiser inner;
+    const int64_t *steps; /* tau_0 .. tau_{S-1}, kept alive by the caller */
+    int64_t S;
+} nd_respaced;
+nd_denoiser nd_respaced_denoiser(const nd_respaced *r);
+/* DDIM (Song, Meng and Ermon 2021, Eq. 12) over the steps tau (increasing,
+ * S of them), eta in [0, 1]: eta = 1 on all T steps is Algorithm 2 with
+ * fixedsmall, eta = 0 is deterministic. The config as for
+ * nd_p_sample_loop (var is not used; the callback's i is the step tau_k). */
+nd_tensor *nd_ddim_sample_loop(const nd_schedule *s, nd_denoiser d, const int64_t *steps,
+                               int64_t S, float eta, const int64_t *shape, int ndim,
+                               const nd_sample_config *config);
+/* eta = 0 both ways: x_0 -> x at tau_{S-1} (encode) and back (decode). */
+nd_tensor *nd_ddim_encode(const nd_schedule *s, nd_denoiser d, const int64_t *steps, int64_t S,
+                          const nd_tensor *x0, const nd_sample_config *config);
+nd_tensor *nd_ddim_decode(const nd_schedule *s, nd_denoiser d, const int64_t *steps, int64_t S,
+                          const nd_tensor *x_T, const nd_sample_config *config);
+
 /* ---- the UNet (section 3.4, appendix B) -------------------------------- */
 
 #define ND_UNET_MAX_LEVELS 8

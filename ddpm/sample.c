@@ -12,7 +12,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "ddpm.h"
+#include "internal.h"
 
 nd_sample_config nd_sample_defaults(void) {
     return (nd_sample_config){.var = ND_FIXED_LARGE, .clip = true, .every = 1};
@@ -36,12 +36,12 @@ nd_tensor *nd_p_sample(const nd_schedule *s, nd_denoiser d, const nd_tensor *x_t
 }
 
 /* N(0, I) for each example from its own stream, shape [N, ...] */
-static nd_tensor *draw_noise(nd_rng *streams, const int64_t *shape, int ndim) {
-    int64_t n = shape[0], per = 1;
-    for (int d = 1; d < ndim; d++) per *= shape[d];
-    nd_tensor *z = nd_empty(shape, ndim);
+nd_tensor *nd__sampling_noise(nd__sampling *ss) {
+    int64_t n = ss->shape[0], per = 1;
+    for (int d = 1; d < ss->ndim; d++) per *= ss->shape[d];
+    nd_tensor *z = nd_empty(ss->shape, ss->ndim);
     for (int64_t k = 0; k < n; k++) {
-        nd_tensor *zk = nd_randn(&streams[k], ND_SHAPE(per));
+        nd_tensor *zk = nd_randn(&ss->streams[k], ND_SHAPE(per));
         memcpy(nd_data(z) + k * per, nd_data(zk), (size_t)per * sizeof(float));
         nd_free(zk);
     }
@@ -50,14 +50,14 @@ static nd_tensor *draw_noise(nd_rng *streams, const int64_t *shape, int ndim) {
 
 /* The model's weights swapped with another set of the same names and
  * shapes (the EMA's), in place; swapping again restores them. */
-static void swap_weights(nd_module *model, const nd_ema *ema) {
+static void swap_weights(nd_module *model, const nd_ema *ema, const char *op) {
     nd_param_list mine = nd_parameters(model), avg = nd_ema_state(ema);
-    if (mine.n != avg.n) nd_fatal("p_sample_loop", "the EMA is of another model");
+    if (mine.n != avg.n) nd_fatal(op, "the EMA is of another model");
     for (int i = 0; i < mine.n; i++) {
         nd_tensor *a = mine.items[i].value, *b = avg.items[i].value;
         if (strcmp(mine.items[i].name, avg.items[i].name) || !nd_same_shape(a, b))
-            nd_fatal("p_sample_loop", "the EMA's %s does not match the model's %s",
-                     avg.items[i].name, mine.items[i].name);
+            nd_fatal(op, "the EMA's %s does not match the model's %s", avg.items[i].name,
+                     mine.items[i].name);
         float *pa = nd_data(a), *pb = nd_data(b);
         for (int64_t e = 0, m = nd_numel(a); e < m; e++) {
             float tmp = pa[e];
@@ -69,10 +69,9 @@ static void swap_weights(nd_module *model, const nd_ema *ema) {
     nd_param_list_free(&avg);
 }
 
-nd_tensor *nd_p_sample_loop(const nd_schedule *s, nd_denoiser d, const int64_t *shape,
-                            int ndim, const nd_sample_config *config) {
-    const char *op = "p_sample_loop";
-    if (!s || !shape || !config) nd_fatal(op, "schedule, shape or config is NULL");
+void nd__sampling_begin(nd__sampling *ss, const char *op, nd_denoiser d, const int64_t *shape,
+                        int ndim, const nd_sample_config *config) {
+    if (!shape || !config) nd_fatal(op, "shape or config is NULL");
     if (ndim < 1 || ndim > ND_MAX_DIMS || shape[0] < 1)
         nd_fatal(op, "shape needs [N, ...] with N >= 1");
     if (config->every < 1) nd_fatal(op, "callback period %lld < 1", (long long)config->every);
@@ -81,20 +80,38 @@ nd_tensor *nd_p_sample_loop(const nd_schedule *s, nd_denoiser d, const int64_t *
     if ((uint64_t)config->first_stream + (uint64_t)n - 1 > UINT32_MAX)
         nd_fatal(op, "streams %u.. for %lld examples pass 2^32", config->first_stream,
                  (long long)n);
-    nd_rng *streams = nd_alloc((size_t)n * sizeof *streams);
+    ss->op = op;
+    ss->d = d;
+    ss->config = config;
+    ss->shape = shape;
+    ss->ndim = ndim;
+    ss->streams = nd_alloc((size_t)n * sizeof *ss->streams);
     for (int64_t k = 0; k < n; k++)
-        streams[k] = nd_rng_init(config->seed, config->first_stream + (uint32_t)k);
-    bool was_training = d.module && d.module->training;
+        ss->streams[k] = nd_rng_init(config->seed, config->first_stream + (uint32_t)k);
+    ss->was_training = d.module && d.module->training;
     if (d.module) nd_module_train(d.module, false);
-    if (config->ema) swap_weights(d.module, config->ema);
+    if (config->ema) swap_weights(d.module, config->ema, op);
     nd_no_grad_begin();
+}
 
-    nd_tensor *x = draw_noise(streams, shape, ndim); /* line 1 */
-    nd_tensor *t = nd_empty(ND_SHAPE(n));
+void nd__sampling_end(nd__sampling *ss) {
+    nd_no_grad_end();
+    if (ss->config->ema) swap_weights(ss->d.module, ss->config->ema, ss->op);
+    if (ss->d.module) nd_module_train(ss->d.module, ss->was_training);
+    nd_dealloc(ss->streams, (size_t)ss->shape[0] * sizeof *ss->streams);
+}
+
+nd_tensor *nd_p_sample_loop(const nd_schedule *s, nd_denoiser d, const int64_t *shape,
+                            int ndim, const nd_sample_config *config) {
+    if (!s) nd_fatal("p_sample_loop", "schedule is NULL");
+    nd__sampling ss;
+    nd__sampling_begin(&ss, "p_sample_loop", d, shape, ndim, config);
+    nd_tensor *x = nd__sampling_noise(&ss);          /* line 1 */
+    nd_tensor *t = nd_empty(ND_SHAPE(shape[0]));
     for (int64_t i = s->T - 1; i >= 0; i--) {        /* line 2 */
         nd_scope *step = nd_scope_begin();
         nd_fill_(t, (float)i);
-        nd_tensor *z = i > 0 ? draw_noise(streams, shape, ndim) : NULL; /* line 3 */
+        nd_tensor *z = i > 0 ? nd__sampling_noise(&ss) : NULL; /* line 3 */
         nd_tensor *x0_pred = NULL;
         nd_tensor *next = nd_p_sample(s, d, x, t, z, config->var, config->clip, &x0_pred);
         if (config->callback && (i % config->every == 0 || i == 0))
@@ -105,10 +122,6 @@ nd_tensor *nd_p_sample_loop(const nd_schedule *s, nd_denoiser d, const int64_t *
         x = next;
     }
     nd_free(t);
-
-    nd_no_grad_end();
-    if (config->ema) swap_weights(d.module, config->ema);
-    if (d.module) nd_module_train(d.module, was_training);
-    nd_dealloc(streams, (size_t)n * sizeof *streams);
+    nd__sampling_end(&ss);
     return x; /* line 6 */
 }
