@@ -24,7 +24,7 @@ typedef struct nd_record {
 typedef void (*nd_backward_fn)(const nd_record *r, const nd_tensor *dy);
 typedef struct {
     nd_backward_fn backward;
-    bool not_differentiable; /* outputs never require grad (comparisons) */
+    bool not_differentiable; /* outputs never require grad: NONE in tensor/ops.h */
 } nd_rule;
 
 /* "add", or a function's name. */
@@ -36,6 +36,9 @@ void nd__rules_elementwise(nd_rule *table);
 void nd__rules_reduce(nd_rule *table);
 void nd__rules_shape(nd_rule *table);
 void nd__rules_conv(nd_rule *table);
+/* Marks the NONE ops of tensor/ops.h not differentiable, and stops unless
+ * every RULE op has a backward and no other op has one. */
+void nd__rules_check(void);
 
 /* ins[k]->grad += g, with g summed over the axes that broadcasting added
  * or stretched; nothing if ins[k] does not require grad. */

@@ -158,13 +158,6 @@ void nd__rules_elementwise(nd_rule *t) {
     t[ND_OP_MAXIMUM].backward = maximum_bw;
     t[ND_OP_MINIMUM].backward = minimum_bw;
     t[ND_OP_WHERE].backward = where_bw;
-    /* Comparisons are piecewise constant: no gradient flows through them. */
-    t[ND_OP_EQ].not_differentiable = true;
-    t[ND_OP_NE].not_differentiable = true;
-    t[ND_OP_LT].not_differentiable = true;
-    t[ND_OP_LE].not_differentiable = true;
-    t[ND_OP_GT].not_differentiable = true;
-    t[ND_OP_GE].not_differentiable = true;
     t[ND_OP_ADD_SCALAR].backward = shift_bw;
     t[ND_OP_SUB_SCALAR].backward = shift_bw;
     t[ND_OP_RSUB_SCALAR].backward = rsub_scalar_bw;

@@ -66,5 +66,4 @@ void nd__rules_reduce(nd_rule *t) {
     t[ND_OP_VAR].backward = var_bw;
     t[ND_OP_SOFTMAX].backward = softmax_bw;
     t[ND_OP_LOG_SOFTMAX].backward = log_softmax_bw;
-    t[ND_OP_ARGMAX].not_differentiable = true; /* an index */
 }

@@ -105,12 +105,29 @@ static void observe(const nd_op_event *e) {
     append(e, NULL, 0, NULL, 0);
 }
 
+/* The rules against tensor/ops.h: an op listed with a rule has one, the
+ * others none, so that adding an op to the list and forgetting its rule
+ * stops the first program that records anything, not the first that
+ * differentiates that op. */
+void nd__rules_check(void) {
+    for (int op = 0; op < ND_OP_COUNT; op++) {
+        nd_op_grad kind = nd_op_grad_kind((nd_op)op);
+        nd__rules[op].not_differentiable = kind == ND_GRAD_NONE;
+        if ((kind == ND_GRAD_RULE) != (nd__rules[op].backward != NULL))
+            nd_fatal("autograd", "op %s is listed %s a backward rule in tensor/ops.h but %s "
+                     "registered in autograd/rules_*.c", nd_op_name((nd_op)op),
+                     kind == ND_GRAD_RULE ? "with" : "without",
+                     kind == ND_GRAD_RULE ? "none is" : "one is");
+    }
+}
+
 static void install(void) {
     if (installed) return;
     nd__rules_elementwise(nd__rules);
     nd__rules_reduce(nd__rules);
     nd__rules_shape(nd__rules);
     nd__rules_conv(nd__rules);
+    nd__rules_check();
     nd_set_op_observer(observe);
     nd_set_release_hook(release);
     installed = true;

@@ -34,23 +34,13 @@
  * tanh 16, gelu 16, libm's functions more) gains nothing from it and
  * pays the copy: alternating both in one process on an AMD EPYC core,
  * gelu ran 12-16% slower streamed and silu up to 30%, while add and
- * exp on two threads ran 1.2-1.4x faster. Those ops write in place, but
+ * exp on two threads ran 1.2-1.4x faster. Those ops, ARITH in ops.h
+ * (nd_op_arithmetic), write in place, but
  * an input beyond L2 is still prefetched the same distance ahead: while
  * the core is busy with the arithmetic it issues no loads, and the
  * hardware prefetchers, which stop at each 4 KiB page, leave it waiting
  * on memory at the start of every page (on an Intel Xeon core, silu
  * +7%, gelu +10-14% on one and two threads). */
-static bool bound_by_arithmetic(nd_op id) {
-    switch (id) {
-    case ND_OP_LOG: case ND_OP_TANH: case ND_OP_SIGMOID: case ND_OP_SILU:
-    case ND_OP_GELU: case ND_OP_SQRT: case ND_OP_RSQRT: case ND_OP_SIN:
-    case ND_OP_COS: case ND_OP_ERF: case ND_OP_POW_SCALAR:
-        return true;
-    default:
-        return false;
-    }
-}
-
 #define STREAM_BLOCK 256
 #define STREAM_AHEAD 2
 
@@ -95,7 +85,7 @@ static void run_map(nd_op id, int nops, const nd_tensor *y, const nd_tensor *con
     int64_t in_bytes = 0, out_bytes = nd_numel(y) * (int64_t)sizeof(float);
     for (int i = 0; i < nops - 1; i++) in_bytes += nd_numel(in[i]) * (int64_t)sizeof(float);
     streamed w = {row, ctx, nops, nd__kernels(), false};
-    bool arithmetic = bound_by_arithmetic(id);
+    bool arithmetic = nd_op_arithmetic(id);
     if (!arithmetic) w.stream = nd__stream_output(w.k, in_bytes + out_bytes);
     if (w.stream || (arithmetic && nd__prefetch_input(in_bytes))) {
         row = streamed_row;

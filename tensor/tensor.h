@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "ops.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -357,23 +359,21 @@ void nd_parallel_for(int64_t nchunks, nd_chunk_fn fn, void *ctx);
 
 /* ---- op events: how the layer above sees what ran ---------------------- */
 
+/* The ops, one entry each in tensor/ops.h with their properties. */
 typedef enum nd_op {
-    ND_OP_ADD, ND_OP_SUB, ND_OP_MUL, ND_OP_DIV, ND_OP_MAXIMUM, ND_OP_MINIMUM,
-    ND_OP_EQ, ND_OP_NE, ND_OP_LT, ND_OP_LE, ND_OP_GT, ND_OP_GE, ND_OP_WHERE,
-    ND_OP_ADD_SCALAR, ND_OP_SUB_SCALAR, ND_OP_RSUB_SCALAR, ND_OP_MUL_SCALAR,
-    ND_OP_DIV_SCALAR, ND_OP_POW_SCALAR, ND_OP_CLAMP,
-    ND_OP_NEG, ND_OP_EXP, ND_OP_LOG, ND_OP_SQRT, ND_OP_RSQRT, ND_OP_SQUARE,
-    ND_OP_ABS, ND_OP_SIN, ND_OP_COS, ND_OP_TANH, ND_OP_SIGMOID, ND_OP_SILU,
-    ND_OP_ERF, ND_OP_GELU, ND_OP_RELU,
-    ND_OP_SUM, ND_OP_MEAN, ND_OP_MAX, ND_OP_MIN, ND_OP_VAR, ND_OP_ARGMAX,
-    ND_OP_SOFTMAX, ND_OP_LOG_SOFTMAX, ND_OP_SOFTMAX_BACKWARD,
-    ND_OP_MATMUL, ND_OP_CONCAT, ND_OP_STACK, ND_OP_PAD,
-    ND_OP_CONV2D, ND_OP_CONV2D_BACKWARD_INPUT, ND_OP_CONV2D_BACKWARD_WEIGHT,
-    ND_OP_VIEW, ND_OP_PERMUTE, ND_OP_SLICE, ND_OP_EXPAND, ND_OP_SQUEEZE,
-    ND_OP_UNSQUEEZE, ND_OP_CONTIGUOUS, ND_OP_CLONE,
+#define ND_OP_ENUM(id, name, grad, cost) ND_OP_##id,
+    ND_OP_LIST(ND_OP_ENUM)
+#undef ND_OP_ENUM
     ND_OP_COUNT
 } nd_op;
 const char *nd_op_name(nd_op op); /* "add", "matmul", ... */
+/* How a gradient passes an op (ops.h): through a backward rule, not at all,
+ * or never (a backward pass: no double backward). */
+typedef enum nd_op_grad { ND_GRAD_RULE, ND_GRAD_NONE, ND_GRAD_NEVER } nd_op_grad;
+nd_op_grad nd_op_grad_kind(nd_op op);
+/* Whether an elementwise op is bound by its arithmetic rather than by
+ * memory traffic (ops.h). */
+bool nd_op_arithmetic(nd_op op);
 
 /* What an op reports once its output is computed. Creation, in-place
  * writes (nd_copy_, nd_fill_, nd_set) and the random draws report nothing. */

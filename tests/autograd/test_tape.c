@@ -194,13 +194,32 @@ START_TEST(op_without_rule_stops_at_once) {
     nd_tensor *ok = nd_exp(nd_detach(x)); /* without grad it runs */
     nd__rules[ND_OP_EXP].backward = saved;
     ck_assert(!ok->requires_grad);
-    /* The convolution's backward passes have no rule on purpose: double
-     * backward is not supported, so they must stop like any op without one. */
-    for (int op = 0; op < ND_OP_COUNT; op++)
-        ck_assert_msg(nd__rules[op].backward || nd__rules[op].not_differentiable ||
-                          op == ND_OP_CONV2D_BACKWARD_INPUT || op == ND_OP_CONV2D_BACKWARD_WEIGHT ||
-                          op == ND_OP_SOFTMAX_BACKWARD,
-                      "op %s has no rule", nd_op_name((nd_op)op));
+    /* Every op is as tensor/ops.h lists it: a rule, no gradient, or (the
+     * backward passes: no double backward) neither, so that it stops like
+     * an op without one. */
+    int never = 0;
+    for (int op = 0; op < ND_OP_COUNT; op++) {
+        nd_op_grad kind = nd_op_grad_kind((nd_op)op);
+        ck_assert_msg((kind == ND_GRAD_RULE) == (nd__rules[op].backward != NULL) &&
+                          (kind == ND_GRAD_NONE) == nd__rules[op].not_differentiable,
+                      "op %s is not as ops.h lists it", nd_op_name((nd_op)op));
+        never += kind == ND_GRAD_NEVER;
+    }
+    ck_assert_int_eq(never, 3);
+    ck_assert_int_eq(nd_op_grad_kind(ND_OP_CONV2D_BACKWARD_INPUT), ND_GRAD_NEVER);
+    ck_assert_int_eq(nd_op_grad_kind(ND_OP_EQ), ND_GRAD_NONE);
+    /* and a rule missing from the table is caught before any op records */
+    nd__rules[ND_OP_EXP].backward = NULL;
+    EXPECT_FATAL(nd__rules_check(), "nanodiff: autograd: op exp is listed with a backward rule "
+                                    "in tensor/ops.h but none is registered in "
+                                    "autograd/rules_*.c");
+    nd__rules[ND_OP_EXP].backward = saved;
+    nd__rules[ND_OP_ARGMAX].backward = saved;
+    EXPECT_FATAL(nd__rules_check(), "nanodiff: autograd: op argmax is listed without a backward "
+                                    "rule in tensor/ops.h but one is registered in "
+                                    "autograd/rules_*.c");
+    nd__rules[ND_OP_ARGMAX].backward = NULL;
+    nd__rules_check();
     nd_tensor *dy = leaf((const float[]){1, 2, 3, 4}, ND_SHAPE(1, 1, 2, 2));
     nd_tensor *w = nd_ones(ND_SHAPE(1, 1, 1, 1));
     const int64_t x_shape[4] = {1, 1, 2, 2};

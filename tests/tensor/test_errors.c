@@ -91,6 +91,34 @@ START_TEST(test_error_bad_shapes) {
 }
 END_TEST
 
+/* Every op of tensor/ops.h has its own name of lowercase letters, digits
+ * and '_', and the ops bound by arithmetic are the ones measured so. */
+START_TEST(test_every_op_has_a_name_and_properties) {
+    static const char *const arithmetic[] = {"pow_scalar", "log", "sqrt", "rsqrt", "sin", "cos",
+                                             "tanh", "sigmoid", "silu", "erf", "gelu"};
+    int marked = 0;
+    for (int op = 0; op < ND_OP_COUNT; op++) {
+        const char *name = nd_op_name((nd_op)op);
+        ck_assert_msg(strcmp(name, "unknown op") != 0 && name[0] != 0, "op %d has no name", op);
+        for (const char *c = name; *c; c++)
+            ck_assert_msg((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_',
+                          "op name '%s'", name);
+        for (int other = 0; other < op; other++)
+            ck_assert_msg(strcmp(name, nd_op_name((nd_op)other)) != 0, "two ops named %s", name);
+        bool listed = false;
+        for (size_t k = 0; k < sizeof arithmetic / sizeof *arithmetic; k++)
+            listed |= strcmp(name, arithmetic[k]) == 0;
+        ck_assert_msg(nd_op_arithmetic((nd_op)op) == listed, "%s: arithmetic %d", name,
+                      (int)nd_op_arithmetic((nd_op)op));
+        marked += listed;
+    }
+    ck_assert_int_eq(marked, 11);
+    ck_assert_str_eq(nd_op_name(ND_OP_COUNT), "unknown op");
+    ck_assert(!nd_op_arithmetic(ND_OP_COUNT));
+    EXPECT_FATAL(nd_op_grad_kind(ND_OP_COUNT), "nanodiff: op_grad_kind: no op 59");
+}
+END_TEST
+
 START_TEST(test_error_op_name_of_wrappers) {
     /* nd_ones is implemented with nd_full, but the message must name the
      * function that was called. */
@@ -438,6 +466,7 @@ TCase *tcase_errors(void) {
     tcase_add_test(tc, test_error_set_null_tensor);
     tcase_add_test(tc, test_error_bad_shapes);
     tcase_add_test(tc, test_error_op_name_of_wrappers);
+    tcase_add_test(tc, test_every_op_has_a_name_and_properties);
     tcase_add_test(tc, test_error_axes);
     tcase_add_test(tc, test_error_views);
     tcase_add_test(tc, test_error_creation);
