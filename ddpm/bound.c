@@ -193,6 +193,7 @@ nd_bpd nd_calc_bpd(const nd_schedule *s, nd_denoiser d, const nd_tensor *x0,
     nd_no_grad_begin();
     r.steps = nd_persist(nd_empty(ND_SHAPE(k)));
     r.terms = nd_persist(nd_empty(ND_SHAPE(n, k)));
+    r.x0_mse = nd_persist(nd_empty(ND_SHAPE(n, k)));
     r.prior = nd_persist(nd_prior_bpd(s, x0));
     nd_tensor *t = nd_empty(ND_SHAPE(n));
     /* each of the T - 1 terms after L_0 is drawn with probability
@@ -209,9 +210,18 @@ nd_bpd nd_calc_bpd(const nd_schedule *s, nd_denoiser d, const nd_tensor *x0,
         nd_tensor *out = nd_denoise(d, x_t, t, NULL);
         nd_tensor *term = nd_vb_terms_bpd(s, out, d.predicts, x0, x_t, t, config->var,
                                           config->clip);
+        nd_tensor *x0_pred;
+        nd_p_mean_variance(s, out, d.predicts, x_t, t, config->var, config->clip, &x0_pred);
+        nd_tensor *mse = nd_square(nd_sub(x0_pred, x0));
+        if (mse->ndim > 1) {
+            int axes[ND_MAX_DIMS];
+            for (int a = 1; a < mse->ndim; a++) axes[a - 1] = a;
+            mse = nd_mean(mse, axes, mse->ndim - 1, false);
+        }
         for (int64_t e = 0; e < n; e++) {
             float v = nd_data(term)[e];
             nd_data(r.terms)[e * k + j] = v;
+            nd_data(r.x0_mse)[e * k + j] = nd_data(mse)[e];
             if (i == 0)
                 nd_data(r.l0)[e] = v;
             else
@@ -227,8 +237,33 @@ nd_bpd nd_calc_bpd(const nd_schedule *s, nd_denoiser d, const nd_tensor *x0,
     return r;
 }
 
+/* Section 4.3: once the receiver holds x_t it has been sent L_T and the
+ * terms of every step above t; its best guess of x_0 is the network's
+ * x0_hat from x_t. Rate in bits per dimension, distortion as the RMSE of
+ * x0_hat on the [0, 255] scale, both over the whole batch. */
+int nd_rate_distortion(const nd_bpd *r, double *rate, double *distortion, nd_error *err) {
+    if (!r || !r->terms || !rate || !distortion)
+        return nd_error_set(err, "rate-distortion: no bound or no arrays");
+    if (r->estimated)
+        return nd_error_set(err, "rate-distortion: needs every step's term, not an estimate");
+    int64_t n = r->terms->shape[0], k = r->nsteps;
+    const float *terms = nd_data(r->terms), *mse = nd_data(r->x0_mse);
+    for (int64_t i = k - 1; i >= 0; i--) {
+        double sent = 0, err2 = 0;
+        for (int64_t e = 0; e < n; e++) {
+            sent += nd_data(r->prior)[e];
+            for (int64_t j = i + 1; j < k; j++) sent += terms[e * k + j];
+            err2 += mse[e * k + i];
+        }
+        rate[i] = sent / (double)n;
+        distortion[i] = 127.5 * sqrt(err2 / (double)n);
+    }
+    return ND_OK;
+}
+
 void nd_bpd_free(nd_bpd *r) {
     if (!r) return;
+    nd_free(r->x0_mse);
     nd_free(r->total);
     nd_free(r->prior);
     nd_free(r->vb);

@@ -188,15 +188,22 @@ typedef struct nd_bpd_config {
 /* The bound of each example of x0 and its parts, persistent tensors [N]
  * (free with nd_bpd_free): total = prior (L_T) + vb (the L_{t-1}, t > 1,
  * summed or estimated) + l0; terms [N, nsteps] at the steps i in steps
- * [nsteps] (steps[0] = 0). In no-grad and eval mode. */
+ * [nsteps] (steps[0] = 0), and x0_mse [N, nsteps], the mean squared error
+ * of the network's x_0 estimate there. In no-grad and eval mode. */
 typedef struct nd_bpd {
-    nd_tensor *total, *prior, *vb, *l0, *terms, *steps;
+    nd_tensor *total, *prior, *vb, *l0, *terms, *x0_mse, *steps;
     bool estimated;
     int64_t nsteps;
 } nd_bpd;
 nd_bpd nd_calc_bpd(const nd_schedule *s, nd_denoiser d, const nd_tensor *x0,
                    const nd_bpd_config *config);
 void nd_bpd_free(nd_bpd *r);
+/* Progressive lossy coding (section 4.3, Figure 5) from an exact bound:
+ * for each step i (t = i + 1), once x_t is known, rate[i] = L_T + the
+ * terms of the steps above i (bits per dimension, batch mean) and
+ * distortion[i] = the RMSE of the x_0 estimate from x_t on the [0, 255]
+ * scale. rate[0] + L_0 is the whole lossless code. Arrays of T. */
+int nd_rate_distortion(const nd_bpd *r, double *rate, double *distortion, nd_error *err);
 
 /* ---- Algorithm 1: training --------------------------------------------- */
 

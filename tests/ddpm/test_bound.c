@@ -333,6 +333,58 @@ START_TEST(trainer_takes_the_vlb) {
 }
 END_TEST
 
+/* Progressive coding: for the point mass's exact denoiser x_0 is known
+ * exactly from any x_t (distortion 0) and the rate is L_T plus the
+ * closed-form terms above each step; for the eps = 0 model, x0_hat =
+ * x_t / sqrt(abar), so the mean squared error at step i is 1/abar_i - 1,
+ * whatever the data. */
+static nd_tensor *zero_eps(void *self, const nd_tensor *x, const nd_tensor *t, nd_rng *r) {
+    (void)self;
+    (void)t;
+    (void)r;
+    return nd_zeros_like(x);
+}
+
+START_TEST(rate_distortion_follows_the_terms) {
+    nd_schedule s;
+    nd_error err;
+    ck_assert_int_eq(nd_schedule_linear(&s, 20, 1e-3, 0.4, &err), ND_OK);
+    nd_tensor *image = nd_from_buffer((const float[]){-1, 1, (float)(70 / 127.5 - 1), 1},
+                                      ND_SHAPE(1, 4));
+    point_mass pm = {&s, image};
+    nd_denoiser den = {point_mass_eps, &pm, NULL, ND_PRED_EPS};
+    nd_bpd_config cfg = {.var = ND_FIXED_LARGE, .clip = false, .seed = 2};
+    nd_bpd r = nd_calc_bpd(&s, den, image, &cfg);
+    double rate[20], dist[20];
+    ck_assert_int_eq(nd_rate_distortion(&r, rate, dist, &err), ND_OK);
+    double above = nd_data(r.prior)[0];
+    for (int64_t i = 19; i >= 0; i--) {
+        ck_assert_near(rate[i], above, 1e-5);
+        ck_assert_msg(dist[i] < 1e-3, "distortion %g at step %lld", dist[i], (long long)i);
+        double beta = s.betas[i], bt = s.posterior_variance[i];
+        if (i > 0) above += 0.5 * (-1 + log(beta / bt) + bt / beta) / LN2;
+    }
+    nd_bpd_free(&r);
+    nd_rng g = nd_rng_init(3, 0);
+    nd_tensor *x0 = nd_add_scalar(nd_mul_scalar(nd_rand(&g, ND_SHAPE(500, 8)), 1.6f), -0.8f);
+    nd_denoiser zero = {zero_eps, NULL, NULL, ND_PRED_EPS};
+    r = nd_calc_bpd(&s, zero, x0, &cfg);
+    ck_assert_int_eq(nd_rate_distortion(&r, rate, dist, &err), ND_OK);
+    for (int64_t i = 0; i < 20; i++) {
+        double want = 127.5 * sqrt(1 / s.alphas_cumprod[i] - 1);
+        ck_assert_msg(fabs(dist[i] - want) <= 0.05 * want, "step %lld: RMSE %g, want %g",
+                      (long long)i, dist[i], want);
+    }
+    nd_bpd_free(&r);
+    cfg.steps = 5;
+    r = nd_calc_bpd(&s, zero, x0, &cfg);
+    ck_assert_int_eq(nd_rate_distortion(&r, rate, dist, &err), ND_ERR);
+    ck_assert_str_eq(err.message, "rate-distortion: needs every step's term, not an estimate");
+    nd_bpd_free(&r);
+    nd_schedule_free(&s);
+}
+END_TEST
+
 TCase *tcase_bound(void) {
     TCase *tc = nd_test_case("bound");
     tcase_add_test(tc, normal_kl_matches_integration);
@@ -343,5 +395,6 @@ TCase *tcase_bound(void) {
     tcase_add_test(tc, estimate_is_unbiased);
     tcase_add_test(tc, vlb_loss_is_the_mean_of_the_terms);
     tcase_add_test(tc, trainer_takes_the_vlb);
+    tcase_add_test(tc, rate_distortion_follows_the_terms);
     return tc;
 }
