@@ -73,7 +73,7 @@ int nd_schedule_respace(const nd_schedule *base, const int64_t *steps, int64_t S
 /* The network was trained on the original steps: index k of the
  * respaced chain is step tau_k to it. */
 static nd_tensor *respaced_forward(void *self, const nd_tensor *x_t, const nd_tensor *t,
-                                   nd_rng *rng) {
+                                   const nd_tensor *labels, nd_rng *rng) {
     const nd_respaced *r = self;
     int64_t n = t->shape[0];
     nd_tensor *orig = nd_empty(ND_SHAPE(n));
@@ -84,13 +84,17 @@ static nd_tensor *respaced_forward(void *self, const nd_tensor *x_t, const nd_te
                      (long long)r->S);
         nd_data(orig)[e] = (float)r->steps[(int64_t)k];
     }
-    return nd_denoise(r->inner, x_t, orig, rng);
+    nd_denoiser inner = r->inner;
+    inner.labels = labels;
+    inner.guidance = 1.0f; /* the guidance is the outer denoiser's */
+    return nd_denoise(inner, x_t, orig, rng);
 }
 
 nd_denoiser nd_respaced_denoiser(const nd_respaced *r) {
     if (!r || !r->steps || r->S < 1) nd_fatal("respaced_denoiser", "no steps");
     return (nd_denoiser){.forward = respaced_forward, .self = (void *)r,
-                         .module = r->inner.module, .predicts = r->inner.predicts};
+                         .module = r->inner.module, .predicts = r->inner.predicts,
+                         .labels = r->inner.labels, .guidance = r->inner.guidance};
 }
 
 /* x0_hat and the eps that goes with it (re-derived after clipping, so

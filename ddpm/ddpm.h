@@ -70,7 +70,7 @@ nd_tensor *nd_extract(const nd_schedule *s, const double *table, const nd_tensor
  * is the network whose parameters train (NULL for a function without
  * parameters); the sampler switches it to eval mode. */
 typedef nd_tensor *(*nd_denoise_fn)(void *self, const nd_tensor *x_t, const nd_tensor *t,
-                                    nd_rng *rng);
+                                    const nd_tensor *labels, nd_rng *rng);
 /* What the network's output stands for (section 4.4, Table 2): the noise
  * eps (the paper's choice and the default), x_0 itself, or the posterior
  * mean mu_tilde(x_t, x_0), the reverse step's mean directly. */
@@ -80,7 +80,18 @@ typedef struct nd_denoiser {
     void *self;
     nd_module *module;
     nd_prediction predicts; /* ND_PRED_EPS unless set */
+    /* Class conditioning: labels [N] (whole numbers 0..K-1, or -1 for "no
+     * label"), or NULL for none; and the guidance weight w of
+     * classifier-free guidance (Ho and Salimans 2022):
+     *   out = out(x, none) + w (out(x, labels) - out(x, none)),
+     * w = 0 the unconditional output, 1 the conditional one, > 1 guided.
+     * nd_denoiser_with_labels sets both. */
+    const nd_tensor *labels;
+    float guidance;
 } nd_denoiser;
+nd_denoiser nd_denoiser_with_labels(nd_denoiser d, const nd_tensor *labels, float guidance);
+/* The output at (x_t, t), with the labels and guidance d carries (a
+ * second, unconditional call where guidance needs one). */
 nd_tensor *nd_denoise(nd_denoiser d, const nd_tensor *x_t, const nd_tensor *t, nd_rng *rng);
 
 /* ---- the forward process and its posterior ------------------------------ */
@@ -218,6 +229,9 @@ typedef struct nd_train_config {
     bool random_flip;  /* flip images [N, C, H, W] left-right, p = 1/2 each */
     nd_loss_type loss; /* MSE on the denoiser's target (L_simple for eps), or L_vlb */
     nd_var_type var;   /* p_theta's variance in L_vlb */
+    float label_drop;  /* with labels: each replaced by "no label" (-1) with this
+                          probability, so that one model learns both the
+                          conditional and the unconditional output (0.1) */
 } nd_train_config;
 nd_train_config nd_train_defaults(void);
 
@@ -247,6 +261,11 @@ typedef struct nd_train_stats {
  * The step's activations, tape and gradients are released before it
  * returns. */
 nd_train_stats nd_train_step(nd_trainer *tr, const nd_tensor *x0);
+/* The same with class labels [N] for a conditional denoiser: after the
+ * flips, a coin per example (from the rng) drops its label with
+ * probability config.label_drop; then t, eps and the loss as above. */
+nd_train_stats nd_train_step_labels(nd_trainer *tr, const nd_tensor *x0,
+                                    const nd_tensor *labels);
 /* The whole state (model, optimizer, EMA, rng, step) as one checkpoint
  * (nn's format); load validates everything before changing anything. */
 int nd_trainer_save(const nd_trainer *tr, const char *path, const char *config,
@@ -329,6 +348,9 @@ typedef struct nd_unet_config {
     int64_t attn_resolutions[ND_UNET_MAX_LEVELS];
     float dropout;
     int64_t groups;                          /* GroupNorm groups (32) */
+    int64_t num_classes;                     /* 0: unconditional; K: a learned embedding
+                                                of K classes and "no label" added to
+                                                the time embedding */
 } nd_unet_config;
 /* "cifar10" (the paper's, 35,746,307 parameters), "small" (1x32x32, ch 32,
  * ch_mult 1,2,2, 2 blocks, attention at 16, 8 groups), "tiny" (1x8x8,
@@ -350,6 +372,11 @@ nd_module *nd_unet_module(nd_unet *u);
 const nd_unet_config *nd_unet_get_config(const nd_unet *u);
 /* x [N, in, res, res], t [N] -> eps_theta [N, out, res, res]. */
 nd_tensor *nd_unet_forward(nd_unet *u, const nd_tensor *x, const nd_tensor *t, nd_rng *rng);
+/* The same for a model of num_classes > 0, labels [N] in 0..K-1 or -1 (no
+ * label), or NULL (none for all); "label_emb.weight" [K + 1, 4 ch] row
+ * label (row K for none) is added to the time embedding. */
+nd_tensor *nd_unet_forward_labels(nd_unet *u, const nd_tensor *x, const nd_tensor *t,
+                                  const nd_tensor *labels, nd_rng *rng);
 nd_denoiser nd_unet_denoiser(nd_unet *u);
 
 /* ---- the MLP denoiser --------------------------------------------------- */

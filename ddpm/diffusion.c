@@ -32,11 +32,35 @@ static nd_tensor *at(const nd_schedule *s, const double *table, const nd_tensor 
     return nd_extract(s, table, t, x->ndim);
 }
 
+nd_denoiser nd_denoiser_with_labels(nd_denoiser d, const nd_tensor *labels, float guidance) {
+    if (!isfinite(guidance)) nd_fatal("denoiser_with_labels", "guidance %g", guidance);
+    d.labels = labels;
+    d.guidance = guidance;
+    return d;
+}
+
+/* out(x, none) + w (out(x, labels) - out(x, none)) (Ho and Salimans 2022);
+ * w = 0 and w = 1 take one call and return its output as it is */
 nd_tensor *nd_denoise(nd_denoiser d, const nd_tensor *x_t, const nd_tensor *t, nd_rng *rng) {
     if (!d.forward) nd_fatal("denoise", "the denoiser has no forward function");
-    nd_tensor *eps = d.forward(d.self, x_t, t, rng);
-    check_same("denoise", eps, x_t);
-    return eps;
+    char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
+    if (d.labels && (!t || d.labels->ndim != 1 || d.labels->shape[0] != t->shape[0]))
+        nd_fatal("denoise", "labels %s for steps %s: one label per example, [N]",
+                 nd_shape_str(d.labels->shape, d.labels->ndim, a),
+                 t ? nd_shape_str(t->shape, t->ndim, b) : "NULL");
+    nd_tensor *out;
+    if (!d.labels || d.guidance == 0.0f) {
+        out = d.forward(d.self, x_t, t, NULL, rng);
+    } else if (d.guidance == 1.0f) {
+        out = d.forward(d.self, x_t, t, d.labels, rng);
+    } else {
+        nd_tensor *none = d.forward(d.self, x_t, t, NULL, rng);
+        nd_tensor *cond = d.forward(d.self, x_t, t, d.labels, rng);
+        check_same("denoise", none, x_t);
+        out = nd_add(none, nd_mul_scalar(nd_sub(cond, none), d.guidance));
+    }
+    check_same("denoise", out, x_t);
+    return out;
 }
 
 /* Eq. 4: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps */

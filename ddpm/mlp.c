@@ -88,8 +88,9 @@ nd_tensor *nd_mlp_forward(nd_mlp *m, const nd_tensor *x, const nd_tensor *t) {
 }
 
 static nd_tensor *mlp_denoise(void *self, const nd_tensor *x_t, const nd_tensor *t,
-                              nd_rng *rng) {
+                              const nd_tensor *labels, nd_rng *rng) {
     (void)rng; /* no dropout */
+    if (labels) nd_fatal("mlp", "the MLP takes no class labels");
     return nd_mlp_forward(self, x_t, t);
 }
 

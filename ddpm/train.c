@@ -25,6 +25,7 @@ nd_train_config nd_train_defaults(void) {
     c.random_flip = false;
     c.loss = ND_LOSS_MSE;
     c.var = ND_FIXED_LARGE;
+    c.label_drop = 0.1f;
     return c;
 }
 
@@ -39,6 +40,8 @@ nd_trainer *nd_trainer_new(const nd_schedule *s, nd_denoiser d, nd_train_config 
         nd_fatal(op, "ema_decay %g is not in [0, 1]", config.ema_decay);
     if (config.loss != ND_LOSS_MSE && config.loss != ND_LOSS_VLB)
         nd_fatal(op, "unknown loss type %d", (int)config.loss);
+    if (!(config.label_drop >= 0.0f && config.label_drop <= 1.0f))
+        nd_fatal(op, "label_drop %g is not in [0, 1]", config.label_drop);
     if (config.var != ND_FIXED_LARGE && config.var != ND_FIXED_SMALL)
         nd_fatal(op, "unknown variance type %d", (int)config.var);
     if ((unsigned)d.predicts > ND_PRED_MEAN)
@@ -81,9 +84,16 @@ static nd_tensor *random_flip(const nd_tensor *x, nd_rng *rng) {
 }
 
 nd_train_stats nd_train_step(nd_trainer *tr, const nd_tensor *x0) {
+    return nd_train_step_labels(tr, x0, NULL);
+}
+
+nd_train_stats nd_train_step_labels(nd_trainer *tr, const nd_tensor *x0,
+                                    const nd_tensor *labels) {
     if (!tr) nd_fatal("train_step", "trainer is NULL");
     if (!x0 || x0->ndim < 1 || x0->shape[0] < 1)
         nd_fatal("train_step", "x0 needs a batch [N, ...] with N >= 1");
+    if (labels && (labels->ndim != 1 || labels->shape[0] != x0->shape[0]))
+        nd_fatal("train_step", "labels need one per example, [N]");
     char shape[ND_SHAPE_STR_LEN];
     if (tr->config.random_flip && x0->ndim != 4)
         nd_fatal("train_step", "random flips need images [N, C, H, W], got %s",
@@ -94,13 +104,22 @@ nd_train_stats nd_train_step(nd_trainer *tr, const nd_tensor *x0) {
     nd_module_train(model, true);
     nd_scope *step = nd_scope_begin();
     if (tr->config.random_flip) x0 = random_flip(x0, &tr->rng);      /* line 2 */
+    nd_denoiser d = tr->denoiser;
+    if (labels) {
+        /* Ho and Salimans (2022): the same model learns the unconditional
+         * output from the examples whose label is dropped */
+        nd_tensor *coin = nd_rand(&tr->rng, ND_SHAPE(x0->shape[0]));
+        nd_tensor *kept = nd_ge(coin, nd_scalar(tr->config.label_drop));
+        nd_tensor *y = nd_where(kept, nd_reshape(labels, ND_SHAPE(x0->shape[0])), nd_scalar(-1.0f));
+        d = nd_denoiser_with_labels(d, y, 1.0f);
+    }
     /* lines 3-4 (t, then eps) and the loss of line 5 */
     nd_tensor *t = nd_sample_timesteps(tr->schedule, x0->shape[0], &tr->rng);
     nd_tensor *eps = nd_randn(&tr->rng, x0->shape, x0->ndim);
     nd_tensor *loss =
         tr->config.loss == ND_LOSS_VLB
-            ? nd_loss_vlb_at(tr->schedule, tr->denoiser, x0, t, eps, tr->config.var, &tr->rng)
-            : nd_loss_simple_at(tr->schedule, tr->denoiser, x0, t, eps, &tr->rng);
+            ? nd_loss_vlb_at(tr->schedule, d, x0, t, eps, tr->config.var, &tr->rng)
+            : nd_loss_simple_at(tr->schedule, d, x0, t, eps, &tr->rng);
     st.loss = nd_item(loss);
     nd_backward(loss);                                                 /* line 5 */
     st.grad_norm = nd_clip_grad_norm(model, tr->config.grad_clip > 0.0 ? tr->config.grad_clip

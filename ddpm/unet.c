@@ -16,6 +16,7 @@
  * Names follow the PyTorch port of the official checkpoints
  * (down.<l>.block.<j>.conv1.weight, mid.attn_1.q.bias, ...), with <l> the
  * resolution level on both paths. */
+#include <math.h>
 #include <string.h>
 
 #include "ddpm.h"
@@ -38,6 +39,7 @@ struct nd_unet {
     nd_resblock_layer *mid_block_1, *mid_block_2;
     nd_attention_layer *mid_attn_1;
     nd_group_norm_layer *norm_out;
+    nd_tensor *label_emb; /* [num_classes + 1, 4 ch], or NULL */
 };
 
 /* ---- configurations ---------------------------------------------------- */
@@ -86,6 +88,8 @@ int nd_unet_config_check(const nd_unet_config *c, nd_error *err) {
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
         return nd_error_set(err, "unet: dropout %g is not in [0, 1)", c->dropout);
     if (c->groups < 1) return nd_error_set(err, "unet: %lld groups", (long long)c->groups);
+    if (c->num_classes < 0 || c->num_classes > (1 << 20))
+        return nd_error_set(err, "unet: %lld classes", (long long)c->num_classes);
     if (c->ch % c->groups)
         return nd_error_set(err, "unet: %lld groups do not divide ch %lld",
                             (long long)c->groups, (long long)c->ch);
@@ -157,6 +161,14 @@ nd_unet *nd_unet_new(const nd_unet_config *c, nd_rng *rng) {
         dense, 0, &nd_linear_new(ch, temb_ch, true, rng)->base);
     u->temb_dense[1] = (nd_linear_layer *)nd_module_child_at(
         dense, 1, &nd_linear_new(temb_ch, temb_ch, true, rng)->base);
+    if (c->num_classes > 0) {
+        /* Ho and Salimans (2022): a learned vector per class, and one for
+         * "no label", added to the time embedding; N(0, 1) as PyTorch's
+         * nn.Embedding starts */
+        nd_module *labels = nd_module_child(b, "label_emb", nd_module_new("Embedding"));
+        u->label_emb = nd_module_param(labels, "weight",
+                                       nd_randn(rng, ND_SHAPE(c->num_classes + 1, temb_ch)));
+    }
     u->conv_in = (nd_conv2d_layer *)nd_module_child(
         b, "conv_in", &nd_conv2d_new(c->in_channels, ch, 3, 3, nd_conv2d_same(3), true, rng)->base);
 
@@ -241,6 +253,25 @@ const nd_unet_config *nd_unet_get_config(const nd_unet *u) { return u ? &u->c : 
 /* ---- forward ----------------------------------------------------------- */
 
 nd_tensor *nd_unet_forward(nd_unet *u, const nd_tensor *x, const nd_tensor *t, nd_rng *rng) {
+    return nd_unet_forward_labels(u, x, t, NULL, rng);
+}
+
+/* one_hot(labels, K + 1) @ label_emb, row K for "no label" (-1) */
+static nd_tensor *label_embedding(const nd_unet *u, const nd_tensor *labels, int64_t n) {
+    int64_t k = u->c.num_classes;
+    nd_tensor *onehot = nd_zeros(ND_SHAPE(n, k + 1));
+    for (int64_t e = 0; e < n; e++) {
+        float y = labels ? nd_get(labels, &e) : -1.0f;
+        if (!(y == floorf(y) && y >= -1.0f && y < (float)k))
+            nd_fatal("unet", "label[%lld] = %g is not a class in 0..%lld or -1 (none)",
+                     (long long)e, y, (long long)(k - 1));
+        nd_data(onehot)[e * (k + 1) + (y < 0 ? k : (int64_t)y)] = 1.0f;
+    }
+    return nd_matmul(onehot, u->label_emb);
+}
+
+nd_tensor *nd_unet_forward_labels(nd_unet *u, const nd_tensor *x, const nd_tensor *t,
+                                  const nd_tensor *labels, nd_rng *rng) {
     if (!u) nd_fatal("unet", "model is NULL");
     const nd_unet_config *c = &u->c;
     char sx[ND_SHAPE_STR_LEN], st[ND_SHAPE_STR_LEN];
@@ -255,6 +286,8 @@ nd_tensor *nd_unet_forward(nd_unet *u, const nd_tensor *x, const nd_tensor *t, n
     nd_tensor *temb = nd_timestep_embedding(t, c->ch);
     temb = nd_linear_forward(u->temb_dense[0], temb);
     temb = nd_linear_forward(u->temb_dense[1], nd_silu(temb));
+    if (labels && !u->label_emb) nd_fatal("unet", "labels given to a model without classes");
+    if (u->label_emb) temb = nd_add(temb, label_embedding(u, labels, x->shape[0]));
 
     nd_tensor *skips[1 + ND_UNET_MAX_LEVELS * (MAX_BLOCKS + 1)];
     int nskip = 0;
@@ -287,8 +320,8 @@ nd_tensor *nd_unet_forward(nd_unet *u, const nd_tensor *x, const nd_tensor *t, n
 }
 
 static nd_tensor *unet_denoise(void *self, const nd_tensor *x_t, const nd_tensor *t,
-                               nd_rng *rng) {
-    return nd_unet_forward(self, x_t, t, rng);
+                               const nd_tensor *labels, nd_rng *rng) {
+    return nd_unet_forward_labels(self, x_t, t, labels, rng);
 }
 
 nd_denoiser nd_unet_denoiser(nd_unet *u) {
@@ -318,7 +351,8 @@ int64_t nd_unet_macs(const nd_unet_config *c) {
     nd_error err;
     if (nd_unet_config_check(c, &err) != ND_OK) nd_fatal("unet_macs", "%s", err.message);
     int64_t ch = c->ch, temb = 4 * ch, res = c->resolution, cur = ch;
-    int64_t macs = ch * temb + temb * temb + conv_macs(c->in_channels, ch, 3, res);
+    int64_t macs = ch * temb + temb * temb + conv_macs(c->in_channels, ch, 3, res) +
+                   (c->num_classes > 0 ? (c->num_classes + 1) * temb : 0);
     int64_t skips[1 + ND_UNET_MAX_LEVELS * (MAX_BLOCKS + 1)];
     int nskip = 0;
     skips[nskip++] = ch;

@@ -118,7 +118,9 @@ typedef struct {
     const nd_tensor *image; /* [1, ...] */
 } point_mass;
 
-static nd_tensor *point_mass_eps(void *self, const nd_tensor *x, const nd_tensor *t, nd_rng *r) {
+static nd_tensor *point_mass_eps(void *self, const nd_tensor *x, const nd_tensor *t,
+                                 const nd_tensor *y, nd_rng *r) {
+    (void)y;
     (void)r;
     const point_mass *p = self;
     nd_tensor *a = nd_extract(p->s, p->s->sqrt_alphas_cumprod, t, x->ndim);
@@ -136,7 +138,7 @@ START_TEST(bound_of_a_point_mass_has_closed_forms) {
                            (float)(190 / 127.5 - 1)};
     nd_tensor *image = nd_from_buffer(pix, ND_SHAPE(1, 1, 3, 4));
     point_mass pm = {&s, image};
-    nd_denoiser den = {point_mass_eps, &pm, NULL, ND_PRED_EPS};
+    nd_denoiser den = {point_mass_eps, &pm, NULL, ND_PRED_EPS, NULL, 0};
     nd_tensor *x0 = nd_contiguous(nd_expand(image, ND_SHAPE(3, 1, 3, 4)));
     double sigma = sqrt(s.posterior_variance[1]), q = 0.5 * erfc(1 / 255.0 / sigma / sqrt(2));
     double l0 = 0, prior = 0, abar_T = s.alphas_cumprod[s.T - 1];
@@ -220,7 +222,7 @@ START_TEST(estimate_is_unbiased) {
     nd_tensor *image = nd_from_buffer((const float[]){-1, 0, 1, (float)(100 / 127.5 - 1)},
                                       ND_SHAPE(1, 4));
     point_mass pm = {&s, image};
-    nd_denoiser den = {point_mass_eps, &pm, NULL, ND_PRED_EPS};
+    nd_denoiser den = {point_mass_eps, &pm, NULL, ND_PRED_EPS, NULL, 0};
     nd_bpd_config cfg = {.var = ND_FIXED_LARGE, .clip = false, .seed = 1};
     nd_bpd exact = nd_calc_bpd(&s, den, image, &cfg);
     double want = nd_data(exact.vb)[0], sum = 0, sum2 = 0;
@@ -253,7 +255,9 @@ START_TEST(estimate_is_unbiased) {
 END_TEST
 
 /* The point mass's exact x_0 denoiser: the image itself. */
-static nd_tensor *point_mass_x0(void *self, const nd_tensor *x, const nd_tensor *t, nd_rng *r) {
+static nd_tensor *point_mass_x0(void *self, const nd_tensor *x, const nd_tensor *t,
+                                const nd_tensor *y, nd_rng *r) {
+    (void)y;
     (void)t;
     (void)r;
     const point_mass *p = self;
@@ -270,7 +274,7 @@ START_TEST(vlb_loss_is_the_mean_of_the_terms) {
     nd_tensor *image = nd_from_buffer((const float[]){-1, 1, (float)(60 / 127.5 - 1), 1},
                                       ND_SHAPE(1, 4));
     point_mass pm = {&s, image};
-    nd_denoiser den = {point_mass_x0, &pm, NULL, ND_PRED_X0};
+    nd_denoiser den = {point_mass_x0, &pm, NULL, ND_PRED_X0, NULL, 0};
     const float steps[4] = {0, 5, 20, 39};
     nd_tensor *t = nd_from_buffer(steps, ND_SHAPE(4));
     nd_tensor *x0 = nd_contiguous(nd_expand(image, ND_SHAPE(4, 4)));
@@ -295,7 +299,9 @@ typedef struct {
     nd_tensor *w;
 } scale_model;
 static void scale_destroy(nd_module *m) { nd_dealloc(m, sizeof(scale_model)); }
-static nd_tensor *scale_forward(void *self, const nd_tensor *x, const nd_tensor *t, nd_rng *r) {
+static nd_tensor *scale_forward(void *self, const nd_tensor *x, const nd_tensor *t,
+                                const nd_tensor *y, nd_rng *r) {
+    (void)y;
     (void)t;
     (void)r;
     return nd_mul(((scale_model *)self)->w, x);
@@ -308,7 +314,7 @@ START_TEST(trainer_takes_the_vlb) {
     scale_model *m = nd_alloc(sizeof *m);
     nd_module_init(&m->base, "Scale", scale_destroy);
     m->w = nd_module_param(&m->base, "w", nd_full(ND_SHAPE(1), 0.5f));
-    nd_denoiser d = {scale_forward, m, &m->base, ND_PRED_EPS};
+    nd_denoiser d = {scale_forward, m, &m->base, ND_PRED_EPS, NULL, 0};
     nd_train_config cfg = nd_train_defaults();
     cfg.loss = ND_LOSS_VLB;
     cfg.optim.warmup_steps = 0;
@@ -338,7 +344,9 @@ END_TEST
  * closed-form terms above each step; for the eps = 0 model, x0_hat =
  * x_t / sqrt(abar), so the mean squared error at step i is 1/abar_i - 1,
  * whatever the data. */
-static nd_tensor *zero_eps(void *self, const nd_tensor *x, const nd_tensor *t, nd_rng *r) {
+static nd_tensor *zero_eps(void *self, const nd_tensor *x, const nd_tensor *t,
+                           const nd_tensor *y, nd_rng *r) {
+    (void)y;
     (void)self;
     (void)t;
     (void)r;
@@ -352,7 +360,7 @@ START_TEST(rate_distortion_follows_the_terms) {
     nd_tensor *image = nd_from_buffer((const float[]){-1, 1, (float)(70 / 127.5 - 1), 1},
                                       ND_SHAPE(1, 4));
     point_mass pm = {&s, image};
-    nd_denoiser den = {point_mass_eps, &pm, NULL, ND_PRED_EPS};
+    nd_denoiser den = {point_mass_eps, &pm, NULL, ND_PRED_EPS, NULL, 0};
     nd_bpd_config cfg = {.var = ND_FIXED_LARGE, .clip = false, .seed = 2};
     nd_bpd r = nd_calc_bpd(&s, den, image, &cfg);
     double rate[20], dist[20];
@@ -367,7 +375,7 @@ START_TEST(rate_distortion_follows_the_terms) {
     nd_bpd_free(&r);
     nd_rng g = nd_rng_init(3, 0);
     nd_tensor *x0 = nd_add_scalar(nd_mul_scalar(nd_rand(&g, ND_SHAPE(500, 8)), 1.6f), -0.8f);
-    nd_denoiser zero = {zero_eps, NULL, NULL, ND_PRED_EPS};
+    nd_denoiser zero = {zero_eps, NULL, NULL, ND_PRED_EPS, NULL, 0};
     r = nd_calc_bpd(&s, zero, x0, &cfg);
     ck_assert_int_eq(nd_rate_distortion(&r, rate, dist, &err), ND_OK);
     for (int64_t i = 0; i < 20; i++) {

@@ -126,7 +126,9 @@ typedef struct {
     nd_tensor *w;
 } scale_model;
 static void scale_destroy(nd_module *m) { nd_dealloc(m, sizeof(scale_model)); }
-static nd_tensor *scale_forward(void *self, const nd_tensor *x, const nd_tensor *t, nd_rng *r) {
+static nd_tensor *scale_forward(void *self, const nd_tensor *x, const nd_tensor *t,
+                                const nd_tensor *y, nd_rng *r) {
+    (void)y;
     (void)t;
     (void)r;
     return nd_mul(((scale_model *)self)->w, x);
@@ -139,7 +141,7 @@ START_TEST(loss_simple_is_eq14_and_differentiable) {
     scale_model *m = nd_alloc(sizeof *m);
     nd_module_init(&m->base, "Scale", scale_destroy);
     m->w = nd_module_param(&m->base, "w", nd_full(ND_SHAPE(1), 0.3f));
-    nd_denoiser d = {scale_forward, m, &m->base, ND_PRED_EPS};
+    nd_denoiser d = {scale_forward, m, &m->base, ND_PRED_EPS, NULL, 0};
     nd_rng g = nd_rng_init(6, 0);
     nd_tensor *x0 = nd_add_scalar(nd_mul_scalar(nd_rand(&g, ND_SHAPE(64, 5)), 2.0f), -1.0f);
     nd_rng r = nd_rng_init(77, 3), replay = r;
@@ -255,7 +257,7 @@ START_TEST(mse_follows_the_prediction) {
     scale_model *m = nd_alloc(sizeof *m);
     nd_module_init(&m->base, "Scale", scale_destroy);
     m->w = nd_module_param(&m->base, "w", nd_full(ND_SHAPE(1), 0.7f));
-    nd_denoiser d = {scale_forward, m, &m->base, ND_PRED_X0};
+    nd_denoiser d = {scale_forward, m, &m->base, ND_PRED_X0, NULL, 0};
     nd_rng g = nd_rng_init(6, 1);
     nd_tensor *x0 = nd_add_scalar(nd_mul_scalar(nd_rand(&g, ND_SHAPE(32, 4)), 2.0f), -1.0f);
     nd_tensor *t = nd_sample_timesteps(&s, 32, &g);
@@ -276,6 +278,36 @@ START_TEST(mse_follows_the_prediction) {
 }
 END_TEST
 
+/* out(x, y) = y (each example's label, broadcast), out(x, none) = -5 */
+static nd_tensor *label_echo(void *self, const nd_tensor *x, const nd_tensor *t,
+                             const nd_tensor *y, nd_rng *r) {
+    (void)self;
+    (void)t;
+    (void)r;
+    if (!y) return nd_full_like(x, -5.0f);
+    return nd_contiguous(nd_expand(nd_reshape(y, ND_SHAPE(x->shape[0], 1)), x->shape, x->ndim));
+}
+
+/* Classifier-free guidance: w = 0 is the unconditional output and w = 1
+ * the conditional one, exactly; otherwise out_u + w (out_c - out_u). */
+START_TEST(guidance_mixes_the_two_outputs) {
+    nd_tensor *x = nd_zeros(ND_SHAPE(3, 2)), *t = nd_zeros(ND_SHAPE(3));
+    nd_tensor *y = nd_from_buffer((const float[]){0, 4, -1}, ND_SHAPE(3));
+    nd_denoiser d = {label_echo, NULL, NULL, ND_PRED_EPS, NULL, 0};
+    nd_tensor *none = nd_denoise(d, x, t, NULL);
+    ck_assert(nd_allclose(none, nd_full(ND_SHAPE(3, 2), -5), 0, 0, false));
+    nd_tensor *w0 = nd_denoise(nd_denoiser_with_labels(d, y, 0.0f), x, t, NULL);
+    ck_assert(nd_allclose(w0, none, 0, 0, false));
+    nd_tensor *w1 = nd_denoise(nd_denoiser_with_labels(d, y, 1.0f), x, t, NULL);
+    const float cond[6] = {0, 0, 4, 4, -1, -1};
+    ck_assert(nd_allclose(w1, nd_from_buffer(cond, ND_SHAPE(3, 2)), 0, 0, false));
+    nd_tensor *w3 = nd_denoise(nd_denoiser_with_labels(d, y, 3.0f), x, t, NULL);
+    for (int e = 0; e < 6; e++) ck_assert_near(nd_data(w3)[e], -5 + 3 * (cond[e] + 5), 1e-6);
+    EXPECT_FATAL(nd_denoise(nd_denoiser_with_labels(d, nd_zeros(ND_SHAPE(4)), 1.0f), x, t, NULL),
+                 "nanodiff: denoise: labels [4] for steps [3]: one label per example, [N]");
+}
+END_TEST
+
 TCase *tcase_diffusion(void) {
     TCase *tc = nd_test_case("diffusion");
     tcase_add_test(tc, q_sample_has_the_moments_of_eq4);
@@ -286,5 +318,6 @@ TCase *tcase_diffusion(void) {
     tcase_add_test(tc, shape_errors_name_the_shapes);
     tcase_add_test(tc, parameterizations_agree);
     tcase_add_test(tc, mse_follows_the_prediction);
+    tcase_add_test(tc, guidance_mixes_the_two_outputs);
     return tc;
 }

@@ -16,7 +16,9 @@ typedef struct {
     double mu, s2;
 } gaussian_data;
 
-static nd_tensor *exact_eps(void *self, const nd_tensor *x, const nd_tensor *t, nd_rng *r) {
+static nd_tensor *exact_eps(void *self, const nd_tensor *x, const nd_tensor *t,
+                            const nd_tensor *y, nd_rng *r) {
+    (void)y;
     (void)r;
     const gaussian_data *g = self;
     int64_t n = t->shape[0];
@@ -53,7 +55,7 @@ START_TEST(exact_eps_recovers_gaussian_data) {
     nd_error err;
     ck_assert_int_eq(nd_schedule_linear(&s, 1000, 1e-4, 0.02, &err), ND_OK);
     gaussian_data g = {&s, 0.3, 0.25};
-    nd_denoiser d = {exact_eps, &g, NULL, ND_PRED_EPS};
+    nd_denoiser d = {exact_eps, &g, NULL, ND_PRED_EPS, NULL, 0};
     const int64_t n = 500, dim = 16, count = n * dim;
     for (int var = 0; var < 2; var++) {
         nd_sample_config cfg = nd_sample_defaults();
@@ -93,7 +95,7 @@ START_TEST(noise_only_before_the_last_step) {
     nd_error err;
     ck_assert_int_eq(nd_schedule_linear(&s, 1000, 1e-4, 0.02, &err), ND_OK);
     gaussian_data g = {&s, 0.0, 1.0};
-    nd_denoiser d = {exact_eps, &g, NULL, ND_PRED_EPS};
+    nd_denoiser d = {exact_eps, &g, NULL, ND_PRED_EPS, NULL, 0};
     nd_rng r = nd_rng_init(2, 0);
     nd_tensor *x = nd_randn(&r, ND_SHAPE(3, 4));
     nd_tensor *z = nd_full(ND_SHAPE(3, 4), 100.0f);
@@ -293,7 +295,9 @@ END_TEST
 /* The respaced betas give back abar on the subsequence, to 1e-12; and
  * the respaced denoiser hands the network the original steps. */
 static float seen_t[8];
-static nd_tensor *record_t(void *self, const nd_tensor *x, const nd_tensor *t, nd_rng *r) {
+static nd_tensor *record_t(void *self, const nd_tensor *x, const nd_tensor *t,
+                           const nd_tensor *y, nd_rng *r) {
+    (void)y;
     (void)self;
     (void)r;
     for (int64_t k = 0; k < t->shape[0] && k < 8; k++) seen_t[k] = nd_get(t, &k);
@@ -313,7 +317,7 @@ START_TEST(respacing_keeps_alphas_cumprod) {
                           1e-12 * s.alphas_cumprod[st[k]],
                       "abar at %d: %.17g vs %.17g", k, r.alphas_cumprod[k],
                       s.alphas_cumprod[st[k]]);
-    nd_respaced rs = {{record_t, NULL, NULL, ND_PRED_EPS}, st, 50};
+    nd_respaced rs = {{record_t, NULL, NULL, ND_PRED_EPS, NULL, 0}, st, 50};
     nd_denoiser d = nd_respaced_denoiser(&rs);
     nd_denoise(d, nd_zeros(ND_SHAPE(3, 2)), nd_from_buffer((const float[]){0, 7, 49}, ND_SHAPE(3)),
                NULL);
@@ -364,7 +368,7 @@ START_TEST(ddim_encodes_and_decodes_gaussian_data) {
     nd_error err;
     ck_assert_int_eq(nd_schedule_linear(&s, 1000, 1e-4, 0.02, &err), ND_OK);
     gaussian_data g = {&s, 0.3, 0.25};
-    nd_denoiser d = {exact_eps, &g, NULL, ND_PRED_EPS};
+    nd_denoiser d = {exact_eps, &g, NULL, ND_PRED_EPS, NULL, 0};
     nd_rng r = nd_rng_init(14, 0);
     const int64_t n = 2000;
     nd_tensor *x0 = nd_add_scalar(nd_mul_scalar(nd_randn(&r, ND_SHAPE(n, 1)), 0.5f), 0.3f);

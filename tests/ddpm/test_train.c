@@ -21,7 +21,9 @@ static void probe_destroy(nd_module *m) {
     nd_free(((probe *)m)->seen);
     nd_dealloc(m, sizeof(probe));
 }
-static nd_tensor *probe_forward(void *self, const nd_tensor *x, const nd_tensor *t, nd_rng *r) {
+static nd_tensor *probe_forward(void *self, const nd_tensor *x, const nd_tensor *t,
+                                const nd_tensor *y, nd_rng *r) {
+    (void)y;
     (void)t;
     (void)r;
     probe *p = self;
@@ -48,7 +50,7 @@ START_TEST(a_step_draws_and_reports_as_documented) {
     nd_train_config cfg = nd_train_defaults();
     cfg.random_flip = true;
     cfg.optim.warmup_steps = 10;
-    nd_denoiser d = {probe_forward, p, &p->base, ND_PRED_EPS};
+    nd_denoiser d = {probe_forward, p, &p->base, ND_PRED_EPS, NULL, 0};
     nd_trainer *tr = nd_trainer_new(&s, d, cfg, 123);
     /* 4 images whose rows read 0, 1, 2 left to right */
     const int64_t n = 4;
@@ -87,6 +89,63 @@ START_TEST(a_step_draws_and_reports_as_documented) {
     ck_assert_near(nd_data(p->w)[0], 0.25 - (grad > 0 ? 1 : -1) * 2e-5, 1e-8);
     st = nd_train_step(tr, x0);
     ck_assert_near(st.lr, 2e-4 * 2 / 10, 1e-9);
+    nd_trainer_free(tr);
+    nd_module_free(&p->base);
+    nd_schedule_free(&s);
+}
+END_TEST
+
+/* Labels: every step drops each example's label (to -1) with probability
+ * label_drop, from the trainer's rng after the flips, and keeps the
+ * others as given. 300 steps of 40 at p = 0.3: within 5 deviations. */
+static float seen_labels[64];
+static int64_t seen_n;
+static nd_tensor *label_probe(void *self, const nd_tensor *x, const nd_tensor *t,
+                              const nd_tensor *y, nd_rng *r) {
+    (void)t;
+    (void)r;
+    if (y) {
+        seen_n = y->shape[0];
+        for (int64_t k = 0; k < seen_n && k < 64; k++) seen_labels[k] = nd_get(y, &k);
+    }
+    return nd_mul(((probe *)self)->w, x);
+}
+
+START_TEST(labels_are_dropped_at_the_configured_rate) {
+    nd_schedule s;
+    nd_error err;
+    ck_assert_int_eq(nd_schedule_linear(&s, 100, 1e-3, 0.2, &err), ND_OK);
+    probe *p = probe_new(0.1f);
+    nd_train_config cfg = nd_train_defaults();
+    cfg.label_drop = 0.3f;
+    nd_trainer *tr = nd_trainer_new(&s, (nd_denoiser){label_probe, p, &p->base, ND_PRED_EPS,
+                                                      NULL, 0}, cfg, 5);
+    const int64_t n = 40;
+    nd_tensor *x0 = nd_zeros(ND_SHAPE(n, 3));
+    nd_tensor *labels = nd_empty(ND_SHAPE(n));
+    for (int64_t k = 0; k < n; k++) nd_data(labels)[k] = (float)(k % 7);
+    int64_t dropped = 0, total = 0;
+    for (int step = 0; step < 300; step++) {
+        nd_rng replay = tr->rng;
+        seen_n = 0;
+        nd_train_step_labels(tr, x0, labels);
+        ck_assert_int_eq(seen_n, n);
+        nd_tensor *coin = nd_rand(&replay, ND_SHAPE(n));
+        for (int64_t k = 0; k < n; k++) {
+            bool drop = nd_data(coin)[k] < 0.3f;
+            ck_assert(seen_labels[k] == (drop ? -1.0f : (float)(k % 7)));
+            dropped += drop;
+            total++;
+        }
+        nd_free(coin);
+    }
+    double sd = sqrt(total * 0.3 * 0.7);
+    ck_assert_msg(fabs((double)dropped - 0.3 * total) < 5 * sd, "%lld of %lld dropped",
+                  (long long)dropped, (long long)total);
+    cfg.label_drop = 1.5f;
+    EXPECT_FATAL(nd_trainer_new(&s, (nd_denoiser){label_probe, p, &p->base, ND_PRED_EPS, NULL, 0},
+                                cfg, 0),
+                 "nanodiff: trainer_new: label_drop 1.5 is not in [0, 1]");
     nd_trainer_free(tr);
     nd_module_free(&p->base);
     nd_schedule_free(&s);
@@ -361,9 +420,9 @@ START_TEST(bad_trainers_are_refused) {
     nd_error err;
     ck_assert_int_eq(nd_schedule_linear(&s, 10, 0.01, 0.2, &err), ND_OK);
     probe *p = probe_new(1.0f);
-    nd_denoiser d = {probe_forward, p, &p->base, ND_PRED_EPS};
+    nd_denoiser d = {probe_forward, p, &p->base, ND_PRED_EPS, NULL, 0};
     nd_train_config cfg = nd_train_defaults();
-    EXPECT_FATAL(nd_trainer_new(&s, (nd_denoiser){probe_forward, p, NULL, ND_PRED_EPS}, cfg, 0),
+    EXPECT_FATAL(nd_trainer_new(&s, (nd_denoiser){probe_forward, p, NULL, ND_PRED_EPS, NULL, 0}, cfg, 0),
                  "nanodiff: trainer_new: the denoiser has no module to train");
     cfg.grad_clip = -1;
     EXPECT_FATAL(nd_trainer_new(&s, d, cfg, 0),
@@ -399,5 +458,6 @@ TCase *tcase_train(void) {
     tcase_add_test(tc, resumed_run_equals_an_uninterrupted_one);
     tcase_add_test(tc, mlp_learns_two_moons);
     tcase_add_test(tc, bad_trainers_are_refused);
+    tcase_add_test(tc, labels_are_dropped_at_the_configured_rate);
     return tc;
 }

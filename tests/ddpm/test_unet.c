@@ -263,6 +263,54 @@ START_TEST(bad_configs_and_inputs_are_refused) {
 }
 END_TEST
 
+/* A class-conditional tiny UNet: one more parameter, label_emb.weight
+ * [K + 1, 4 ch]; its row for each label added to the time embedding, so
+ * that the label changes the output, -1 is "no label" (the same as none
+ * given), and bad labels are refused. */
+START_TEST(class_labels_shift_the_time_embedding) {
+    nd_unet_config c;
+    nd_error err;
+    ck_assert_int_eq(nd_unet_config_named("tiny", &c, &err), ND_OK);
+    c.num_classes = 3;
+    nd_rng g = nd_rng_init(12, 0);
+    nd_unet *u = nd_unet_new(&c, &g);
+    nd_module *m = nd_unet_module(u);
+    ck_assert_int_eq(nd_num_parameters(m), 44969 + 4 * 32);
+    expect_shape(m, "label_emb.weight", ND_SHAPE(4, 32));
+    ck_assert_int_eq(nd_unet_macs(&c), nd_unet_macs(&(nd_unet_config){.in_channels = 1,
+        .out_channels = 1, .resolution = 8, .ch = 8, .levels = 2, .ch_mult = {1, 2},
+        .num_res_blocks = 1, .nattn = 1, .attn_resolutions = {4}, .groups = 4}) + 4 * 32);
+    /* no zero-initialised branch, so that the output shows the embedding */
+    nd_param_list ps = nd_parameters(m);
+    for (int i = 0; i < ps.n; i++)
+        if (ps.items[i].value->ndim >= 2 && strcmp(ps.items[i].name, "label_emb.weight"))
+            nd_init_torch_default_(ps.items[i].value, NULL, &g);
+    nd_param_list_free(&ps);
+    nd_module_train(m, false);
+    /* one image four times, so that only the labels tell the outputs apart */
+    nd_tensor *x = nd_contiguous(nd_expand(nd_randn(&g, ND_SHAPE(1, 1, 8, 8)), ND_SHAPE(4, 1, 8, 8)));
+    nd_tensor *t = nd_full(ND_SHAPE(4), 30);
+    nd_tensor *y = nd_from_buffer((const float[]){0, 1, 2, -1}, ND_SHAPE(4));
+    nd_tensor *out = nd_unet_forward_labels(u, x, t, y, NULL);
+    nd_tensor *none = nd_unet_forward(u, x, t, NULL);
+    for (int a = 0; a < 4; a++)
+        for (int b = 0; b < a; b++)
+            ck_assert_msg(!nd_allclose(nd_slice(out, 0, a, a + 1, 1), nd_slice(out, 0, b, b + 1, 1),
+                                       1e-4, 1e-4, false),
+                          "labels %d and %d give the same output", a, b);
+    /* "no label" (-1) is what a call without labels gives */
+    ck_assert(nd_allclose(nd_slice(out, 0, 3, 4, 1), nd_slice(none, 0, 3, 4, 1), 0, 0, false));
+    EXPECT_FATAL(nd_unet_forward_labels(u, x, t, nd_from_buffer((const float[]){0, 3, 0, 0},
+                                                                ND_SHAPE(4)), NULL),
+                 "nanodiff: unet: label[1] = 3 is not a class in 0..2 or -1 (none)");
+    nd_module_free(m);
+    nd_unet *plain = named("tiny", 1);
+    EXPECT_FATAL(nd_unet_forward_labels(plain, x, t, y, NULL),
+                 "nanodiff: unet: labels given to a model without classes");
+    nd_module_free(nd_unet_module(plain));
+}
+END_TEST
+
 TCase *tcase_unet(void) {
     TCase *tc = nd_test_case("unet");
     tcase_add_test(tc, cifar10_has_the_papers_parameters);
@@ -271,5 +319,6 @@ TCase *tcase_unet(void) {
     tcase_add_test(tc, cost_counts_every_product);
     tcase_add_test(tc, gradients_through_the_whole_model);
     tcase_add_test(tc, bad_configs_and_inputs_are_refused);
+    tcase_add_test(tc, class_labels_shift_the_time_embedding);
     return tc;
 }
