@@ -1,0 +1,84 @@
+/* nanodiff data layer: data in, pictures out.
+ *
+ * Readers for training data (Fashion-MNIST / MNIST IDX files, plain or
+ * gzip; CIFAR-10 binary batches; CSV files of points) and writers for
+ * results (PNG images and grids, NumPy .npy arrays), with the codecs they
+ * need (CRC-32, Adler-32, DEFLATE decoding and encoding, gzip), all in
+ * plain C over libc. The layer uses the tensor layer only.
+ *
+ * Conventions (those of the tensor layer)
+ *   - Anything read from outside (files, bytes given to a decoder) never
+ *     stops the program: functions return ND_OK or ND_ERR and fill an
+ *     nd_error whose message names the file and what is wrong. They never
+ *     read or write out of bounds, whatever the input.
+ *   - Misuse of the API (NULL pointers, a tensor of the wrong shape) stops
+ *     with one line "nanodiff: <function>: <what is wrong>".
+ *   - Loaded tensors are created outside every scope, like those of
+ *     nd_safetensors_load: they belong to the caller until nd_free (or
+ *     nd_dataset_free), whatever scope is open.
+ *   - Writers go through a temporary file beside the target that is
+ *     fsync'd and renamed over it: on ND_ERR the old file is as it was and
+ *     no temporary file is left.
+ *   - Pixels become floats in [-1, 1] as x / 127.5 - 1 (0 -> -1, 255 -> 1)
+ *     and go back as uint8 = clip((x + 1) * 127.5, 0, 255) rounded to the
+ *     nearest integer, halves up (0 -> 128; NaN -> 0).
+ */
+#ifndef NANODIFF_DATA_H
+#define NANODIFF_DATA_H
+
+#include "tensor/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- checksums --------------------------------------------------------- */
+
+/* CRC-32 of zlib, gzip and PNG (ISO-HDLC: reflected polynomial 0xEDB88320,
+ * initial and final complement inside), continued over buf: start from
+ * ND_CRC32_INIT and feed the data in pieces of any size. */
+#define ND_CRC32_INIT 0u
+uint32_t nd_crc32(uint32_t crc, const void *buf, size_t n);
+/* Adler-32 of zlib (RFC 1950 section 8.2), continued the same way. */
+#define ND_ADLER32_INIT 1u
+uint32_t nd_adler32(uint32_t adler, const void *buf, size_t n);
+
+/* ---- DEFLATE and gzip -------------------------------------------------- */
+
+/* A byte buffer from nd_alloc (counted by nd_mem_live): size bytes used
+ * of cap. Free it with nd_bytes_free; an empty one may have data NULL. */
+typedef struct nd_bytes {
+    unsigned char *data;
+    size_t size, cap;
+} nd_bytes;
+void nd_bytes_free(nd_bytes *b); /* frees and zeroes; NULL data is fine */
+
+/* Decodes a raw DEFLATE stream (RFC 1951: stored, fixed and dynamic
+ * Huffman blocks) from in[0..n) into *out, which grows as needed up to
+ * max_out bytes. *used (may be NULL) is how many input bytes the stream
+ * took, its last byte included: the rest of in is not read. On ND_ERR
+ * *out is empty and err says what is wrong and at which input byte. */
+int nd_inflate(const void *in, size_t n, size_t max_out, nd_bytes *out,
+               size_t *used, nd_error *err);
+
+/* Decodes gzip data (RFC 1952) from in[0..n): each member's header
+ * (FTEXT, FHCRC checked, FEXTRA, FNAME and FCOMMENT skipped; reserved
+ * flags refused), its deflate data and its trailer (CRC-32 and ISIZE
+ * checked). Several members, as `cat a.gz b.gz` makes, decode to their
+ * outputs one after the other; any other bytes after a member are an
+ * error. Output is limited to max_out bytes. On ND_ERR *out is empty. */
+int nd_gunzip(const void *in, size_t n, size_t max_out, nd_bytes *out,
+              nd_error *err);
+
+/* Encodes in[0..n) as a raw DEFLATE stream appended to *out: level 0 in
+ * stored blocks, level 1 in one fixed-Huffman block with LZ77 matches
+ * found through a hash chain of 3-byte strings (runs and an image's
+ * repeated rows among them). The output decodes with nd_inflate and with
+ * zlib. Stops only when out of memory, like nd_alloc. */
+void nd_deflate(const void *in, size_t n, int level, nd_bytes *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

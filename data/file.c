@@ -1,0 +1,181 @@
+/* Byte buffers, whole-file reads and atomic writes for the data layer's
+ * readers and writers. A write goes to a temporary file beside the target
+ * that is fsync'd and renamed over it, so the target is always either the
+ * old file or the complete new one. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* ---- byte buffers ------------------------------------------------------ */
+
+void nd__bytes_reserve(nd_bytes *b, size_t need) {
+    if (need <= b->cap) return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need) cap = cap > SIZE_MAX / 2 ? need : 2 * cap;
+    unsigned char *p = nd_alloc(cap);
+    if (b->size) memcpy(p, b->data, b->size);
+    if (b->data) nd_dealloc(b->data, b->cap);
+    b->data = p;
+    b->cap = cap;
+}
+
+void nd__bytes_put(nd_bytes *b, const void *p, size_t n) {
+    if (n == 0) return;
+    nd__bytes_reserve(b, b->size + n);
+    memcpy(b->data + b->size, p, n);
+    b->size += n;
+}
+
+void nd_bytes_free(nd_bytes *b) {
+    if (!b) return;
+    if (b->data) nd_dealloc(b->data, b->cap);
+    b->data = NULL;
+    b->size = b->cap = 0;
+}
+
+/* ---- reading ----------------------------------------------------------- */
+
+/* Opens path for reading and finds its size; directories and devices are
+ * refused. On ND_ERR nothing is left open. */
+static int open_regular(const char *path, int *fd, uint64_t *size, nd_error *err) {
+    *fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*fd < 0) return nd_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    int rc = ND_OK;
+    if (fstat(*fd, &st) != 0)
+        rc = nd_error_set(err, "%s: cannot read: %s", path, strerror(errno));
+    else if (S_ISDIR(st.st_mode))
+        rc = nd_error_set(err, "%s: cannot read: %s", path, strerror(EISDIR));
+    else if (!S_ISREG(st.st_mode))
+        rc = nd_error_set(err, "%s: not a regular file", path);
+    if (rc) {
+        close(*fd);
+        *fd = -1;
+        return rc;
+    }
+    *size = (uint64_t)st.st_size;
+    return ND_OK;
+}
+
+int nd__file_size(const char *path, uint64_t *size, nd_error *err) {
+    int fd;
+    if (open_regular(path, &fd, size, err)) return ND_ERR;
+    close(fd);
+    return ND_OK;
+}
+
+int nd__read_file(const char *path, size_t max, nd_bytes *out, nd_error *err) {
+    memset(out, 0, sizeof *out);
+    int fd;
+    uint64_t size64;
+    if (open_regular(path, &fd, &size64, err)) return ND_ERR;
+    if (size64 > max) {
+        close(fd);
+        return nd_error_set(err, "%s: the file is %llu bytes, over the limit of %zu", path,
+                            (unsigned long long)size64, max);
+    }
+    size_t size = (size_t)size64;
+    int rc = ND_OK;
+    if (size) nd__bytes_reserve(out, size);
+    while (out->size < size) {
+        ssize_t k = read(fd, out->data + out->size, size - out->size);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) rc = nd_error_set(err, "%s: cannot read: %s", path, strerror(errno));
+        else if (k == 0)
+            rc = nd_error_set(err, "%s: the file ended early (did it change while being "
+                              "read?)", path);
+        if (rc) break;
+        out->size += (size_t)k;
+    }
+    close(fd);
+    if (rc) nd_bytes_free(out);
+    return rc;
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+/* 0 or an errno value. */
+static int write_all(int fd, const unsigned char *p, size_t n) {
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) return errno;
+        if (k == 0) return EIO;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* A new file beside path, opened for writing; its name in *tmp (malloc'd,
+ * NULL when even that failed). */
+static int create_temporary(const char *path, char **tmp) {
+    static unsigned counter;
+    size_t size = strlen(path) + 48;
+    *tmp = malloc(size);
+    if (!*tmp) {
+        errno = ENOMEM;
+        return -1;
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(*tmp, size, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd >= 0 || errno != EEXIST) return fd;
+    }
+    return -1;
+}
+
+/* Makes the rename durable. Best effort: path already holds the new file,
+ * so a failure here cannot be reported as "nothing changed". */
+static void sync_directory(const char *path) {
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 1;
+    if (slash == path) n = 1; /* a file in "/" */
+    char *dir = malloc(n + 1);
+    if (!dir) return;
+    if (slash) memcpy(dir, path, n);
+    else dir[0] = '.';
+    dir[n] = 0;
+    int fd = open(dir, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
+int nd__write_atomic(const char *path, const void *const *parts,
+                     const size_t *sizes, int nparts, nd_error *err) {
+    char *tmp = NULL;
+    int fd = create_temporary(path, &tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return nd_error_set(err, "%s: cannot create a temporary file beside it: %s", path,
+                            strerror(e));
+    }
+    int e = 0;
+    for (int i = 0; i < nparts && !e; i++) e = write_all(fd, parts[i], sizes[i]);
+    if (!e && fsync(fd) != 0) e = errno;
+    if (close(fd) != 0 && !e) e = errno;
+    const char *what = "write";
+    if (!e && rename(tmp, path) != 0) {
+        e = errno;
+        what = "rename";
+    }
+    if (e) {
+        unlink(tmp);
+        free(tmp);
+        return nd_error_set(err, "%s: cannot %s the temporary file: %s", path, what,
+                            strerror(e));
+    }
+    free(tmp);
+    sync_directory(path);
+    return ND_OK;
+}

@@ -1,0 +1,18 @@
+/* The data layer's Check suite. */
+#include <stdlib.h>
+
+#include "helpers.h"
+
+TCase *tcase_checksum(void);
+TCase *tcase_inflate(void);
+
+int main(void) {
+    Suite *s = suite_create("data");
+    suite_add_tcase(s, tcase_checksum());
+    suite_add_tcase(s, tcase_inflate());
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
