@@ -77,6 +77,72 @@ int nd_gunzip(const void *in, size_t n, size_t max_out, nd_bytes *out,
  * zlib. Stops only when out of memory, like nd_alloc. */
 void nd_deflate(const void *in, size_t n, int level, nd_bytes *out);
 
+/* ---- writers ----------------------------------------------------------- */
+
+/* A PNG image (8-bit gray for channels 1, 8-bit RGB for channels 3) from
+ * height rows of width * channels bytes each, row-major, RGB interleaved.
+ * The IDAT chunks hold one zlib stream: fixed-Huffman deflate, or stored
+ * blocks when that would be larger (noise). */
+int nd_png_write(const char *path, const uint8_t *pixels, int width,
+                 int height, int channels, nd_error *err);
+/* The same from a float tensor in [-1, 1], [H, W] (gray) or [C, H, W]
+ * with C = 1 (gray) or 3 (RGB), any strides. */
+int nd_png_write_tensor(const char *path, const nd_tensor *image,
+                        nd_error *err);
+/* A batch [N, C, H, W] (C = 1 or 3) tiled row by row into rows x cols
+ * cells, with a white border of ND_PNG_GRID_BORDER pixels around and
+ * between the images; cells past N stay white. cols <= 0 picks
+ * ceil(sqrt(N)), rows <= 0 as many rows as N needs; N > rows * cols is
+ * misuse. */
+#define ND_PNG_GRID_BORDER 2
+int nd_png_write_grid(const char *path, const nd_tensor *batch, int rows,
+                      int cols, nd_error *err);
+/* The uint8 a float pixel in [-1, 1] becomes (the rule above). */
+uint8_t nd_pixel_to_u8(float x);
+
+/* A NumPy .npy file (format 1.0): little-endian float32 whatever the
+ * host, C order, the tensor's shape (any strides; 0-d is shape ()).
+ * np.load reads it. */
+int nd_npy_save(const char *path, const nd_tensor *x, nd_error *err);
+
+/* ---- readers ----------------------------------------------------------- */
+
+/* What a dataset reader returns: images [N, C, H, W] in [-1, 1] and
+ * labels [N] (class numbers as floats; NULL when no labels were read). */
+typedef struct nd_dataset {
+    nd_tensor *images;
+    nd_tensor *labels;
+    int64_t n;
+} nd_dataset;
+void nd_dataset_free(nd_dataset *d); /* frees both tensors; d zeroed */
+
+/* Most bytes a gzip'd file may decompress to (the readers' max_out). */
+#define ND_DATA_MAX_BYTES ((size_t)1 << 31)
+
+/* MNIST / Fashion-MNIST IDX files, plain or gzip (told apart by the gzip
+ * magic 1f 8b): images (magic 0x00000803, sizes N, H, W, unsigned bytes)
+ * into [N, 1, H + 2 pad, W + 2 pad], padded with pad pixels of -1 (black)
+ * on each side (pad 2 makes 28x28 into 32x32); labels (magic 0x00000801,
+ * size N) into [N]. labels_path may be NULL (then out->labels is NULL);
+ * otherwise both files must hold the same N. On ND_ERR *out is empty. */
+int nd_idx_load(const char *images_path, const char *labels_path, int pad,
+                nd_dataset *out, nd_error *err);
+
+/* CIFAR-10 binary batches (data_batch_1.bin ... test_batch.bin): records
+ * of 3073 bytes, a label 0..9 then 1024 red, 1024 green and 1024 blue
+ * bytes of a 32x32 image, row-major. The records of all npaths files, in
+ * order, become images [N, 3, 32, 32] and labels [N]. */
+int nd_cifar10_load(const char *const *paths, int npaths, nd_dataset *out,
+                    nd_error *err);
+
+/* A CSV file of points into *out, [N, D] (outside every scope): one point
+ * per line, D numbers separated by commas (spaces around them allowed),
+ * every line the same D; blank lines and lines starting with '#' are
+ * skipped, and the first other line may be a header of names (no field a
+ * number). Numbers are read by strtod (the C locale's '.') and must be
+ * finite as floats. */
+int nd_csv_load(const char *path, nd_tensor **out, nd_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,11 +5,21 @@
 
 TCase *tcase_checksum(void);
 TCase *tcase_inflate(void);
+TCase *tcase_png(void);
+TCase *tcase_npy(void);
+TCase *tcase_idx(void);
+TCase *tcase_cifar(void);
+TCase *tcase_csv(void);
 
 int main(void) {
     Suite *s = suite_create("data");
     suite_add_tcase(s, tcase_checksum());
     suite_add_tcase(s, tcase_inflate());
+    suite_add_tcase(s, tcase_png());
+    suite_add_tcase(s, tcase_npy());
+    suite_add_tcase(s, tcase_idx());
+    suite_add_tcase(s, tcase_cifar());
+    suite_add_tcase(s, tcase_csv());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
