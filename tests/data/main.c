@@ -10,6 +10,7 @@ TCase *tcase_npy(void);
 TCase *tcase_idx(void);
 TCase *tcase_cifar(void);
 TCase *tcase_csv(void);
+TCase *tcase_fashion(void);
 
 int main(void) {
     Suite *s = suite_create("data");
@@ -20,6 +21,7 @@ int main(void) {
     suite_add_tcase(s, tcase_idx());
     suite_add_tcase(s, tcase_cifar());
     suite_add_tcase(s, tcase_csv());
+    suite_add_tcase(s, tcase_fashion());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
