@@ -100,6 +100,13 @@ int nd_png_write_grid(const char *path, const nd_tensor *batch, int rows,
 /* The uint8 a float pixel in [-1, 1] becomes (the rule above). */
 uint8_t nd_pixel_to_u8(float x);
 
+/* A scatter plot of points [N, 2] as a size x size RGB PNG of the square
+ * [lo, hi]^2 (y upwards): `under` in gray, `over` in red on top (either
+ * may be NULL), each point a 2x2 dot, a frame and the axes through 0;
+ * points outside the square are left out. */
+int nd_png_scatter(const char *path, const nd_tensor *under, const nd_tensor *over, int size,
+                   double lo, double hi, nd_error *err);
+
 /* A NumPy .npy file (format 1.0): little-endian float32 whatever the
  * host, C order, the tensor's shape (any strides; 0-d is shape ()).
  * np.load reads it. */

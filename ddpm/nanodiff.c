@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
+#include "data/data.h"
 #include "ddpm/ddpm.h"
 
 static const char usage[] =
@@ -30,6 +33,7 @@ static const char usage[] =
     "  --steps N     training steps of the two-moons model, 1..1000000\n"
     "                (default 1500)\n"
     "  --points N    points the two-moons model draws, 1..100000 (default 2000)\n"
+    "  --out DIR     folder for the pictures, made if missing (default nanodiff-demo)\n"
     "  -h, --help    this text\n";
 
 /* A whole decimal number in [lo, hi], or ND_ERR with a message. */
@@ -126,9 +130,47 @@ static double share_near(const nd_tensor *a, const nd_tensor *b, double r) {
 /* DDPM end to end on points: T = 100 steps (the paper's betas scaled by
  * 1000 / T, so that x_T is as close to N(0, I)), the MLP denoiser,
  * Algorithm 1 for `steps` steps, Algorithm 2 from the EMA weights. */
-static void ddpm_tour(uint64_t seed, uint64_t steps, int64_t points) {
+/* dir/name in buf */
+static const char *in_dir(char *buf, size_t size, const char *dir, const char *name) {
+    snprintf(buf, size, "%s/%s", dir, name);
+    return buf;
+}
+
+/* The forward process on images: each row one shape, each column a step
+ * t of the paper's schedule, from x_0 to nearly pure noise. */
+static int shapes_strip(const char *path, uint64_t seed, nd_error *err) {
+    nd_schedule s;
+    if (nd_schedule_linear(&s, 1000, 1e-4, 0.02, err) != ND_OK) return ND_ERR;
+    enum { ROWS = 6, COLS = 7 };
+    const float steps[COLS] = {0, 49, 99, 249, 499, 749, 999};
+    nd_rng g = nd_rng_init(seed, 13);
+    nd_tensor *x0 = nd_toy_shapes(ROWS, 32, &g, NULL);
+    nd_tensor *eps = nd_randn(&g, ND_SHAPE(ROWS, 1, 32, 32));
+    const nd_tensor *cells[ROWS * COLS];
+    for (int r = 0; r < ROWS; r++)
+        for (int c = 0; c < COLS; c++) {
+            nd_tensor *one = nd_slice(x0, 0, r, r + 1, 1);
+            cells[r * COLS + c] = nd_q_sample(&s, one, nd_full(ND_SHAPE(1), steps[c]),
+                                              nd_slice(eps, 0, r, r + 1, 1));
+        }
+    int rc = nd_png_write_grid(path, nd_concat(cells, ROWS * COLS, 0), ROWS, COLS, err);
+    nd_schedule_free(&s);
+    return rc;
+}
+
+static int ddpm_tour(uint64_t seed, uint64_t steps, int64_t points, const char *out) {
     nd_scope *scope = nd_scope_begin();
     nd_error err;
+    char path[4096];
+    int rc = ND_OK;
+    struct stat st_dir;
+    errno = 0;
+    if (stat(out, &st_dir) != 0 ? mkdir(out, 0777) != 0 : !S_ISDIR(st_dir.st_mode)) {
+        fprintf(stderr, "nanodiff: cannot make the folder '%s' for the pictures: %s\n", out,
+                errno ? strerror(errno) : "a file of that name is in the way");
+        nd_scope_end(scope);
+        return ND_ERR;
+    }
     nd_schedule s;
     if (nd_schedule_linear(&s, 100, 1e-3, 0.2, &err) != ND_OK) nd_fatal("demo", "%s", err.message);
     nd_rng data = nd_rng_init(seed, 10);
@@ -143,8 +185,14 @@ static void ddpm_tour(uint64_t seed, uint64_t steps, int64_t points) {
         int64_t i = show_at[k];
         snprintf(title, sizeof title, "x_t at t = %lld, abar_t = %.4f", (long long)(i + 1),
                  s.alphas_cumprod[i]);
-        scatter(title, nd_q_sample(&s, x0, nd_full(ND_SHAPE(2000), (float)i), eps));
+        nd_tensor *xt = nd_q_sample(&s, x0, nd_full(ND_SHAPE(2000), (float)i), eps);
+        scatter(title, xt);
+        char name[64];
+        snprintf(name, sizeof name, "moons_forward_t%03lld.png", (long long)(i + 1));
+        if (rc == ND_OK)
+            rc = nd_png_scatter(in_dir(path, sizeof path, out, name), x0, xt, 400, -2.5, 2.5, &err);
     }
+    if (rc == ND_OK) rc = shapes_strip(in_dir(path, sizeof path, out, "shapes_forward.png"), seed, &err);
 
     heading("ddpm: Algorithm 1 trains an MLP to predict the noise (L_simple)");
     nd_mlp_config mc = nd_mlp_defaults(2);
@@ -187,11 +235,23 @@ static void ddpm_tour(uint64_t seed, uint64_t steps, int64_t points) {
     scatter("the data, for comparison", x0);
     printf("%.1f%% of the samples lie within 0.1 of a data point (2 standard deviations "
            "of the data's noise)\n", 100.0 * share_near(x, x0, 0.1));
+    if (rc == ND_OK)
+        rc = nd_png_scatter(in_dir(path, sizeof path, out, "moons_samples.png"), x0, x, 400, -2.5,
+                            2.5, &err);
+    if (rc == ND_OK) rc = nd_npy_save(in_dir(path, sizeof path, out, "moons_samples.npy"), x, &err);
+    if (rc == ND_OK)
+        printf("\npictures in %s/: moons_forward_t001.png, _t016.png, _t100.png (x_t in red "
+               "over the data), moons_samples.png (samples over the data), shapes_forward.png "
+               "(q(x_t | x_0) on images, t = 1, 50, 100, 250, 500, 750, 1000); the samples as "
+               "moons_samples.npy\n", out);
+    else
+        fprintf(stderr, "nanodiff: %s\n", err.message);
 
     nd_trainer_free(tr);
     nd_module_free(nd_mlp_module(mlp));
     nd_schedule_free(&s);
     nd_scope_end(scope);
+    return rc;
 }
 
 static void demo(uint64_t seed, uint64_t samples) {
@@ -278,6 +338,7 @@ static void demo(uint64_t seed, uint64_t samples) {
 
 int main(int argc, char **argv) {
     uint64_t seed = 0, samples = 100000, steps = 1500, points = 2000;
+    const char *out = "nanodiff-demo";
     nd_error err;
     int i = 1;
     if (i < argc && argv[i][0] != '-') {
@@ -303,6 +364,10 @@ int main(int argc, char **argv) {
         } else if (!strcmp(a, "--steps")) {
             rc = parse_u64("--steps", v, 1, 1000000, &steps, &err);
             i++;
+        } else if (!strcmp(a, "--out")) {
+            if (!v || !*v) rc = nd_error_set(&err, "--out needs a folder");
+            out = v;
+            i++;
         } else if (!strcmp(a, "--points")) {
             rc = parse_u64("--points", v, 1, 100000, &points, &err);
             i++;
@@ -320,6 +385,5 @@ int main(int argc, char **argv) {
     printf("nanodiff demo: the tensor, autograd, nn and ddpm layers (kernels: %s, "
            "threads: %d)\n", nd_kernels_name(), nd_get_num_threads());
     demo(seed, samples);
-    ddpm_tour(seed, steps, (int64_t)points);
-    return 0;
+    return ddpm_tour(seed, steps, (int64_t)points, out) == ND_OK ? 0 : 1;
 }

@@ -248,6 +248,41 @@ START_TEST(test_png_failures) {
 }
 END_TEST
 
+/* A scatter plot: gray points under red ones at the pixels their
+ * coordinates give, white elsewhere, points outside the square left out,
+ * and the file read back whole. */
+START_TEST(test_png_scatter) {
+    td_make_dir();
+    const float a[6] = {0.5f, 0.5f, -1.9f, 1.9f, 5.0f, 0.0f}, b[2] = {-1.0f, -1.0f};
+    nd_tensor *under = nd_from_buffer(a, ND_SHAPE(3, 2)), *over = nd_from_buffer(b, ND_SHAPE(1, 2));
+    nd_error err;
+    const char *path = td_path("scatter.png");
+    write_ok(nd_png_scatter(path, under, over, 101, -2.0, 2.0, &err), &err);
+    png_image img;
+    read_ok(path, &img);
+    ck_assert_int_eq(img.width, 101);
+    ck_assert_int_eq(img.channels, 3);
+    /* (x, y) -> column (x + 2) / 4 * 100, row (2 - y) / 4 * 100 */
+    const unsigned char *p = img.pixels;
+#define AT(col, row) (p + 3 * ((row) * 101 + (col)))
+    ck_assert(AT(62, 37)[0] == 170 && AT(62, 37)[1] == 170);   /* (0.5, 0.5), gray */
+    ck_assert(AT(2, 2)[0] == 170);                             /* (-1.9, 1.9) */
+    ck_assert(AT(25, 75)[0] == 200 && AT(25, 75)[1] == 30);    /* (-1, -1), red */
+    ck_assert(AT(80, 20)[0] == 255 && AT(80, 20)[2] == 255);   /* nothing there */
+    ck_assert(AT(0, 50)[0] == 90);                             /* the frame */
+    int colored = 0;
+    for (int e = 0; e < 101 * 101; e++) colored += p[3 * e] == 200 || p[3 * e] == 170;
+    ck_assert_int_eq(colored, 3 * 4); /* three 2x2 dots; (5, 0) is outside */
+#undef AT
+    free(img.pixels);
+    EXPECT_FATAL(nd_png_scatter(path, nd_zeros(ND_SHAPE(3, 3)), NULL, 64, -1, 1, &err),
+                 "nanodiff: png_scatter: under [3,3] are not points [N, 2]");
+    EXPECT_FATAL(nd_png_scatter(path, NULL, NULL, 64, 1, 1, &err),
+                 "nanodiff: png_scatter: bounds [1, 1] are not an interval");
+    td_remove_dir();
+}
+END_TEST
+
 START_TEST(test_png_misuse) {
     const unsigned char px[12] = {0};
     EXPECT_FATAL(nd_png_write("x.png", px, 2, 2, 2, NULL),
@@ -282,5 +317,6 @@ TCase *tcase_png(void) {
     tcase_add_test(tc, test_png_grid);
     tcase_add_test(tc, test_png_failures);
     tcase_add_test(tc, test_png_misuse);
+    tcase_add_test(tc, test_png_scatter);
     return tc;
 }
