@@ -1,7 +1,6 @@
 /* Byte buffers, whole-file reads and atomic writes for the data layer's
- * readers and writers. A write goes to a temporary file beside the target
- * that is fsync'd and renamed over it, so the target is always either the
- * old file or the complete new one. */
+ * readers and writers. Writes go through nd_write_file_atomic (tensor/),
+ * so the target is always either the old file or the complete new one. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -100,82 +99,21 @@ int nd__read_file(const char *path, size_t max, nd_bytes *out, nd_error *err) {
 
 /* ---- writing ----------------------------------------------------------- */
 
-/* 0 or an errno value. */
-static int write_all(int fd, const unsigned char *p, size_t n) {
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) return errno;
-        if (k == 0) return EIO;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
+typedef struct {
+    const void *const *parts;
+    const size_t *sizes;
+    int nparts;
+} parts_job;
 
-/* A new file beside path, opened for writing; its name in *tmp (malloc'd,
- * NULL when even that failed). */
-static int create_temporary(const char *path, char **tmp) {
-    static unsigned counter;
-    size_t size = strlen(path) + 48;
-    *tmp = malloc(size);
-    if (!*tmp) {
-        errno = ENOMEM;
-        return -1;
-    }
-    for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(*tmp, size, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
-        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) return fd;
-    }
-    return -1;
-}
-
-/* Makes the rename durable. Best effort: path already holds the new file,
- * so a failure here cannot be reported as "nothing changed". */
-static void sync_directory(const char *path) {
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : 1;
-    if (slash == path) n = 1; /* a file in "/" */
-    char *dir = malloc(n + 1);
-    if (!dir) return;
-    if (slash) memcpy(dir, path, n);
-    else dir[0] = '.';
-    dir[n] = 0;
-    int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
+static int write_parts(int fd, void *ctx) {
+    const parts_job *job = ctx;
+    int e = 0;
+    for (int i = 0; i < job->nparts && !e; i++) e = nd_write_all(fd, job->parts[i], job->sizes[i]);
+    return e;
 }
 
 int nd__write_atomic(const char *path, const void *const *parts,
                      const size_t *sizes, int nparts, nd_error *err) {
-    char *tmp = NULL;
-    int fd = create_temporary(path, &tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return nd_error_set(err, "%s: cannot create a temporary file beside it: %s", path,
-                            strerror(e));
-    }
-    int e = 0;
-    for (int i = 0; i < nparts && !e; i++) e = write_all(fd, parts[i], sizes[i]);
-    if (!e && fsync(fd) != 0) e = errno;
-    if (close(fd) != 0 && !e) e = errno;
-    const char *what = "write";
-    if (!e && rename(tmp, path) != 0) {
-        e = errno;
-        what = "rename";
-    }
-    if (e) {
-        unlink(tmp);
-        free(tmp);
-        return nd_error_set(err, "%s: cannot %s the temporary file: %s", path, what,
-                            strerror(e));
-    }
-    free(tmp);
-    sync_directory(path);
-    return ND_OK;
+    parts_job job = {parts, sizes, nparts};
+    return nd_write_file_atomic(path, write_parts, &job, err);
 }

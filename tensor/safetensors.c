@@ -223,15 +223,9 @@ typedef struct writer {
 
 /* 0, or an errno value. */
 static int flush(writer *w) {
-    for (size_t done = 0; done < w->n;) {
-        ssize_t k = write(w->fd, w->buf + done, w->n - done);
-        if (k < 0 && errno == EINTR) continue;
-        if (k < 0) return errno;
-        if (k == 0) return EIO;
-        done += (size_t)k;
-    }
+    int e = nd_write_all(w->fd, w->buf, w->n);
     w->n = 0;
-    return 0;
+    return e;
 }
 
 static int write_bytes(writer *w, const void *p, size_t n) {
@@ -276,8 +270,18 @@ static int write_tensor(writer *w, const nd_tensor *x) {
 }
 
 /* The whole file into fd, made durable; 0 or an errno value. */
-static int write_file(int fd, const text *header, const nd_tensor *const *tensors,
-                      int n) {
+typedef struct {
+    const text *header;
+    const nd_tensor *const *tensors;
+    int n;
+} save_job;
+
+/* The file's bytes into fd (nd_write_file_atomic makes it durable) */
+static int save_file(int fd, void *ctx) {
+    const save_job *job = ctx;
+    const text *header = job->header;
+    const nd_tensor *const *tensors = job->tensors;
+    int n = job->n;
     writer *w = malloc(sizeof *w);
     if (!w) return ENOMEM;
     w->fd = fd;
@@ -289,44 +293,7 @@ static int write_file(int fd, const text *header, const nd_tensor *const *tensor
     for (int i = 0; i < n && !e; i++) e = write_tensor(w, tensors[i]);
     if (!e) e = flush(w);
     free(w);
-    if (!e && fsync(fd) != 0) e = errno;
     return e;
-}
-
-/* A new file beside path, opened for writing; its name in *tmp (malloc'd). */
-static int create_temporary(const char *path, char **tmp) {
-    static unsigned counter;
-    size_t size = strlen(path) + 48;
-    *tmp = malloc(size);
-    if (!*tmp) {
-        errno = ENOMEM;
-        return -1;
-    }
-    for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(*tmp, size, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
-        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) return fd;
-    }
-    return -1;
-}
-
-/* Makes the rename durable. Best effort: by now path already holds the
- * new file, so a failure here cannot be reported as "nothing changed". */
-static void sync_directory(const char *path) {
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : 1;
-    char *dir = malloc(n + 1);
-    if (!dir) return;
-    if (slash) memcpy(dir, path, n);
-    else dir[0] = '.';
-    if (slash == path) n = 1; /* a file in "/" */
-    dir[n] = 0;
-    int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
 }
 
 int nd_safetensors_save(const char *path, const char *const *names,
@@ -341,33 +308,10 @@ int nd_safetensors_save(const char *path, const char *const *names,
         free(header.p);
         return nd_error_set(err, "%s: out of memory building the header", path);
     }
-    char *tmp = NULL;
-    int fd = create_temporary(path, &tmp);
-    if (fd < 0) {
-        int e = errno;
-        nd_error_set(err, "%s: cannot create a temporary file beside it: %s", path,
-                     strerror(e));
-        free(tmp);
-        free(header.p);
-        return ND_ERR;
-    }
-    int e = write_file(fd, &header, tensors, n);
+    save_job job = {&header, tensors, n};
+    int rc = nd_write_file_atomic(path, save_file, &job, err);
     free(header.p);
-    if (close(fd) != 0 && !e) e = errno;
-    const char *what = "write";
-    if (!e && rename(tmp, path) != 0) {
-        e = errno;
-        what = "rename";
-    }
-    if (e) {
-        unlink(tmp);
-        free(tmp);
-        return nd_error_set(err, "%s: cannot %s the temporary file: %s", path, what,
-                            strerror(e));
-    }
-    free(tmp);
-    sync_directory(path);
-    return ND_OK;
+    return rc;
 }
 
 /* ---- loading: the header ----------------------------------------------- */

@@ -400,6 +400,18 @@ nd_op_observer nd_set_op_observer(nd_op_observer observer); /* returns the old *
 typedef void (*nd_release_hook)(nd_tensor *t);
 nd_release_hook nd_set_release_hook(nd_release_hook hook);
 
+/* ---- files --------------------------------------------------------------- */
+
+/* Writes path so that it is never left broken: write(fd, ctx) fills a
+ * temporary file beside path (returning 0 or an errno value), which is
+ * fsync'd and renamed over path, and the directory fsync'd. On ND_ERR the
+ * file already at path is untouched and no temporary file is left; the
+ * message starts with the path. */
+typedef int (*nd_write_fn)(int fd, void *ctx);
+int nd_write_file_atomic(const char *path, nd_write_fn write, void *ctx, nd_error *err);
+/* All n bytes to fd, through short writes and EINTR: 0 or an errno value. */
+int nd_write_all(int fd, const void *bytes, size_t n);
+
 /* ---- safetensors files ------------------------------------------------ */
 
 /* The format of Hugging Face's safetensors (PyTorch users read these files
