@@ -7,6 +7,7 @@
 
 #include "ddpm/ddpm.h"
 #include "helpers.h"
+#include "models.h"
 
 #define LN2 0.69314718055994530942
 #define PI 3.14159265358979323846
@@ -294,27 +295,12 @@ END_TEST
 
 /* eps_theta = w x_t, trained on L_vlb: the step's loss is nd_loss_vlb_at
  * at the step's own draws, and w moves. */
-typedef struct {
-    nd_module base;
-    nd_tensor *w;
-} scale_model;
-static void scale_destroy(nd_module *m) { nd_dealloc(m, sizeof(scale_model)); }
-static nd_tensor *scale_forward(void *self, const nd_tensor *x, const nd_tensor *t,
-                                const nd_tensor *y, nd_rng *r) {
-    (void)y;
-    (void)t;
-    (void)r;
-    return nd_mul(((scale_model *)self)->w, x);
-}
-
 START_TEST(trainer_takes_the_vlb) {
     nd_schedule s;
     nd_error err;
     ck_assert_int_eq(nd_schedule_linear(&s, 100, 1e-3, 0.2, &err), ND_OK);
-    scale_model *m = nd_alloc(sizeof *m);
-    nd_module_init(&m->base, "Scale", scale_destroy);
-    m->w = nd_module_param(&m->base, "w", nd_full(ND_SHAPE(1), 0.5f));
-    nd_denoiser d = {scale_forward, m, &m->base, ND_PRED_EPS, NULL, 0};
+    scale_model *m = scale_model_new(0.5f);
+    nd_denoiser d = scale_model_denoiser(m, ND_PRED_EPS);
     nd_train_config cfg = nd_train_defaults();
     cfg.loss = ND_LOSS_VLB;
     cfg.optim.warmup_steps = 0;

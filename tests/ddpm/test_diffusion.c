@@ -5,6 +5,7 @@
 
 #include "ddpm/ddpm.h"
 #include "helpers.h"
+#include "models.h"
 
 static nd_schedule linear1000(void) {
     nd_schedule s;
@@ -120,28 +121,13 @@ START_TEST(p_mean_variance_follows_the_variance_choice) {
 }
 END_TEST
 
-/* A denoiser with one parameter: eps_theta = w x_t. */
-typedef struct {
-    nd_module base;
-    nd_tensor *w;
-} scale_model;
-static void scale_destroy(nd_module *m) { nd_dealloc(m, sizeof(scale_model)); }
-static nd_tensor *scale_forward(void *self, const nd_tensor *x, const nd_tensor *t,
-                                const nd_tensor *y, nd_rng *r) {
-    (void)y;
-    (void)t;
-    (void)r;
-    return nd_mul(((scale_model *)self)->w, x);
-}
 
 /* L_simple = mean (eps - w x_t)^2 and dL/dw = -2 mean (eps - w x_t) x_t,
  * in double, at the same draws the loss makes: t first, then eps. */
 START_TEST(loss_simple_is_eq14_and_differentiable) {
     nd_schedule s = linear1000();
-    scale_model *m = nd_alloc(sizeof *m);
-    nd_module_init(&m->base, "Scale", scale_destroy);
-    m->w = nd_module_param(&m->base, "w", nd_full(ND_SHAPE(1), 0.3f));
-    nd_denoiser d = {scale_forward, m, &m->base, ND_PRED_EPS, NULL, 0};
+    scale_model *m = scale_model_new(0.3f);
+    nd_denoiser d = scale_model_denoiser(m, ND_PRED_EPS);
     nd_rng g = nd_rng_init(6, 0);
     nd_tensor *x0 = nd_add_scalar(nd_mul_scalar(nd_rand(&g, ND_SHAPE(64, 5)), 2.0f), -1.0f);
     nd_rng r = nd_rng_init(77, 3), replay = r;
@@ -254,10 +240,8 @@ END_TEST
  * model out = w x_t, the loss and its gradient in double. */
 START_TEST(mse_follows_the_prediction) {
     nd_schedule s = linear1000();
-    scale_model *m = nd_alloc(sizeof *m);
-    nd_module_init(&m->base, "Scale", scale_destroy);
-    m->w = nd_module_param(&m->base, "w", nd_full(ND_SHAPE(1), 0.7f));
-    nd_denoiser d = {scale_forward, m, &m->base, ND_PRED_X0, NULL, 0};
+    scale_model *m = scale_model_new(0.7f);
+    nd_denoiser d = scale_model_denoiser(m, ND_PRED_X0);
     nd_rng g = nd_rng_init(6, 1);
     nd_tensor *x0 = nd_add_scalar(nd_mul_scalar(nd_rand(&g, ND_SHAPE(32, 4)), 2.0f), -1.0f);
     nd_tensor *t = nd_sample_timesteps(&s, 32, &g);
