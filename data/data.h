@@ -1,10 +1,10 @@
 /* nanodiff data layer: data in, pictures out.
  *
  * Readers for training data (Fashion-MNIST / MNIST IDX files, plain or
- * gzip; CIFAR-10 binary batches; CSV files of points) and writers for
- * results (PNG images and grids, NumPy .npy arrays), with the codecs they
- * need (CRC-32, Adler-32, DEFLATE decoding and encoding, gzip), all in
- * plain C over libc. The layer uses the tensor layer only.
+ * gzip; CIFAR-10 binary batches; CSV files of points; NumPy .npy arrays)
+ * and writers for results (PNG images and grids, NumPy .npy arrays), with
+ * the codecs they need (CRC-32, Adler-32, DEFLATE decoding and encoding,
+ * gzip), all in plain C over libc. The layer uses the tensor layer only.
  *
  * Conventions (those of the tensor layer)
  *   - Anything read from outside (files, bytes given to a decoder) never
@@ -111,6 +111,16 @@ int nd_png_scatter(const char *path, const nd_tensor *under, const nd_tensor *ov
  * host, C order, the tensor's shape (any strides; 0-d is shape ()).
  * np.load reads it. */
 int nd_npy_save(const char *path, const nd_tensor *x, nd_error *err);
+/* A .npy file (format 1.0 or 2.0, what np.save writes) into *out, a new
+ * contiguous float32 tensor of the file's shape (0-d and empty shapes
+ * included) outside every scope; free it with nd_free. The dtype must be
+ * '<f4', or '<f8' (rounded to float32; beyond its range +-inf), and the
+ * order C (fortran_order False). Refused with ND_ERR (*out NULL): another
+ * magic, version or dtype, Fortran order, a header that is not such a
+ * dict, a shape of more than 8 dimensions or too many elements, and data
+ * shorter or longer than the shape says. Files are read whole, up to
+ * ND_DATA_MAX_BYTES. */
+int nd_npy_load(const char *path, nd_tensor **out, nd_error *err);
 
 /* ---- readers ----------------------------------------------------------- */
 
