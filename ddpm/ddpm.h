@@ -9,6 +9,8 @@
  *   unet.c       the paper's UNet, named as the official checkpoints
  *   mlp.c        a small denoiser for points in a few dimensions
  *   toy.c        2-D data sets drawn on the fly
+ *   metrics.c    how close generated points are to data: energy distance,
+ *                k-NN precision and recall
  *
  * The paper counts t = 1..T; the code counts i = t - 1 = 0..T-1 and hands
  * the network i, as the reference implementation does. A batch carries
@@ -428,6 +430,31 @@ const char *nd_toy_name(int index);
  * at a random place, whole inside the frame. *labels, if not NULL,
  * receives the classes as a float tensor [n]. */
 nd_tensor *nd_toy_shapes(int64_t n, int64_t size, nd_rng *rng, nd_tensor **labels);
+
+/* ---- sample quality for points ------------------------------------------- */
+
+/* The energy distance (Szekely and Rizzo) between point sets a [n, D] and
+ * b [m, D]: 2 E|X - Y| - E|X - X'| - E|Y - Y'|, Euclidean, with the
+ * V-statistic's means over all pairs (a point with itself included), that
+ * is the energy distance of the two empirical distributions: >= 0, 0 for
+ * two equal sets, 2 d for one point against one point d away. Two samples
+ * of one distribution give about E|X - X'| (1/n + 1/m), not 0. Computed
+ * in double over all n m + n^2 + m^2 pairs, split over the thread pool,
+ * the same bits for any thread count. NaN if a coordinate is not finite.
+ * Stops unless both are [count >= 1, D >= 1] of the same D. */
+double nd_energy_distance(const nd_tensor *a, const nd_tensor *b);
+/* Improved precision and recall (Kynkaanniemi et al. 2019) of fake points
+ * [m, D] against real points [n, D]: each point of a set has a ball of
+ * radius the distance to its k-th nearest other point of that set;
+ * precision is the share of fake points inside the union of the real
+ * balls, recall the share of real points inside the union of the fake
+ * balls (distance <= radius, compared as squared distances in double).
+ * Brute force over all pairs, split over the thread pool (the same result
+ * for any thread count). ND_ERR (both set to NaN) for k < 1, k >= n or
+ * k >= m, a different D, D = 0, or a coordinate that is not finite. Stops
+ * on NULL arguments or tensors that are not [count, D]. */
+int nd_knn_precision_recall(const nd_tensor *real, const nd_tensor *fake, int k,
+                            double *precision, double *recall, nd_error *err);
 
 #ifdef __cplusplus
 }

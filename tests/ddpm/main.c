@@ -11,6 +11,7 @@ TCase *tcase_unet(void);
 TCase *tcase_golden(void);
 TCase *tcase_toy(void);
 TCase *tcase_bound(void);
+TCase *tcase_metrics(void);
 
 int main(void) {
     Suite *s = suite_create("ddpm");
@@ -22,6 +23,7 @@ int main(void) {
     suite_add_tcase(s, tcase_golden());
     suite_add_tcase(s, tcase_toy());
     suite_add_tcase(s, tcase_bound());
+    suite_add_tcase(s, tcase_metrics());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

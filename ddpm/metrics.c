@@ -1,0 +1,305 @@
+/* How close a set of generated points is to the data: the energy distance
+ * (Szekely and Rizzo) and the k-nearest-neighbour precision and recall of
+ * Kynkaanniemi et al. (2019), both by brute force over all pairs.
+ *
+ * Both read the points once into double arrays: the rows as they are, and
+ * a transposed copy [D, cols] (cols = the count rounded up to BLOCK, the
+ * padding zeros) so that the squared distances from one point to BLOCK
+ * others are D passes over contiguous columns. Work is split over the
+ * thread pool by rows, in chunks of a fixed number of rows, and every sum
+ * runs in a fixed order: the results are the same bits for any thread
+ * count. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ddpm.h"
+
+#define BLOCK 256 /* columns per pass: 2 KiB of squared distances */
+#define ROWS 16   /* rows per chunk of the thread pool */
+
+typedef struct {
+    int64_t n, d, cols;
+    double *rows; /* [n, d] */
+    double *tr;   /* [d, cols], columns n..cols-1 zero */
+} point_set;
+
+static size_t set_bytes(int64_t count) { return (size_t)count * sizeof(double); }
+
+/* The points of x [n, d] (any strides) in double. */
+static void set_load(point_set *s, const nd_tensor *x, const char *op) {
+    s->n = x->shape[0];
+    s->d = x->shape[1];
+    s->cols = (s->n + BLOCK - 1) / BLOCK * BLOCK;
+    if (s->cols > (int64_t)(SIZE_MAX / sizeof(double) / 2) / s->d)
+        nd_fatal(op, "%lld points of %lld coordinates are too many", (long long)s->n,
+                 (long long)s->d);
+    s->rows = nd_alloc(set_bytes(s->n * s->d));
+    s->tr = nd_alloc(set_bytes(s->cols * s->d));
+    memset(s->tr, 0, set_bytes(s->cols * s->d));
+    const float *p = nd_data(x);
+    for (int64_t i = 0; i < s->n; i++)
+        for (int64_t k = 0; k < s->d; k++) {
+            double v = p[i * x->strides[0] + k * x->strides[1]];
+            s->rows[i * s->d + k] = v;
+            s->tr[k * s->cols + i] = v;
+        }
+}
+
+static void set_free(point_set *s) {
+    nd_dealloc(s->rows, set_bytes(s->n * s->d));
+    nd_dealloc(s->tr, set_bytes(s->cols * s->d));
+}
+
+/* d2[j] = |x - point j0 + j of s|^2 for j in [0, BLOCK): the sum over the
+ * coordinates k = 0, 1, ... of (x_k - y_k)^2, in that order. */
+static void sq_dists(const double *x, const point_set *s, int64_t j0, double *restrict d2) {
+    const double *restrict c = s->tr + j0;
+    for (int j = 0; j < BLOCK; j++) {
+        double t = x[0] - c[j];
+        d2[j] = t * t;
+    }
+    for (int64_t k = 1; k < s->d; k++) {
+        const double *restrict ck = c + k * s->cols;
+        double xk = x[k];
+        for (int j = 0; j < BLOCK; j++) {
+            double t = xk - ck[j];
+            d2[j] += t * t;
+        }
+    }
+}
+
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+static void check_points(const nd_tensor *x, const char *what, const char *op) {
+    char s[ND_SHAPE_STR_LEN];
+    if (!x) nd_fatal(op, "%s is NULL", what);
+    if (x->ndim != 2)
+        nd_fatal(op, "%s has shape %s; want points [n, D]", what,
+                 nd_shape_str(x->shape, x->ndim, s));
+}
+
+/* ---- energy distance ------------------------------------------------------ */
+
+typedef struct {
+    const point_set *x, *y;
+    double *row_sums; /* [x->n]: sum_j |x_i - y_j| */
+} pair_job;
+
+static void pair_rows(void *ctx, int64_t chunk, int worker) {
+    (void)worker;
+    const pair_job *job = ctx;
+    const point_set *x = job->x, *y = job->y;
+    double d2[BLOCK];
+    for (int64_t i = chunk * ROWS, end = min64(i + ROWS, x->n); i < end; i++) {
+        double total = 0;
+        for (int64_t j0 = 0; j0 < y->n; j0 += BLOCK) {
+            sq_dists(x->rows + i * x->d, y, j0, d2);
+            int64_t m = min64(BLOCK, y->n - j0), j = 0;
+            double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (; j + 4 <= m; j += 4) {
+                s0 += sqrt(d2[j]);
+                s1 += sqrt(d2[j + 1]);
+                s2 += sqrt(d2[j + 2]);
+                s3 += sqrt(d2[j + 3]);
+            }
+            for (; j < m; j++) s0 += sqrt(d2[j]);
+            total += (s0 + s1) + (s2 + s3);
+        }
+        job->row_sums[i] = total;
+    }
+}
+
+/* sum over all i, j of |x_i - y_j| */
+static double pair_sum(const point_set *x, const point_set *y) {
+    pair_job job = {x, y, nd_alloc(set_bytes(x->n))};
+    nd_parallel_for((x->n + ROWS - 1) / ROWS, pair_rows, &job);
+    double total = 0;
+    for (int64_t i = 0; i < x->n; i++) total += job.row_sums[i];
+    nd_dealloc(job.row_sums, set_bytes(x->n));
+    return total;
+}
+
+/* The V-statistic, the means over all n m, n^2 and m^2 ordered pairs,
+ * each pair of a set with itself (distance 0) included:
+ *   ED = 2/(n m) sum |a_i - b_j| - 1/n^2 sum |a_i - a_i'| - 1/m^2 sum |b_j - b_j'|.
+ * It is the energy distance between the two empirical distributions, so
+ * it is never negative (up to rounding), exactly 0 for two equal sets, and
+ * defined for a single point (2 d for two points d apart); it is what
+ * scipy.stats.energy_distance squares (for 1-D sets). The U-statistic,
+ * which leaves out the i = i' pairs and divides by n (n - 1), is unbiased
+ * but can come out negative and needs two points a set; the V-statistic's
+ * bias, E|X - X'| / n + E|Y - Y'| / m, is the figure to expect from two
+ * samples of one distribution.
+ * Each sum is taken row by row (the rows in order) in the same way for
+ * the three, so that a = b gives 2x - x - x = 0 exactly. */
+double nd_energy_distance(const nd_tensor *a, const nd_tensor *b) {
+    const char *op = "energy_distance";
+    check_points(a, "a", op);
+    check_points(b, "b", op);
+    char s[ND_SHAPE_STR_LEN], t[ND_SHAPE_STR_LEN];
+    if (a->shape[0] < 1 || b->shape[0] < 1 || a->shape[1] < 1 || a->shape[1] != b->shape[1])
+        nd_fatal(op, "a %s and b %s need at least one point each, of the same D >= 1",
+                 nd_shape_str(a->shape, 2, s), nd_shape_str(b->shape, 2, t));
+    point_set pa, pb;
+    set_load(&pa, a, op);
+    set_load(&pb, b, op);
+    double n = (double)pa.n, m = (double)pb.n;
+    double ab = pair_sum(&pa, &pb) / (n * m);
+    double aa = pair_sum(&pa, &pa) / (n * n);
+    double bb = pair_sum(&pb, &pb) / (m * m);
+    set_free(&pa);
+    set_free(&pb);
+    return 2.0 * ab - aa - bb;
+}
+
+/* ---- k-NN precision and recall -------------------------------------------- */
+
+/* A max-heap of the k smallest values seen: h[0] is the k-th smallest. */
+static void heap_sift_down(double *h, int64_t k, int64_t i) {
+    for (;;) {
+        int64_t l = 2 * i + 1, r = l + 1, top = i;
+        if (l < k && h[l] > h[top]) top = l;
+        if (r < k && h[r] > h[top]) top = r;
+        if (top == i) return;
+        double v = h[i];
+        h[i] = h[top];
+        h[top] = v;
+        i = top;
+    }
+}
+
+static void heap_push(double *h, int64_t count, double v) {
+    int64_t i = count;
+    h[i] = v;
+    while (i > 0 && h[(i - 1) / 2] < h[i]) {
+        int64_t p = (i - 1) / 2;
+        h[i] = h[p];
+        h[p] = v;
+        i = p;
+    }
+}
+
+typedef struct {
+    const point_set *s;
+    int64_t k;
+    double *heaps; /* k per worker */
+    double *r2;    /* [s->cols]: the squared radii, -1 in the padding */
+} radius_job;
+
+/* r2[i] = the squared distance from point i to its k-th nearest other
+ * point (others at the same place count, at distance 0) */
+static void radius_rows(void *ctx, int64_t chunk, int worker) {
+    const radius_job *job = ctx;
+    const point_set *s = job->s;
+    int64_t k = job->k;
+    double *h = job->heaps + (int64_t)worker * k;
+    double d2[BLOCK];
+    for (int64_t i = chunk * ROWS, end = min64(i + ROWS, s->n); i < end; i++) {
+        int64_t count = 0;
+        for (int64_t j0 = 0; j0 < s->n; j0 += BLOCK) {
+            sq_dists(s->rows + i * s->d, s, j0, d2);
+            int64_t m = min64(BLOCK, s->n - j0);
+            for (int64_t j = 0; j < m; j++) {
+                if (j0 + j == i) continue;
+                if (count < k) {
+                    heap_push(h, count++, d2[j]);
+                } else if (d2[j] < h[0]) {
+                    h[0] = d2[j];
+                    heap_sift_down(h, k, 0);
+                }
+            }
+        }
+        job->r2[i] = h[0];
+    }
+}
+
+typedef struct {
+    const point_set *q, *c; /* queries, ball centres */
+    const double *r2;       /* [c->cols] */
+    int64_t *inside;        /* per chunk */
+} cover_job;
+
+/* How many of a chunk's queries lie in some ball: |q - c_j|^2 <= r2_j. */
+static void cover_rows(void *ctx, int64_t chunk, int worker) {
+    (void)worker;
+    const cover_job *job = ctx;
+    const point_set *q = job->q, *c = job->c;
+    double d2[BLOCK];
+    int64_t inside = 0;
+    for (int64_t i = chunk * ROWS, end = min64(i + ROWS, q->n); i < end; i++) {
+        for (int64_t j0 = 0; j0 < c->n; j0 += BLOCK) {
+            sq_dists(q->rows + i * q->d, c, j0, d2);
+            const double *r2 = job->r2 + j0;
+            int hit = 0;
+            for (int j = 0; j < BLOCK; j++) hit |= d2[j] <= r2[j];
+            if (hit) {
+                inside++;
+                break;
+            }
+        }
+    }
+    job->inside[chunk] = inside;
+}
+
+/* The share of q's points inside the union of the balls of c's points,
+ * each of radius the distance to its k-th nearest neighbour in c. */
+static double coverage(const point_set *q, const point_set *c, int64_t k) {
+    int threads = nd_get_num_threads();
+    radius_job rj = {c, k, nd_alloc(set_bytes(threads * k)), nd_alloc(set_bytes(c->cols))};
+    for (int64_t j = c->n; j < c->cols; j++) rj.r2[j] = -1.0;
+    nd_parallel_for((c->n + ROWS - 1) / ROWS, radius_rows, &rj);
+    nd_dealloc(rj.heaps, set_bytes(threads * k));
+
+    int64_t chunks = (q->n + ROWS - 1) / ROWS;
+    cover_job cj = {q, c, rj.r2, nd_alloc((size_t)chunks * sizeof(int64_t))};
+    nd_parallel_for(chunks, cover_rows, &cj);
+    int64_t inside = 0;
+    for (int64_t ch = 0; ch < chunks; ch++) inside += cj.inside[ch];
+    nd_dealloc(cj.inside, (size_t)chunks * sizeof(int64_t));
+    nd_dealloc(rj.r2, set_bytes(c->cols));
+    return (double)inside / (double)q->n;
+}
+
+static int check_finite(const nd_tensor *x, const char *what, nd_error *err) {
+    const float *p = nd_data(x);
+    for (int64_t i = 0; i < x->shape[0]; i++)
+        for (int64_t k = 0; k < x->shape[1]; k++) {
+            float v = p[i * x->strides[0] + k * x->strides[1]];
+            if (!isfinite(v))
+                return nd_error_set(err, "knn precision/recall: %s[%lld, %lld] is %g", what,
+                                    (long long)i, (long long)k, (double)v);
+        }
+    return ND_OK;
+}
+
+int nd_knn_precision_recall(const nd_tensor *real, const nd_tensor *fake, int k,
+                            double *precision, double *recall, nd_error *err) {
+    const char *op = "knn_precision_recall";
+    check_points(real, "real", op);
+    check_points(fake, "fake", op);
+    if (!precision || !recall) nd_fatal(op, "precision or recall is NULL");
+    *precision = *recall = NAN;
+    int64_t n = real->shape[0], m = fake->shape[0], d = real->shape[1];
+    if (fake->shape[1] != d)
+        return nd_error_set(err,
+                            "knn precision/recall: real points have %lld coordinates, fake "
+                            "points %lld",
+                            (long long)d, (long long)fake->shape[1]);
+    if (d < 1) return nd_error_set(err, "knn precision/recall: the points have no coordinates");
+    if (k < 1) return nd_error_set(err, "knn precision/recall: k = %d; want k >= 1", k);
+    if (k >= n || k >= m)
+        return nd_error_set(err,
+                            "knn precision/recall: k = %d needs more than k points in each "
+                            "set; real has %lld, fake %lld",
+                            k, (long long)n, (long long)m);
+    if (check_finite(real, "real", err) || check_finite(fake, "fake", err)) return ND_ERR;
+    point_set pr, pf;
+    set_load(&pr, real, op);
+    set_load(&pf, fake, op);
+    *precision = coverage(&pf, &pr, k);
+    *recall = coverage(&pr, &pf, k);
+    set_free(&pr);
+    set_free(&pf);
+    return ND_OK;
+}
