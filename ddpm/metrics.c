@@ -267,8 +267,9 @@ static int check_finite(const nd_tensor *x, const char *what, nd_error *err) {
         for (int64_t k = 0; k < x->shape[1]; k++) {
             float v = p[i * x->strides[0] + k * x->strides[1]];
             if (!isfinite(v))
-                return nd_error_set(err, "knn precision/recall: %s[%lld, %lld] is %g", what,
-                                    (long long)i, (long long)k, (double)v);
+                return nd_error_set(err, "knn precision/recall: %s[%lld, %lld] is %s", what,
+                                    (long long)i, (long long)k,
+                                    isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
         }
     return ND_OK;
 }

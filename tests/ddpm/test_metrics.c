@@ -372,9 +372,12 @@ START_TEST(knn_errors) {
         ND_ERR);
     ck_assert_str_eq(err.message, "knn precision/recall: the points have no coordinates");
     nd_tensor *bad = nd_clone(b);
-    nd_data(bad)[5] = NAN;
+    nd_data(bad)[5] = -NAN;
     ck_assert_int_eq(nd_knn_precision_recall(a, bad, 1, &p, &r, &err), ND_ERR);
     ck_assert_str_eq(err.message, "knn precision/recall: fake[2, 1] is nan");
+    nd_data(bad)[5] = INFINITY;
+    ck_assert_int_eq(nd_knn_precision_recall(a, bad, 1, &p, &r, &err), ND_ERR);
+    ck_assert_str_eq(err.message, "knn precision/recall: fake[2, 1] is inf");
     nd_data(bad)[5] = -INFINITY;
     ck_assert_int_eq(nd_knn_precision_recall(bad, a, 1, &p, &r, &err), ND_ERR);
     ck_assert_str_eq(err.message, "knn precision/recall: real[2, 1] is -inf");
