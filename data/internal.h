@@ -1,5 +1,5 @@
 /* Shared inside the data layer: byte buffers, whole-file reads and atomic
- * writes, and the DEFLATE tables both directions use. */
+ * writes, the font of plots, and the DEFLATE tables both directions use. */
 #ifndef NANODIFF_DATA_INTERNAL_H
 #define NANODIFF_DATA_INTERNAL_H
 
@@ -20,6 +20,27 @@ int nd__file_size(const char *path, uint64_t *size, nd_error *err);
  * path is as it was and no temporary file is left. */
 int nd__write_atomic(const char *path, const void *const *parts,
                      const size_t *sizes, int nparts, nd_error *err);
+
+/* ---- text (font.c) ----------------------------------------------------- */
+
+/* Glyphs are 5 x 9 font pixels: rows 0-6 from the top of the capitals to
+ * the baseline, 7-8 below it; characters advance by 6. */
+#define ND__GLYPH_W 5
+#define ND__GLYPH_H 9
+#define ND__GLYPH_ADVANCE 6
+/* Row row (0 the top) of c's glyph as ND__GLYPH_W bits, the leftmost pixel
+ * the highest; bytes outside ' '..'~' get a box. */
+unsigned nd__glyph_row(char c, int row);
+/* The width in image pixels of s drawn at scale (no space after the last
+ * character; 0 for ""). Its height is ND__GLYPH_H * scale. */
+int nd__text_width(const char *s, int scale);
+/* Draws s in color into an RGB image of width x height pixels, each font
+ * pixel a scale x scale square, clipped to the image. (x, y) is the
+ * top-left corner of the text's box: nd__text_width wide and ND__GLYPH_H *
+ * scale high, or when vertical, turned a quarter counterclockwise (to be
+ * read upwards) and so ND__GLYPH_H * scale wide and nd__text_width high. */
+void nd__draw_text(uint8_t *rgb, int width, int height, int x, int y, const char *s,
+                   int scale, bool vertical, const uint8_t color[3]);
 
 /* Pixel conversions, the rules of data.h. */
 static inline float nd__u8_to_pixel(unsigned char v) {
