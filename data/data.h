@@ -2,9 +2,10 @@
  *
  * Readers for training data (Fashion-MNIST / MNIST IDX files, plain or
  * gzip; CIFAR-10 binary batches; CSV files of points; NumPy .npy arrays)
- * and writers for results (PNG images and grids, NumPy .npy arrays), with
- * the codecs they need (CRC-32, Adler-32, DEFLATE decoding and encoding,
- * gzip), all in plain C over libc. The layer uses the tensor layer only.
+ * and writers for results (PNG images, grids and plots, NumPy .npy
+ * arrays), with the codecs they need (CRC-32, Adler-32, DEFLATE decoding
+ * and encoding, gzip), all in plain C over libc. The layer uses the
+ * tensor layer only.
  *
  * Conventions (those of the tensor layer)
  *   - Anything read from outside (files, bytes given to a decoder) never
@@ -106,6 +107,63 @@ uint8_t nd_pixel_to_u8(float x);
  * points outside the square are left out. */
 int nd_png_scatter(const char *path, const nd_tensor *under, const nd_tensor *over, int size,
                    double lo, double hi, nd_error *err);
+
+/* One curve of a line plot: n points (x[i], y[i]) joined in order. */
+typedef struct nd_plot_series {
+    const double *x;   /* NULL: x[i] = i (steps, timesteps) */
+    const double *y;
+    int64_t n;
+    uint8_t color[3];  /* RGB */
+    const char *label; /* legend text, or NULL */
+    bool thick;        /* lines 2 pixels wide rather than 1 */
+} nd_plot_series;
+
+/* What a line plot shows around its series. */
+typedef struct nd_plot {
+    const char *title, *xlabel, *ylabel; /* or NULL */
+    bool logx, logy;                     /* log10 axes */
+    double xlim[2], ylim[2];             /* {lo, hi} fixes a range; {0, 0}: from the data */
+    int width, height;                   /* pixels, 64..8192 each, e.g. 640 x 400 */
+} nd_plot;
+
+/* A line plot as an RGB PNG: a loss curve and its moving average, a term
+ * of the bound per timestep, rate against distortion. On white: light
+ * gray grid lines at the ticks, the series in order (later ones on top),
+ * a black frame around the data area, tick marks outside it with their
+ * values, the axis labels (y's turned to read upwards), the title above,
+ * and a legend of the labelled series in the corner of the data area
+ * where it hides the fewest of their pixels. Text is in a built-in 5x7
+ * font of printable ASCII (with descenders below; other bytes are boxes),
+ * twice as large from 800 pixels (the smaller side) and three times from
+ * 1600; images too small for text get the frame, ticks and lines alone.
+ *
+ * Points: a point is a gap when x or y is not finite, or not positive on
+ * a log axis: the lines on either side of it stop there, and a point
+ * with gaps (or the ends) on both sides is a 3x3 dot. Lines are clipped
+ * to the data area; a thick line's second pixel is below it (right of it
+ * where it is steep).
+ *
+ * Axes: a range not fixed is that of the points (with xlim fixed, of the
+ * points inside it), rounded out to the ticks; one value is widened a
+ * little either side. Ticks are 1, 2 or 5 x 10^k apart, as many as fit
+ * at about 70 pixels (x) or 40 (y) apart; a log axis has ticks at the
+ * powers of ten (and at 2 and 5 times them when there is room), other
+ * multiples as minor ticks.
+ *
+ * Where points land: with lo and hi the ends of an axis (their log10,
+ * and the values' log10, on a log axis), x = lo is the first column
+ * inside the frame and x = hi the last; y = lo the last row inside it and
+ * y = hi the first; linear between, rounded to the nearest pixel (halves
+ * to the right and upwards). Segments are Bresenham lines between those
+ * pixels.
+ *
+ * Misuse (NULL path, plot or series, nseries < 1, a size out of range, a
+ * series with n < 0 or y NULL, a fixed range that is not lo < hi, finite,
+ * positive on a log axis) stops; no usable point at all, a range wider
+ * than 1e300 (or fixed and narrower than 1e-250), or a failed write is
+ * ND_ERR. Written as nd_png_write writes. */
+int nd_png_plot(const char *path, const nd_plot *plot, const nd_plot_series *series,
+                int nseries, nd_error *err);
 
 /* A NumPy .npy file (format 1.0): little-endian float32 whatever the
  * host, C order, the tensor's shape (any strides; 0-d is shape ()).

@@ -6,6 +6,7 @@
 TCase *tcase_checksum(void);
 TCase *tcase_inflate(void);
 TCase *tcase_png(void);
+TCase *tcase_plot(void);
 TCase *tcase_npy(void);
 TCase *tcase_idx(void);
 TCase *tcase_cifar(void);
@@ -17,6 +18,7 @@ int main(void) {
     suite_add_tcase(s, tcase_checksum());
     suite_add_tcase(s, tcase_inflate());
     suite_add_tcase(s, tcase_png());
+    suite_add_tcase(s, tcase_plot());
     suite_add_tcase(s, tcase_npy());
     suite_add_tcase(s, tcase_idx());
     suite_add_tcase(s, tcase_cifar());
