@@ -132,40 +132,43 @@ int main(int argc, char **argv) {
     if (!path) bad_usage("%s", name ? "no file of samples given" : "no toy set and no file given");
     double start = bench_now();
 
+    /* 0 when done, else the exit status; every path frees what it made */
+    int status = 1;
     nd_error err;
     nd_rng g0 = nd_rng_init(seed, 0), g1 = nd_rng_init(seed, 1);
     nd_tensor *data = NULL, *floor_draw = NULL, *samples = NULL;
+    quality model, floor;
+    char shape[ND_SHAPE_STR_LEN];
     if (nd_toy_points(name, n, &g0, &data, &err) != ND_OK) {
         fprintf(stderr, PROGRAM ": %s\n%s", err.message, usage);
-        return 2;
+        status = 2;
+        goto done;
     }
     if (nd_npy_load(path, &samples, &err) != ND_OK) {
         fprintf(stderr, PROGRAM ": %s\n", err.message);
-        return 1;
+        goto done;
     }
-    char shape[ND_SHAPE_STR_LEN];
     nd_shape_str(samples->shape, samples->ndim, shape);
     if (samples->ndim != 2 || samples->shape[1] != 2 || samples->shape[0] <= K) {
         fprintf(stderr, PROGRAM ": %s: samples of shape %s; want 2-D points [m, 2], m > %d\n",
                 path, shape, K);
-        return 1;
+        goto done;
     }
     const float *xy = nd_data(samples); /* contiguous, as loaded */
     for (int64_t i = 0; i < samples->shape[0]; i++)
         if (!isfinite(xy[2 * i]) || !isfinite(xy[2 * i + 1])) {
             fprintf(stderr, PROGRAM ": %s: sample %lld is (%g, %g), not a finite point\n", path,
                     (long long)i, (double)xy[2 * i], (double)xy[2 * i + 1]);
-            return 1;
+            goto done;
         }
-    quality model, floor;
     if (measure(data, samples, &model, &err) != ND_OK) {
         fprintf(stderr, PROGRAM ": %s: %s\n", path, err.message);
-        return 1;
+        goto done;
     }
     if (nd_toy_points(name, n, &g1, &floor_draw, &err) != ND_OK ||
         measure(data, floor_draw, &floor, &err) != ND_OK) {
         fprintf(stderr, PROGRAM ": %s\n", err.message);
-        return 1;
+        goto done;
     }
     double seconds = bench_now() - start;
 
@@ -185,8 +188,10 @@ int main(int argc, char **argv) {
     figure("floor_knn_precision", floor.precision, "fraction");
     figure("floor_knn_recall", floor.recall, "fraction");
     figure("time", seconds, "s");
+    status = 0;
+done:
     nd_free(data);
     nd_free(floor_draw);
     nd_free(samples);
-    return 0;
+    return status;
 }
