@@ -138,7 +138,7 @@ static nd_tensor *ddim_run(nd__sampling *ss, const nd_schedule *s, const int64_t
         double dir = sqrt(fmax(1.0 - ap - sigma * sigma, 0.0));
         nd_tensor *next = nd_add(nd_mul_scalar(x0, (float)sqrt(ap)), nd_mul_scalar(eps, (float)dir));
         if (sigma > 0.0) next = nd_add(next, nd_mul_scalar(nd__sampling_noise(ss), (float)sigma));
-        if (config->callback && (k % config->every == 0 || k == 0))
+        if (config->callback && ((S - 1 - k) % config->every == 0 || k == 0))
             config->callback(config->callback_ctx, i, x, x0);
         nd_keep(next);
         nd_scope_end(step);

@@ -276,8 +276,9 @@ int nd_trainer_load(nd_trainer *tr, const char *path, nd_error *err);
 
 /* ---- Algorithm 2: sampling --------------------------------------------- */
 
-/* Sees the chain every `every` steps and at the last: i = t - 1, x_t
- * (before the step) and the x_0 it predicts. */
+/* Sees the chain at the first step (x_T), every `every` steps after it,
+ * and at the last: i = t - 1, x_t (before the step) and the x_0 it
+ * predicts. */
 typedef void (*nd_sample_callback)(void *ctx, int64_t i, const nd_tensor *x_t,
                                    const nd_tensor *x0_pred);
 typedef struct nd_sample_config {

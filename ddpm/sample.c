@@ -114,7 +114,7 @@ nd_tensor *nd_p_sample_loop(const nd_schedule *s, nd_denoiser d, const int64_t *
         nd_tensor *z = i > 0 ? nd__sampling_noise(&ss) : NULL; /* line 3 */
         nd_tensor *x0_pred = NULL;
         nd_tensor *next = nd_p_sample(s, d, x, t, z, config->var, config->clip, &x0_pred);
-        if (config->callback && (i % config->every == 0 || i == 0))
+        if (config->callback && ((s->T - 1 - i) % config->every == 0 || i == 0))
             config->callback(config->callback_ctx, i, x, x0_pred);
         nd_keep(next);
         nd_scope_end(step);

@@ -180,7 +180,8 @@ static void watch(void *ctx, int64_t i, const nd_tensor *x_t, const nd_tensor *x
     c->calls++;
 }
 
-/* The callback sees every `every`-th step and the last, with clipped x_0
+/* The callback sees the first step (x_T), every `every`-th after it and
+ * the last, with clipped x_0
  * estimates; the model leaves in the mode it came in. */
 START_TEST(callback_sees_the_chain) {
     nd_schedule s = short_schedule();
@@ -194,9 +195,10 @@ START_TEST(callback_sees_the_chain) {
     ck_assert(m->training);
     nd_tensor *x = nd_p_sample_loop(&s, nd_unet_denoiser(u), ND_SHAPE(2, 1, 8, 8), &cfg);
     ck_assert(m->training);
-    ck_assert_int_eq(c.calls, 2);
-    ck_assert_int_eq(c.steps[0], 4);
-    ck_assert_int_eq(c.steps[1], 0);
+    ck_assert_int_eq(c.calls, 3);
+    ck_assert_int_eq(c.steps[0], 5);
+    ck_assert_int_eq(c.steps[1], 1);
+    ck_assert_int_eq(c.steps[2], 0);
     ck_assert(c.x0_in_range);
     ck_assert_int_eq(x->shape[0], 2);
     nd_module_train(m, false);
