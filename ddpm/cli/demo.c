@@ -1,5 +1,5 @@
-/* The nanodiff command. Its default job is a tour of the layers: tensors,
- * autograd, nn, and DDPM on a set of 2-D points, small enough to watch. */
+/* nanodiff demo, the default: a tour of the layers (tensors, autograd, nn)
+ * and DDPM on a set of 2-D points, small enough to watch. */
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -9,48 +9,7 @@
 
 #include <sys/stat.h>
 
-#include "data/data.h"
-#include "ddpm/ddpm.h"
-
-static const char usage[] =
-    "usage: nanodiff [demo] [options]\n"
-    "\n"
-    "nanodiff is a C11 tensor/autograd micro-framework with DDPM on top.\n"
-    "\n"
-    "commands:\n"
-    "  demo        (default) a tour of the tensor, autograd and nn layers:\n"
-    "              views, broadcasting, reductions, matmul, counter-based\n"
-    "              random numbers, a backward pass over the tape, and a\n"
-    "              DDPM residual block trained for a few AdamW steps; then\n"
-    "              DDPM on two moons: the forward process, Algorithm 1 on a\n"
-    "              small MLP, and Algorithm 2 drawing points from it\n"
-    "  help        this text\n"
-    "\n"
-    "options:\n"
-    "  --seed N      seed of the random numbers (default 0)\n"
-    "  --samples N   normal samples drawn for the histogram, 1..100000000\n"
-    "                (default 100000)\n"
-    "  --steps N     training steps of the two-moons model, 1..1000000\n"
-    "                (default 1500)\n"
-    "  --points N    points the two-moons model draws, 1..100000 (default 2000)\n"
-    "  --out DIR     folder for the pictures, made if missing (default nanodiff-demo)\n"
-    "  -h, --help    this text\n";
-
-/* A whole decimal number in [lo, hi], or ND_ERR with a message. */
-static int parse_u64(const char *name, const char *text, uint64_t lo, uint64_t hi,
-                     uint64_t *out, nd_error *err) {
-    if (!text) return nd_error_set(err, "%s needs a value", name);
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (text[0] == '\0' || text[0] == '-' || *end != '\0' || errno == ERANGE)
-        return nd_error_set(err, "%s: '%s' is not a whole number", name, text);
-    if (v < lo || v > hi)
-        return nd_error_set(err, "%s: %llu is outside %" PRIu64 "..%" PRIu64, name, v,
-                            lo, hi);
-    *out = v;
-    return ND_OK;
-}
+#include "cli.h"
 
 static void heading(const char *title) { printf("\n== %s\n", title); }
 
@@ -101,8 +60,7 @@ static void scatter(const char *title, const nd_tensor *x) {
         }
         if (++count[r][c] > most) most = count[r][c];
     }
-    printf("%s (%lld points, %lld outside the frame)\n", title, (long long)n,
-           (long long)outside);
+    printf("%s (%lld points, %lld outside the frame)\n", title, (long long)n, (long long)outside);
     for (int r = 0; r < ROWS; r++) {
         char line[COLS + 1];
         for (int c = 0; c < COLS; c++) {
@@ -150,8 +108,8 @@ static int shapes_strip(const char *path, uint64_t seed, nd_error *err) {
     for (int r = 0; r < ROWS; r++)
         for (int c = 0; c < COLS; c++) {
             nd_tensor *one = nd_slice(x0, 0, r, r + 1, 1);
-            cells[r * COLS + c] = nd_q_sample(&s, one, nd_full(ND_SHAPE(1), steps[c]),
-                                              nd_slice(eps, 0, r, r + 1, 1));
+            cells[r * COLS + c] =
+                nd_q_sample(&s, one, nd_full(ND_SHAPE(1), steps[c]), nd_slice(eps, 0, r, r + 1, 1));
         }
     int rc = nd_png_write_grid(path, nd_concat(cells, ROWS * COLS, 0), ROWS, COLS, err);
     nd_schedule_free(&s);
@@ -192,7 +150,8 @@ static int ddpm_tour(uint64_t seed, uint64_t steps, int64_t points, const char *
         if (rc == ND_OK)
             rc = nd_png_scatter(in_dir(path, sizeof path, out, name), x0, xt, 400, -2.5, 2.5, &err);
     }
-    if (rc == ND_OK) rc = shapes_strip(in_dir(path, sizeof path, out, "shapes_forward.png"), seed, &err);
+    if (rc == ND_OK)
+        rc = shapes_strip(in_dir(path, sizeof path, out, "shapes_forward.png"), seed, &err);
 
     heading("ddpm: Algorithm 1 trains an MLP to predict the noise (L_simple)");
     nd_mlp_config mc = nd_mlp_defaults(2);
@@ -223,8 +182,10 @@ static int ddpm_tour(uint64_t seed, uint64_t steps, int64_t points, const char *
     }
 
     char title[96];
-    snprintf(title, sizeof title, "ddpm: Algorithm 2 draws %lld points from the EMA weights, "
-             "x_T -> x_0", (long long)points);
+    snprintf(title, sizeof title,
+             "ddpm: Algorithm 2 draws %lld points from the EMA weights, "
+             "x_T -> x_0",
+             (long long)points);
     heading(title);
     nd_sample_config sc = nd_sample_defaults();
     sc.clip = false; /* points, not pixels in [-1, 1] */
@@ -234,7 +195,8 @@ static int ddpm_tour(uint64_t seed, uint64_t steps, int64_t points, const char *
     scatter("samples x_0", x);
     scatter("the data, for comparison", x0);
     printf("%.1f%% of the samples lie within 0.1 of a data point (2 standard deviations "
-           "of the data's noise)\n", 100.0 * share_near(x, x0, 0.1));
+           "of the data's noise)\n",
+           100.0 * share_near(x, x0, 0.1));
     if (rc == ND_OK)
         rc = nd_png_scatter(in_dir(path, sizeof path, out, "moons_samples.png"), x0, x, 400, -2.5,
                             2.5, &err);
@@ -243,7 +205,8 @@ static int ddpm_tour(uint64_t seed, uint64_t steps, int64_t points, const char *
         printf("\npictures in %s/: moons_forward_t001.png, _t016.png, _t100.png (x_t in red "
                "over the data), moons_samples.png (samples over the data), shapes_forward.png "
                "(q(x_t | x_0) on images, t = 1, 50, 100, 250, 500, 750, 1000); the samples as "
-               "moons_samples.npy\n", out);
+               "moons_samples.npy\n",
+               out);
     else
         fprintf(stderr, "nanodiff: %s\n", err.message);
 
@@ -289,10 +252,9 @@ static void demo(uint64_t seed, uint64_t samples) {
     double var = nd_item(nd_var(z, NULL, 0, 1, false));
     printf("%" PRIu64 " normals, seed %" PRIu64 ": mean %+.5f (expect 0 +- %.5f), "
            "variance %.5f (expect 1 +- %.5f)\n",
-           samples, seed, mean, 1.0 / sqrt((double)samples), var,
-           sqrt(2.0 / (double)samples));
-    printf("element 7 alone: %.7f, in the bulk draw: %.7f\n",
-           (double)nd_randn_at(seed, 0, 7), (double)nd_data(z)[samples > 7 ? 7 : 0]);
+           samples, seed, mean, 1.0 / sqrt((double)samples), var, sqrt(2.0 / (double)samples));
+    printf("element 7 alone: %.7f, in the bulk draw: %.7f\n", (double)nd_randn_at(seed, 0, 7),
+           (double)nd_data(z)[samples > 7 ? 7 : 0]);
     histogram(z);
 
     heading("autograd: the tape and one backward pass");
@@ -330,60 +292,42 @@ static void demo(uint64_t seed, uint64_t samples) {
     nd_module_free(&block->base);
 
     heading("memory");
-    printf("live %zu bytes, peak %zu bytes; ending the scope frees them all\n",
-           nd_mem_live(), nd_mem_peak());
+    printf("live %zu bytes, peak %zu bytes; ending the scope frees them all\n", nd_mem_live(),
+           nd_mem_peak());
     nd_scope_end(scope);
     printf("live %zu bytes\n", nd_mem_live());
 }
 
-int main(int argc, char **argv) {
-    uint64_t seed = 0, samples = 100000, steps = 1500, points = 2000;
+static const cli_command_help help = {
+    "nanodiff [demo] [options]",
+    "A tour of the tensor, autograd and nn layers: views, broadcasting, reductions, matmul, "
+    "counter-based random numbers, a backward pass over the tape, and a DDPM residual block "
+    "trained for a few AdamW steps; then DDPM on two moons: the forward process, Algorithm 1 "
+    "on a small MLP, and Algorithm 2 drawing points from it. The pictures go to --out."};
+
+int cli_demo(int argc, char **argv) {
+    int64_t seed = 0, samples = 100000, steps = 1500, points = 2000;
     const char *out = "nanodiff-demo";
+    cli_option o[] = {
+        CLI_OPT_INT("--seed", &seed, 0, (double)INT64_MAX, "N", "seed of the random numbers"),
+        CLI_OPT_INT("--samples", &samples, 1, 100000000, "N",
+                    "normal samples drawn for the histogram"),
+        CLI_OPT_INT("--steps", &steps, 1, 1000000, "N", "training steps of the two-moons model"),
+        CLI_OPT_INT("--points", &points, 1, 100000, "N", "points the two-moons model draws"),
+        CLI_OPT_TEXT("--out", &out, NULL, "DIR", "folder for the pictures, made if missing"),
+    };
     nd_error err;
-    int i = 1;
-    if (i < argc && argv[i][0] != '-') {
-        if (!strcmp(argv[i], "help")) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (strcmp(argv[i], "demo")) {
-            fprintf(stderr, "nanodiff: unknown command '%s'\n\n%s", argv[i], usage);
-            return 2;
-        }
-        i++;
-    }
-    for (; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = ND_OK;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage, stdout);
-            return 0;
-        } else if (!strcmp(a, "--seed")) {
-            rc = parse_u64("--seed", v, 0, UINT64_MAX, &seed, &err);
-            i++;
-        } else if (!strcmp(a, "--steps")) {
-            rc = parse_u64("--steps", v, 1, 1000000, &steps, &err);
-            i++;
-        } else if (!strcmp(a, "--out")) {
-            if (!v || !*v) rc = nd_error_set(&err, "--out needs a folder");
-            out = v;
-            i++;
-        } else if (!strcmp(a, "--points")) {
-            rc = parse_u64("--points", v, 1, 100000, &points, &err);
-            i++;
-        } else if (!strcmp(a, "--samples")) {
-            rc = parse_u64("--samples", v, 1, 100000000, &samples, &err);
-            i++;
-        } else {
-            rc = nd_error_set(&err, "unknown option '%s'", a);
-        }
-        if (rc != ND_OK) {
-            fprintf(stderr, "nanodiff: %s\n(see nanodiff --help)\n", err.message);
-            return 2;
-        }
+    const char *pos[1];
+    int npos;
+    int pr = cli_parse(argc, argv, o, (int)(sizeof o / sizeof o[0]), &help, pos, 0, &npos, &err);
+    if (pr == 1) return 0;
+    if (pr != ND_OK) {
+        fprintf(stderr, "nanodiff demo: %s\n(see nanodiff demo --help)\n", err.message);
+        return CLI_EXIT_USAGE;
     }
     printf("nanodiff demo: the tensor, autograd, nn and ddpm layers (kernels: %s, "
-           "threads: %d)\n", nd_kernels_name(), nd_get_num_threads());
-    demo(seed, samples);
-    return ddpm_tour(seed, steps, (int64_t)points, out) == ND_OK ? 0 : 1;
+           "threads: %d)\n",
+           nd_kernels_name(), nd_get_num_threads());
+    demo((uint64_t)seed, (uint64_t)samples);
+    return ddpm_tour((uint64_t)seed, (uint64_t)steps, points, out) == ND_OK ? 0 : 1;
 }

@@ -1,0 +1,111 @@
+/* Paths, folders, and samples as pictures, for the commands. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <unistd.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+
+int cli_fail(const char *cmd, const nd_error *err) {
+    fprintf(stderr, "nanodiff %s: %s\n", cmd, err->message);
+    return 1;
+}
+
+int cli_path(char *buf, size_t size, const char *dir, const char *name, nd_error *err) {
+    int n = snprintf(buf, size, "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= size)
+        return nd_error_set(err, "the path %s/%s is too long", dir, name);
+    return ND_OK;
+}
+
+bool cli_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int cli_mkdir(const char *dir, nd_error *err) {
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return ND_OK;
+        return nd_error_set(err, "%s is a file, not a folder", dir);
+    }
+    if (mkdir(dir, 0777) != 0)
+        return nd_error_set(err, "cannot make the folder %s: %s", dir, strerror(errno));
+    return ND_OK;
+}
+
+int cli_checkpoint_path(const char *arg, char *buf, size_t size, nd_error *err) {
+    struct stat st;
+    if (stat(arg, &st) != 0) return nd_error_set(err, "%s: %s", arg, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) {
+        if ((size_t)snprintf(buf, size, "%s", arg) >= size)
+            return nd_error_set(err, "the path %s is too long", arg);
+        return ND_OK;
+    }
+    if (cli_path(buf, size, arg, CLI_CHECKPOINT, err) != ND_OK) return ND_ERR;
+    if (!cli_exists(buf)) return nd_error_set(err, "%s holds no %s", arg, CLI_CHECKPOINT);
+    return ND_OK;
+}
+
+int cli_write_samples_png(const char *path, const nd_tensor *x, const cli_data *d, uint64_t seed,
+                          nd_error *err) {
+    if (x->ndim == 4) return nd_png_write_grid(path, x, 0, 0, err);
+    if (x->shape[1] != 2)
+        return nd_error_set(err,
+                            "%s: points of %lld dimensions have no "
+                            "picture (only 2-D ones do)",
+                            path, (long long)x->shape[1]);
+    /* Over 2,000 points of the data, in a frame that holds both. */
+    nd_scope *scope = nd_scope_begin();
+    nd_tensor *under = d ? (d->generated ? cli_data_batch(d, seed, -1, 2000) : d->table) : NULL;
+    /* The frame: the data's extent and a quarter more, to the next half;
+     * samples that stray further are left out of the picture. */
+    const nd_tensor *frame_of = under ? under : x;
+    const float *p = nd_data(frame_of);
+    double extent = 0.5;
+    for (int64_t i = 0; i < nd_numel(frame_of); i++) {
+        double a = fabs((double)p[i]);
+        if (a > extent && a < 1e6) extent = a;
+    }
+    extent = 0.5 * ceil(2.5 * extent);
+    int rc = nd_png_scatter(path, under, x, 480, -extent, extent, err);
+    nd_scope_end(scope);
+    return rc;
+}
+
+int cli_lock_run(const char *dir, int *fd, nd_error *err) {
+    char path[1100];
+    if (cli_path(path, sizeof path, dir, ".lock", err) != ND_OK) return ND_ERR;
+    *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (*fd < 0) return nd_error_set(err, "%s: %s", path, strerror(errno));
+    /* an fcntl lock: the system drops it when the process ends, however */
+    struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    if (fcntl(*fd, F_SETLK, &l) != 0) {
+        int e = errno;
+        close(*fd);
+        *fd = -1;
+        if (e == EACCES || e == EAGAIN)
+            return nd_error_set(err, "%s is in use by another nanodiff train", dir);
+        return nd_error_set(err, "%s: cannot lock: %s", path, strerror(e));
+    }
+    /* Temporaries of files written whole (name.tmp.PID.N) that a killed
+     * run left behind; with the lock held no one else is writing them. */
+    DIR *d = opendir(dir);
+    if (!d) return ND_OK;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *tmp = strstr(e->d_name, ".tmp.");
+        if (!tmp || e->d_name[0] == '.') continue;
+        if (strncmp(e->d_name, CLI_CHECKPOINT, strlen(CLI_CHECKPOINT)) &&
+            strncmp(e->d_name, "loss.png", 8) && strncmp(e->d_name, "samples-", 8))
+            continue;
+        char stale[1400];
+        snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name);
+        remove(stale);
+    }
+    closedir(d);
+    return ND_OK;
+}

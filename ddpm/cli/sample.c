@@ -1,0 +1,265 @@
+/* nanodiff sample: a checkpoint in, pictures and arrays out, and the
+ * reverse chain x_T -> x_0 shown as it goes. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+cli_draw cli_draw_defaults(const cli_spec *s) {
+    nd_sample_config c = nd_sample_defaults();
+    return (cli_draw){
+        .n = 16, .clip = !strcmp(s->model, "unet"), .var = c.var, .seed = s->seed, .every = 1};
+}
+
+nd_tensor *cli_draw_samples(const cli_model *m, const cli_spec *s, const cli_draw *d) {
+    nd_sample_config c = nd_sample_defaults();
+    c.var = d->var;
+    c.clip = d->clip;
+    c.seed = d->seed;
+    c.ema = d->ema;
+    c.callback = d->callback;
+    c.callback_ctx = d->ctx;
+    c.every = d->every;
+    int64_t shape[4] = {d->n, s->mlp.dim};
+    int ndim = 2;
+    if (!strcmp(s->model, "unet")) {
+        shape[1] = s->unet.in_channels;
+        shape[2] = shape[3] = s->unet.resolution;
+        ndim = 4;
+    }
+    if (d->steps <= 0 || d->steps >= s->T)
+        return nd_p_sample_loop(&m->schedule, m->denoiser, shape, ndim, &c);
+    /* S of the T steps, with the betas that keep abar on them (respacing) */
+    int64_t *steps = malloc(sizeof(int64_t) * (size_t)d->steps);
+    if (!steps) nd_fatal("sample", "out of memory");
+    nd_error err;
+    nd_schedule rs;
+    if (nd_timestep_subsequence(s->T, d->steps, ND_SPACING_UNIFORM, steps, &err) != ND_OK ||
+        nd_schedule_respace(&m->schedule, steps, d->steps, &rs, &err) != ND_OK)
+        nd_fatal("sample", "%s", err.message); /* S in 2..T-1 cannot fail */
+    nd_respaced r = {.inner = m->denoiser, .steps = steps, .S = d->steps};
+    nd_tensor *x = nd_p_sample_loop(&rs, nd_respaced_denoiser(&r), shape, ndim, &c);
+    nd_schedule_free(&rs);
+    free(steps);
+    return x;
+}
+
+/* ---- the chain ---------------------------------------------------------- */
+
+#define CHAIN_ROWS 4 /* images shown in the strip */
+
+typedef struct chain {
+    nd_tensor **xt, **x0; /* persistent snapshots: the first rows of x_t and x0_pred */
+    int64_t *t;
+    int n, cap, rows;
+} chain;
+
+static void chain_see(void *ctx, int64_t i, const nd_tensor *x_t, const nd_tensor *x0_pred) {
+    chain *c = ctx;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 16;
+        c->xt = realloc(c->xt, sizeof *c->xt * (size_t)c->cap);
+        c->x0 = realloc(c->x0, sizeof *c->x0 * (size_t)c->cap);
+        c->t = realloc(c->t, sizeof *c->t * (size_t)c->cap);
+        if (!c->xt || !c->x0 || !c->t) nd_fatal("sample", "out of memory for the chain");
+    }
+    int64_t rows = x_t->ndim == 4 ? c->rows : x_t->shape[0]; /* points: all of them */
+    c->xt[c->n] = nd_persist(nd_clone(nd_slice(x_t, 0, 0, rows, 1)));
+    c->x0[c->n] = nd_persist(nd_clone(nd_slice(x0_pred, 0, 0, rows, 1)));
+    c->t[c->n++] = i + 1;
+}
+
+static void chain_free(chain *c) {
+    for (int k = 0; k < c->n; k++) {
+        nd_free(c->xt[k]);
+        nd_free(c->x0[k]);
+    }
+    free(c->xt);
+    free(c->x0);
+    free(c->t);
+}
+
+/* Images: for each of the first rows examples, a row of x_t from x_T to
+ * x_0 and under it the x_0 predicted at each of those steps. */
+static int chain_strip(const char *path, const chain *c, const nd_tensor *final, nd_error *err) {
+    nd_scope *scope = nd_scope_begin();
+    int cols = c->n + 1, rows = c->rows;
+    const nd_tensor **cells = malloc(sizeof *cells * (size_t)(2 * rows * cols));
+    if (!cells) nd_fatal("sample", "out of memory for the chain");
+    for (int r = 0; r < rows; r++)
+        for (int k = 0; k < cols; k++) {
+            const nd_tensor *a = k < c->n ? c->xt[k] : final, *b = k < c->n ? c->x0[k] : final;
+            cells[(2 * r) * cols + k] = nd_slice(a, 0, r, r + 1, 1);
+            cells[(2 * r + 1) * cols + k] = nd_slice(b, 0, r, r + 1, 1);
+        }
+    int rc = nd_png_write_grid(path, nd_concat(cells, 2 * rows * cols, 0), 2 * rows, cols, err);
+    free(cells);
+    nd_scope_end(scope);
+    return rc;
+}
+
+/* ---- the command ------------------------------------------------------- */
+
+static const cli_command_help help = {
+    "nanodiff sample RUN [options]",
+    "Draws samples from a trained model with Algorithm 2 (x_T ~ N(0, I), then T steps of "
+    "x_{t-1} = mu_theta(x_t, t) + sigma_t z), or over S respaced steps with --steps. RUN is "
+    "a training folder or a checkpoint file. Writes PREFIX.png (a grid of images, or the "
+    "points in red over the data in gray), PREFIX.npy (float32, N x C x H x W in [-1, 1], or "
+    "N x D), PREFIX.csv for points, and with --chain the reverse chain: for images "
+    "PREFIX-chain.png, rows of x_t from x_T to x_0 each with the predicted x_0 under it; for "
+    "points PREFIX-chain-tNNNN.png, one scatter per step shown. Files are replaced whole."};
+
+static int write_csv(int fd, void *ctx) {
+    const nd_tensor *x = ctx;
+    const float *p = nd_data(x);
+    int64_t n = x->shape[0], dim = x->shape[1];
+    char line[64 * 32];
+    for (int64_t i = 0; i < n; i++) {
+        size_t used = 0;
+        for (int64_t j = 0; j < dim && used < sizeof line - 32; j++)
+            used += (size_t)snprintf(line + used, sizeof line - used, "%s%.9g", j ? "," : "",
+                                     (double)p[i * dim + j]);
+        line[used++] = '\n';
+        int rc = nd_write_all(fd, line, used);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int cli_sample(int argc, char **argv) {
+    int64_t n = 64, seed = 0, steps = 0, chain_every = -1, threads = nd_get_num_threads();
+    const char *weights = "ema", *var = "large", *clip = "auto", *out = "", *prefix = "samples";
+    cli_option o[] = {
+        CLI_OPT_INT("--n", &n, 1, 1 << 20, "N", "how many samples"),
+        CLI_OPT_INT("--seed", &seed, 0, (double)INT64_MAX, "N",
+                    "seed of x_T and of each step's noise (sample k is the same in any batch)"),
+        CLI_OPT_TEXT("--weights", &weights, "ema|raw", "ema|raw",
+                     "the moving average of the weights, or the last ones"),
+        CLI_OPT_TEXT("--var", &var, "large|small", "large|small",
+                     "sigma_t^2 = beta_t (large) or beta-tilde_t (small), section 3.2"),
+        CLI_OPT_TEXT("--clip", &clip, "auto|on|off", "auto|on|off",
+                     "clip the predicted x_0 to [-1, 1] (auto: on for images, off for points)"),
+        CLI_OPT_INT("--steps", &steps, 0, 100000, "S", "sample over S respaced steps (0: all T)"),
+        CLI_OPT_INT("--chain", &chain_every, -1, 100000, "K",
+                    "show the chain every K steps (-1: a tenth of the steps; 0: no chain)"),
+        CLI_OPT_TEXT("--out", &out, NULL, "DIR", "where to write (default: RUN's folder)"),
+        CLI_OPT_TEXT("--prefix", &prefix, NULL, "NAME", "file names start with this"),
+        CLI_OPT_INT("--threads", &threads, 1, 1024, "N", "threads"),
+    };
+    const int no = (int)(sizeof o / sizeof o[0]);
+    nd_error err;
+    const char *pos[1];
+    int npos;
+    int pr = cli_parse(argc, argv, o, no, &help, pos, 1, &npos, &err);
+    if (pr == 1) return 0;
+    if (pr == ND_OK && npos != 1) pr = nd_error_set(&err, "which run? (a folder or checkpoint)");
+    if (pr == ND_OK && strchr(prefix, '/'))
+        pr = nd_error_set(&err, "--prefix is a name, not a path");
+    if (pr != ND_OK) {
+        fprintf(stderr, "nanodiff sample: %s\n(see nanodiff sample --help)\n", err.message);
+        return CLI_EXIT_USAGE;
+    }
+    nd_set_num_threads((int)threads);
+    char ckpt[1100], dir[1100];
+    if (cli_checkpoint_path(pos[0], ckpt, sizeof ckpt, &err) != ND_OK)
+        return cli_fail("sample", &err);
+    if (out[0]) {
+        snprintf(dir, sizeof dir, "%s", out);
+    } else { /* the checkpoint's folder */
+        snprintf(dir, sizeof dir, "%s", ckpt);
+        char *slash = strrchr(dir, '/');
+        if (slash)
+            *slash = 0;
+        else
+            snprintf(dir, sizeof dir, ".");
+    }
+    cli_spec s;
+    if (cli_checkpoint_spec(ckpt, &s, &err) != ND_OK) return cli_fail("sample", &err);
+    if (steps == 1 || (steps > 0 && steps > s.T)) {
+        nd_error_set(&err, "--steps %lld: use 2..%lld respaced steps, or 0 for all",
+                     (long long)steps, (long long)s.T);
+        fprintf(stderr, "nanodiff sample: %s\n", err.message);
+        return CLI_EXIT_USAGE;
+    }
+    cli_model m;
+    if (cli_model_build(&s, &m, &err) != ND_OK) return cli_fail("sample", &err);
+    nd_ema *ema = nd_ema_new(m.module, (float)s.ema);
+    nd_checkpoint ck = {.model = m.module, .ema = ema};
+    int rc = nd_checkpoint_load(ckpt, &ck, &err);
+    if (rc == ND_OK && !strcmp(weights, "ema") && nd_ema_updates(ema) == 0)
+        rc = nd_error_set(&err, "%s has no EMA weights yet (no step taken); use --weights raw",
+                          ckpt);
+    if (rc == ND_OK) rc = cli_mkdir(dir, &err);
+    cli_data d = {0};
+    bool points = !strcmp(s.model, "mlp");
+    /* The data under the points' picture; a missing data set only loses that. */
+    if (rc == ND_OK && points && s.mlp.dim == 2 &&
+        cli_data_open(s.data, s.data_dir, false, &d, &err) != ND_OK) {
+        fprintf(stderr, "nanodiff sample: (the data is not drawn under the samples: %s)\n",
+                err.message);
+        memset(&d, 0, sizeof d);
+    }
+    if (rc != ND_OK) goto done;
+
+    cli_draw dr = cli_draw_defaults(&s);
+    dr.n = n;
+    dr.steps = steps;
+    dr.seed = (uint64_t)seed;
+    dr.var = !strcmp(var, "small") ? ND_FIXED_SMALL : ND_FIXED_LARGE;
+    if (strcmp(clip, "auto")) dr.clip = !strcmp(clip, "on");
+    dr.ema = !strcmp(weights, "ema") ? ema : NULL;
+    int64_t S = steps > 0 && steps < s.T ? steps : s.T;
+    if (chain_every < 0) chain_every = S / 10 > 0 ? S / 10 : 1;
+    chain ch = {.rows = (int)(n < CHAIN_ROWS ? n : CHAIN_ROWS)};
+    if (chain_every > 0) {
+        dr.callback = chain_see;
+        dr.ctx = &ch;
+        dr.every = chain_every;
+    }
+    printf("sampling %lld %s from %s (step %lld, %s weights) over %lld steps, seed %lld\n",
+           (long long)n, points ? "points" : "images", ckpt, (long long)ck.step, weights,
+           (long long)S, (long long)seed);
+    fflush(stdout);
+    double t0 = cli_now();
+    nd_scope *scope = nd_scope_begin();
+    nd_tensor *x = cli_draw_samples(&m, &s, &dr);
+    double secs = cli_now() - t0;
+    char path[1200], name[300];
+    snprintf(name, sizeof name, "%s.npy", prefix);
+    if ((rc = cli_path(path, sizeof path, dir, name, &err)) == ND_OK)
+        rc = nd_npy_save(path, x, &err);
+    if (rc == ND_OK && (!points || s.mlp.dim == 2)) {
+        snprintf(name, sizeof name, "%s.png", prefix);
+        if ((rc = cli_path(path, sizeof path, dir, name, &err)) == ND_OK)
+            rc = cli_write_samples_png(path, x, d.name[0] ? &d : NULL, s.seed, &err);
+    }
+    if (rc == ND_OK && points) {
+        snprintf(name, sizeof name, "%s.csv", prefix);
+        if ((rc = cli_path(path, sizeof path, dir, name, &err)) == ND_OK)
+            rc = nd_write_file_atomic(path, write_csv, x, &err);
+    }
+    if (rc == ND_OK && chain_every > 0 && !points) {
+        snprintf(name, sizeof name, "%s-chain.png", prefix);
+        if ((rc = cli_path(path, sizeof path, dir, name, &err)) == ND_OK)
+            rc = chain_strip(path, &ch, x, &err);
+    }
+    for (int k = 0; rc == ND_OK && chain_every > 0 && points && s.mlp.dim == 2 && k < ch.n; k++) {
+        snprintf(name, sizeof name, "%s-chain-t%04lld.png", prefix, (long long)ch.t[k]);
+        if ((rc = cli_path(path, sizeof path, dir, name, &err)) == ND_OK)
+            rc = cli_write_samples_png(path, ch.xt[k], d.name[0] ? &d : NULL, s.seed, &err);
+    }
+    nd_scope_end(scope);
+    chain_free(&ch);
+    if (rc == ND_OK)
+        printf("%.1f s (%.3f s a step). In %s/: %s.png, %s.npy%s%s%s\n", secs, secs / (double)S,
+               dir, prefix, prefix, points ? ", .csv" : "",
+               chain_every > 0 ? (points ? ", the chain as " : ", the chain as ") : "",
+               chain_every > 0 ? (points ? "-chain-tNNNN.png" : "-chain.png") : "");
+done:
+    if (d.name[0]) cli_data_close(&d);
+    nd_ema_free(ema);
+    cli_model_free(&m);
+    return rc == ND_OK ? 0 : cli_fail("sample", &err);
+}

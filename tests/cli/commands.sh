@@ -1,0 +1,105 @@
+#!/bin/sh
+# What each command writes: help for every command, a run's files, the
+# samples as PNG, .npy (header by the format's rules) and CSV, the reverse
+# chain, the forward process, and what info reports.
+# usage: commands.sh NANODIFF WORKDIR
+set -u
+nanodiff=$1
+work=$2/commands
+rm -rf "$work" && mkdir -p "$work" || exit 1
+fail() { echo "FAIL: $*"; exit 1; }
+has() { [ -s "$1" ] || fail "$1 is missing or empty"; }
+png() { # png FILE WIDTH HEIGHT: the signature and the IHDR size
+  has "$1"
+  sig=$(od -An -tx1 -N8 "$1" | tr -d ' \n')
+  [ "$sig" = 89504e470d0a1a0a ] || fail "$1 is not a PNG ($sig)"
+  w=$(od -An -tu1 -j16 -N4 "$1" | awk '{print $1*16777216 + $2*65536 + $3*256 + $4}')
+  h=$(od -An -tu1 -j20 -N4 "$1" | awk '{print $1*16777216 + $2*65536 + $3*256 + $4}')
+  [ -z "${2:-}" ] || [ "$w" = "$2" ] || fail "$1 is $w pixels wide, not $2"
+  [ -z "${3:-}" ] || [ "$h" = "$3" ] || fail "$1 is $h pixels high, not $3"
+}
+npy() { # npy FILE SHAPE: magic, version 1.0, '<f4', C order, the shape, the
+  # header padded so the data starts at a multiple of 64, the data's size
+  has "$1"
+  magic=$(od -An -tx1 -N8 "$1" | tr -d ' \n')
+  [ "$magic" = 934e554d50590100 ] || fail "$1: magic and version $magic"
+  hlen=$(od -An -tu1 -j8 -N2 "$1" | awk '{print $1 + 256 * $2}')
+  [ $(( (10 + hlen) % 64 )) -eq 0 ] || fail "$1: data at $((10 + hlen)), not aligned to 64"
+  header=$(dd if="$1" bs=1 skip=10 count="$hlen" 2>/dev/null)
+  case "$header" in
+    *"'descr': '<f4'"*"'fortran_order': False"*"'shape': $2"*) ;;
+    *) fail "$1: header '$header' is not <f4, C order, shape $2" ;;
+  esac
+  count=$(echo "$2" | tr -d '(),' | awk '{p = 1; for (i = 1; i <= NF; i++) p *= $i; print p}')
+  size=$(wc -c <"$1")
+  [ "$size" -eq $((10 + hlen + 4 * count)) ] || fail "$1: $size bytes for shape $2"
+}
+
+for c in "" demo train sample forward info help; do
+  "$nanodiff" $c --help >"$work/help" 2>&1 || fail "nanodiff $c --help failed"
+  grep -q "^usage: nanodiff" "$work/help" || fail "nanodiff $c --help prints no usage"
+done
+"$nanodiff" train --model unet --help | grep -q -- "--batch N *examples per step (default 16)" ||
+  fail "train --model unet --help does not show the UNet's defaults"
+
+# points: a short run, then samples with their chain
+"$nanodiff" train --timesteps 40 --steps 30 --batch 64 --sample-every 20 --out "$work/moons" \
+  >"$work/train.log" 2>&1 || fail "training on moons failed: $(cat "$work/train.log")"
+for f in checkpoint.safetensors loss.csv; do has "$work/moons/$f"; done
+png "$work/moons/loss.png" 720 440
+png "$work/moons/samples-0000020.png" 480 480
+png "$work/moons/samples-0000030.png"
+[ "$(sed -n 1p "$work/moons/loss.csv")" = "step,loss,grad_norm,lr" ] || fail "loss.csv header"
+[ "$(wc -l <"$work/moons/loss.csv")" -eq 31 ] || fail "loss.csv has not 30 steps"
+grep -q "^step 30/30 " "$work/train.log" || fail "no progress line for the last step"
+[ -e "$work/moons/.lock" ] || fail "no lock file"
+"$nanodiff" sample "$work/moons" --n 300 --chain 10 --seed 3 >"$work/sample.log" 2>&1 ||
+  fail "sampling failed: $(cat "$work/sample.log")"
+npy "$work/moons/samples.npy" "(300, 2)"
+png "$work/moons/samples.png" 480 480
+[ "$(wc -l <"$work/moons/samples.csv")" -eq 300 ] || fail "samples.csv has not 300 lines"
+for t in 0040 0030 0020 0010 0001; do png "$work/moons/samples-chain-t$t.png"; done
+# the same seed draws the same points; --weights raw others
+"$nanodiff" sample "$work/moons" --n 300 --chain 0 --seed 3 --prefix again >/dev/null 2>&1
+cmp -s "$work/moons/samples.npy" "$work/moons/again.npy" || fail "the same seed drew other points"
+"$nanodiff" sample "$work/moons" --n 300 --chain 0 --seed 3 --weights raw --prefix raw >/dev/null 2>&1
+cmp -s "$work/moons/samples.npy" "$work/moons/raw.npy" && fail "raw weights drew the EMA's points"
+# sample k is the same in any batch: the first 100 of 300 are the 100
+"$nanodiff" sample "$work/moons" --n 100 --chain 0 --seed 3 --prefix first >/dev/null 2>&1
+head -n 100 "$work/moons/samples.csv" >"$work/a.csv"
+cmp -s "$work/a.csv" "$work/moons/first.csv" || fail "sample k depends on the batch"
+# respaced
+"$nanodiff" sample "$work/moons" --n 50 --steps 10 --chain 0 --prefix fast >/dev/null 2>&1 ||
+  fail "respaced sampling failed"
+npy "$work/moons/fast.npy" "(50, 2)"
+
+# images: a tiny UNet on shapes, sampled with the chain strip
+"$nanodiff" train --data shapes --ch 8 --ch-mult 1,2 --blocks 1 --attn none --timesteps 20 \
+  --steps 3 --batch 4 --sample-every 0 --preview-steps 5 --out "$work/shapes" >/dev/null 2>&1 ||
+  fail "training on shapes failed"
+png "$work/shapes/samples-0000003.png"
+"$nanodiff" sample "$work/shapes" --n 3 --chain 5 --out "$work/out" >/dev/null 2>&1 ||
+  fail "sampling images failed"
+npy "$work/out/samples.npy" "(3, 1, 32, 32)"
+# 2 x 2 cells of 32 pixels and 2-pixel borders
+png "$work/out/samples.png" 70 70
+# rows: x_t and x0 for each of 3 images; columns: t = 20, 15, 10, 5, 1 and x_0
+png "$work/out/samples-chain.png" $((6 * 34 + 2)) $((6 * 34 + 2))
+
+# the forward process
+"$nanodiff" forward --data shapes --n 3 --t 1,500,1000 --out "$work/fwd" >"$work/fwd.log" 2>&1 ||
+  fail "forward failed"
+png "$work/fwd.png" $((3 * 34 + 2)) $((3 * 34 + 2))
+grep -q "t =  1000  abar 0.000040" "$work/fwd.log" || fail "forward: abar_T of the paper's schedule"
+"$nanodiff" forward --data ring --t 1,100 --out "$work/ring" >/dev/null 2>&1 || fail "forward ring"
+png "$work/ring-t0001.png" && png "$work/ring-t0100.png"
+
+# info
+"$nanodiff" info "$work/moons" --tensors >"$work/info" || fail "info failed"
+grep -q "step       30" "$work/info" || fail "info: step"
+grep -q "model      111746 parameters" "$work/info" || fail "info: parameter count"
+grep -q "optimizer  adam after 30 steps: 223492 numbers" "$work/info" || fail "info: optimizer"
+grep -q "ema        decay 0.995" "$work/info" || fail "info: ema"
+grep -q "    T=40" "$work/info" || fail "info: settings"
+grep -q "ema.out.weight" "$work/info" || fail "info: tensors"
+echo "ok: every command's files"
