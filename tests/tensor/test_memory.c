@@ -124,6 +124,19 @@ START_TEST(large_blocks_are_reused) {
     nd_mem_trim();
     ck_assert_uint_eq(nd_mem_cached(), 0);
     ck_assert_uint_eq(nd_mem_live(), before);
+    /* From 64 KiB up (an MLP's [256, 128] activations), and near sizes
+     * share a block: 128 KiB and 128 KiB - 100 floats round alike. */
+    nd_tensor *c = nd_persist(nd_zeros(ND_SHAPE(256, 128)));
+    float *third = nd_data(c);
+    nd_free(c);
+    ck_assert_uint_ge(nd_mem_cached(), (size_t)128 << 10);
+    nd_tensor *d = nd_persist(nd_zeros(ND_SHAPE(256 * 128 - 100)));
+    ck_assert_ptr_eq(nd_data(d), third);
+    nd_free(d);
+    /* below 64 KiB nothing is kept */
+    nd_mem_trim();
+    nd_free(nd_persist(nd_zeros(ND_SHAPE(1000))));
+    ck_assert_uint_eq(nd_mem_cached(), 0);
 }
 END_TEST
 
