@@ -180,9 +180,36 @@ int cli_checkpoint_path(const char *arg, char *buf, size_t size, nd_error *err);
  * written. ND_ERR if another process holds it. */
 int cli_lock_run(const char *dir, int *fd, nd_error *err);
 
+/* ---- pictures ------------------------------------------------------------ */
+
+/* nd_png_write_grid with small images enlarged (each pixel a block) to
+ * cells of at least 64 pixels, so that 16x16 or 28x28 pictures can be seen. */
+int cli_write_grid(const char *path, const nd_tensor *batch, int rows, int cols, nd_error *err);
 /* Samples as pictures: a grid of images, or points scattered over the data. */
 int cli_write_samples_png(const char *path, const nd_tensor *x, const cli_data *d, uint64_t seed,
                           nd_error *err);
+
+/* The reverse chain as the sampler's callback sees it: snapshots of x_t
+ * and of the predicted x_0 (the first `rows` images; all points). */
+#define CLI_CHAIN_ROWS 4
+typedef struct cli_chain {
+    nd_tensor **xt, **x0; /* persistent */
+    int64_t *t;           /* the step t = i + 1 of each snapshot */
+    int n, cap, rows;
+} cli_chain;
+void cli_chain_see(void *ctx, int64_t i, const nd_tensor *x_t, const nd_tensor *x0_pred);
+void cli_chain_free(cli_chain *c);
+/* Images: for each of the first rows examples, a row of x_t from x_T to
+ * x_0 (final) and under it the x_0 predicted at each of those steps. */
+int cli_chain_strip(const char *path, const cli_chain *c, const nd_tensor *final, nd_error *err);
+
+/* The loss of each step, and its picture: the loss and its trailing mean. */
+typedef struct cli_loss_log {
+    double *step, *loss;
+    int64_t n, cap;
+} cli_loss_log;
+void cli_loss_push(cli_loss_log *l, double step, double loss);
+int cli_loss_png(const char *path, const cli_loss_log *l, nd_error *err);
 
 /* ---- the commands ------------------------------------------------------- */
 

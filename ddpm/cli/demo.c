@@ -85,73 +85,79 @@ static double share_near(const nd_tensor *a, const nd_tensor *b, double r) {
     return (double)near / (double)a->shape[0];
 }
 
-/* DDPM end to end on points: T = 100 steps (the paper's betas scaled by
- * 1000 / T, so that x_T is as close to N(0, I)), the MLP denoiser,
- * Algorithm 1 for `steps` steps, Algorithm 2 from the EMA weights. */
 /* dir/name in buf */
 static const char *in_dir(char *buf, size_t size, const char *dir, const char *name) {
     snprintf(buf, size, "%s/%s", dir, name);
     return buf;
 }
 
-/* The forward process on images: each row one shape, each column a step
- * t of the paper's schedule, from x_0 to nearly pure noise. */
-static int shapes_strip(const char *path, uint64_t seed, nd_error *err) {
-    nd_schedule s;
-    if (nd_schedule_linear(&s, 1000, 1e-4, 0.02, err) != ND_OK) return ND_ERR;
-    enum { ROWS = 6, COLS = 7 };
-    const float steps[COLS] = {0, 49, 99, 249, 499, 749, 999};
-    nd_rng g = nd_rng_init(seed, 13);
-    nd_tensor *x0 = nd_toy_shapes(ROWS, 32, &g, NULL);
-    nd_tensor *eps = nd_randn(&g, ND_SHAPE(ROWS, 1, 32, 32));
-    const nd_tensor *cells[ROWS * COLS];
-    for (int r = 0; r < ROWS; r++)
-        for (int c = 0; c < COLS; c++) {
-            nd_tensor *one = nd_slice(x0, 0, r, r + 1, 1);
-            cells[r * COLS + c] =
-                nd_q_sample(&s, one, nd_full(ND_SHAPE(1), steps[c]), nd_slice(eps, 0, r, r + 1, 1));
+/* Algorithm 1 for `steps` steps on batches from next(), with a line every
+ * tenth of the way and the loss of each step kept for its picture. */
+typedef nd_tensor *(*batch_fn)(void *ctx);
+static void train_loop(nd_trainer *tr, uint64_t steps, batch_fn next, void *ctx,
+                       cli_loss_log *log) {
+    double avg = 0, t0 = cli_now();
+    uint64_t every = steps >= 10 ? steps / 10 : 1, since = 0;
+    for (uint64_t k = 1; k <= steps; k++) {
+        nd_scope *step = nd_scope_begin();
+        nd_train_stats st = nd_train_step(tr, next(ctx));
+        nd_scope_end(step);
+        cli_loss_push(log, (double)k, st.loss);
+        avg += st.loss;
+        since++;
+        if (k % every == 0 || k == steps) {
+            printf("  step %6llu: L_simple %.4f (mean of the last %llu), gradient norm %.3f, "
+                   "%.0f steps/s\n",
+                   (unsigned long long)k, avg / (double)since, (unsigned long long)since,
+                   st.grad_norm, (double)k / (cli_now() - t0));
+            fflush(stdout);
+            avg = 0;
+            since = 0;
         }
-    int rc = nd_png_write_grid(path, nd_concat(cells, ROWS * COLS, 0), ROWS, COLS, err);
-    nd_schedule_free(&s);
-    return rc;
+    }
 }
 
-static int ddpm_tour(uint64_t seed, uint64_t steps, int64_t points, const char *out) {
+typedef struct toy_batches {
+    nd_rng rng;
+    int64_t n, size;
+} toy_batches;
+static nd_tensor *next_moons(void *ctx) {
+    toy_batches *b = ctx;
+    return nd_toy_two_moons(b->n, 0.05f, &b->rng);
+}
+static nd_tensor *next_shapes(void *ctx) {
+    toy_batches *b = ctx;
+    return nd_toy_shapes(b->n, b->size, &b->rng, NULL);
+}
+
+/* DDPM end to end on points: T = 100 steps (the paper's betas scaled by
+ * 1000 / T, so that x_T is as close to N(0, I)), the MLP denoiser,
+ * Algorithm 1 for `steps` steps, Algorithm 2 from the EMA weights. */
+static int moons_tour(uint64_t seed, uint64_t steps, int64_t points, const char *out,
+                      nd_error *err) {
     nd_scope *scope = nd_scope_begin();
-    nd_error err;
     char path[4096];
     int rc = ND_OK;
-    struct stat st_dir;
-    errno = 0;
-    if (stat(out, &st_dir) != 0 ? mkdir(out, 0777) != 0 : !S_ISDIR(st_dir.st_mode)) {
-        fprintf(stderr, "nanodiff: cannot make the folder '%s' for the pictures: %s\n", out,
-                errno ? strerror(errno) : "a file of that name is in the way");
-        nd_scope_end(scope);
-        return ND_ERR;
-    }
     nd_schedule s;
-    if (nd_schedule_linear(&s, 100, 1e-3, 0.2, &err) != ND_OK) nd_fatal("demo", "%s", err.message);
-    nd_rng data = nd_rng_init(seed, 10);
+    if (nd_schedule_linear(&s, 100, 1e-3, 0.2, err) != ND_OK) nd_fatal("demo", "%s", err->message);
 
     heading("ddpm: the forward process q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I)");
-    nd_tensor *x0 = nd_toy_two_moons(2000, 0.05f, &data);
+    toy_batches data = {nd_rng_init(seed, 10), 256, 0};
+    nd_tensor *x0 = nd_toy_two_moons(2000, 0.05f, &data.rng);
     nd_rng noise = nd_rng_init(seed, 11);
     nd_tensor *eps = nd_randn(&noise, ND_SHAPE(2000, 2));
     const int64_t show_at[3] = {0, 15, 99};
     for (int k = 0; k < 3; k++) {
-        char title[96];
+        char title[96], name[64];
         int64_t i = show_at[k];
         snprintf(title, sizeof title, "x_t at t = %lld, abar_t = %.4f", (long long)(i + 1),
                  s.alphas_cumprod[i]);
         nd_tensor *xt = nd_q_sample(&s, x0, nd_full(ND_SHAPE(2000), (float)i), eps);
         scatter(title, xt);
-        char name[64];
         snprintf(name, sizeof name, "moons_forward_t%03lld.png", (long long)(i + 1));
         if (rc == ND_OK)
-            rc = nd_png_scatter(in_dir(path, sizeof path, out, name), x0, xt, 400, -2.5, 2.5, &err);
+            rc = nd_png_scatter(in_dir(path, sizeof path, out, name), x0, xt, 400, -2.5, 2.5, err);
     }
-    if (rc == ND_OK)
-        rc = shapes_strip(in_dir(path, sizeof path, out, "shapes_forward.png"), seed, &err);
 
     heading("ddpm: Algorithm 1 trains an MLP to predict the noise (L_simple)");
     nd_mlp_config mc = nd_mlp_defaults(2);
@@ -164,33 +170,23 @@ static int ddpm_tour(uint64_t seed, uint64_t steps, int64_t points, const char *
     nd_trainer *tr = nd_trainer_new(&s, nd_mlp_denoiser(mlp), tc, seed);
     printf("MLP: %lld parameters; Adam, lr 2e-3 after 100 warmup steps; batches of 256\n",
            (long long)nd_num_parameters(nd_mlp_module(mlp)));
-    double avg = 0;
-    uint64_t every = steps >= 10 ? steps / 10 : 1, since = 0;
-    for (uint64_t k = 1; k <= steps; k++) {
-        nd_scope *step = nd_scope_begin();
-        nd_train_stats st = nd_train_step(tr, nd_toy_two_moons(256, 0.05f, &data));
-        nd_scope_end(step);
-        avg += st.loss;
-        since++;
-        if (k % every == 0 || k == steps) {
-            printf("  step %6llu: L_simple %.4f (mean of the last %llu), gradient norm %.3f\n",
-                   (unsigned long long)k, avg / (double)since, (unsigned long long)since,
-                   st.grad_norm);
-            avg = 0;
-            since = 0;
-        }
-    }
+    cli_loss_log log = {0};
+    train_loop(tr, steps, next_moons, &data, &log);
+    if (rc == ND_OK) rc = cli_loss_png(in_dir(path, sizeof path, out, "moons_loss.png"), &log, err);
 
     char title[96];
     snprintf(title, sizeof title,
-             "ddpm: Algorithm 2 draws %lld points from the EMA weights, "
-             "x_T -> x_0",
+             "ddpm: Algorithm 2 draws %lld points from the EMA weights, x_T -> x_0",
              (long long)points);
     heading(title);
     nd_sample_config sc = nd_sample_defaults();
     sc.clip = false; /* points, not pixels in [-1, 1] */
     sc.seed = seed;
     sc.ema = tr->ema;
+    cli_chain chain = {0};
+    sc.callback = cli_chain_see;
+    sc.callback_ctx = &chain;
+    sc.every = 25;
     nd_tensor *x = nd_p_sample_loop(&s, nd_mlp_denoiser(mlp), ND_SHAPE(points, 2), &sc);
     scatter("samples x_0", x);
     scatter("the data, for comparison", x0);
@@ -199,22 +195,135 @@ static int ddpm_tour(uint64_t seed, uint64_t steps, int64_t points, const char *
            100.0 * share_near(x, x0, 0.1));
     if (rc == ND_OK)
         rc = nd_png_scatter(in_dir(path, sizeof path, out, "moons_samples.png"), x0, x, 400, -2.5,
-                            2.5, &err);
-    if (rc == ND_OK) rc = nd_npy_save(in_dir(path, sizeof path, out, "moons_samples.npy"), x, &err);
-    if (rc == ND_OK)
-        printf("\npictures in %s/: moons_forward_t001.png, _t016.png, _t100.png (x_t in red "
-               "over the data), moons_samples.png (samples over the data), shapes_forward.png "
-               "(q(x_t | x_0) on images, t = 1, 50, 100, 250, 500, 750, 1000); the samples as "
-               "moons_samples.npy\n",
-               out);
-    else
-        fprintf(stderr, "nanodiff: %s\n", err.message);
-
+                            2.5, err);
+    for (int k = 0; rc == ND_OK && k < chain.n; k++) {
+        char name[64];
+        snprintf(name, sizeof name, "moons_chain_t%03lld.png", (long long)chain.t[k]);
+        rc = nd_png_scatter(in_dir(path, sizeof path, out, name), x0, chain.xt[k], 400, -2.5, 2.5,
+                            err);
+    }
+    if (rc == ND_OK) rc = nd_npy_save(in_dir(path, sizeof path, out, "moons_samples.npy"), x, err);
+    cli_chain_free(&chain);
+    free(log.step);
+    free(log.loss);
     nd_trainer_free(tr);
     nd_module_free(nd_mlp_module(mlp));
     nd_schedule_free(&s);
     nd_scope_end(scope);
     return rc;
+}
+
+/* DDPM on pictures: the forward process on 32x32 shapes, then a small UNet
+ * trained on 16x16 ones (small enough for a few minutes of a laptop) with
+ * the paper's schedule, and Algorithm 2 drawing a grid of new shapes, the
+ * chain x_T -> x_0 and the x_0 each step predicts. */
+static int shapes_tour(uint64_t seed, uint64_t steps, const char *out, nd_error *err) {
+    nd_scope *scope = nd_scope_begin();
+    char path[4096];
+    nd_schedule s;
+    if (nd_schedule_linear(&s, 1000, 1e-4, 0.02, err) != ND_OK)
+        nd_fatal("demo", "%s", err->message);
+
+    heading("ddpm: q(x_t | x_0) on images, t = 1, 50, 100, 250, 500, 750, 1000 (the paper's "
+            "schedule)");
+    enum { ROWS = 6, COLS = 7 };
+    const float at[COLS] = {0, 49, 99, 249, 499, 749, 999};
+    nd_rng g = nd_rng_init(seed, 13);
+    nd_tensor *x0 = nd_toy_shapes(ROWS, 32, &g, NULL);
+    nd_tensor *eps = nd_randn(&g, ND_SHAPE(ROWS, 1, 32, 32));
+    const nd_tensor *cells[ROWS * COLS];
+    for (int r = 0; r < ROWS; r++)
+        for (int c = 0; c < COLS; c++)
+            cells[r * COLS + c] =
+                nd_q_sample(&s, nd_slice(x0, 0, r, r + 1, 1), nd_full(ND_SHAPE(1), at[c]),
+                            nd_slice(eps, 0, r, r + 1, 1));
+    int rc = cli_write_grid(in_dir(path, sizeof path, out, "shapes_forward.png"),
+                            nd_concat(cells, ROWS * COLS, 0), ROWS, COLS, err);
+    for (int c = 0; c < COLS; c++)
+        printf("  t = %4.0f: x_t = %.3f x_0 + %.3f eps\n", at[c] + 1,
+               s.sqrt_alphas_cumprod[(int)at[c]], s.sqrt_one_minus_alphas_cumprod[(int)at[c]]);
+
+    heading("ddpm: Algorithm 1 on 16x16 shapes with a small UNet");
+    nd_unet_config uc = {.in_channels = 1,
+                         .out_channels = 1,
+                         .resolution = 16,
+                         .ch = 16,
+                         .levels = 2,
+                         .ch_mult = {1, 2},
+                         .num_res_blocks = 1,
+                         .nattn = 1,
+                         .attn_resolutions = {8},
+                         .dropout = 0.0f,
+                         .groups = 4};
+    nd_rng gu = nd_rng_init(seed, 14);
+    nd_unet *u = nd_unet_new(&uc, &gu);
+    nd_train_config tc = nd_train_defaults();
+    tc.optim.lr = 1e-3f;
+    tc.optim.warmup_steps = 100;
+    tc.ema_decay = 0.99f;
+    tc.random_flip = true;
+    nd_trainer *tr = nd_trainer_new(&s, nd_unet_denoiser(u), tc, seed);
+    printf("UNet: %lld parameters, %.1f M multiply-adds per image; Adam, lr 1e-3; batches of "
+           "32\n",
+           (long long)nd_num_parameters(nd_unet_module(u)), 1e-6 * (double)nd_unet_macs(&uc));
+    toy_batches data = {nd_rng_init(seed, 15), 32, 16};
+    cli_loss_log log = {0};
+    train_loop(tr, steps, next_shapes, &data, &log);
+    if (rc == ND_OK)
+        rc = cli_loss_png(in_dir(path, sizeof path, out, "shapes_loss.png"), &log, err);
+
+    heading("ddpm: Algorithm 2 draws 16 shapes, 1000 steps from noise");
+    nd_sample_config sc = nd_sample_defaults();
+    sc.seed = seed;
+    sc.ema = tr->ema;
+    cli_chain chain = {.rows = CLI_CHAIN_ROWS};
+    sc.callback = cli_chain_see;
+    sc.callback_ctx = &chain;
+    sc.every = 100;
+    double t0 = cli_now();
+    nd_tensor *x = nd_p_sample_loop(&s, nd_unet_denoiser(u), ND_SHAPE(16, 1, 16, 16), &sc);
+    printf("  %.1f s\n", cli_now() - t0);
+    if (rc == ND_OK)
+        rc = cli_write_grid(in_dir(path, sizeof path, out, "shapes_samples.png"), x, 0, 0, err);
+    if (rc == ND_OK)
+        rc = cli_chain_strip(in_dir(path, sizeof path, out, "shapes_chain.png"), &chain, x, err);
+    if (rc == ND_OK) rc = nd_npy_save(in_dir(path, sizeof path, out, "shapes_samples.npy"), x, err);
+    cli_chain_free(&chain);
+    free(log.step);
+    free(log.loss);
+    nd_trainer_free(tr);
+    nd_module_free(nd_unet_module(u));
+    nd_schedule_free(&s);
+    nd_scope_end(scope);
+    return rc;
+}
+
+static int ddpm_tour(uint64_t seed, uint64_t steps, uint64_t image_steps, int64_t points,
+                     const char *out) {
+    nd_error err;
+    if (cli_mkdir(out, &err) != ND_OK) {
+        fprintf(stderr, "nanodiff demo: %s\n", err.message);
+        return ND_ERR;
+    }
+    int rc = moons_tour(seed, steps, points, out, &err);
+    if (rc == ND_OK && image_steps > 0) rc = shapes_tour(seed, image_steps, out, &err);
+    if (rc != ND_OK) {
+        fprintf(stderr, "nanodiff demo: %s\n", err.message);
+        return ND_ERR;
+    }
+    printf("\nthe pictures are in %s/:\n"
+           "  moons_forward_t001.png, _t016.png, _t100.png   x_t (red) over the data (gray)\n"
+           "  moons_loss.png                                 the loss while training\n"
+           "  moons_samples.png, moons_samples.npy           samples over the data\n"
+           "  moons_chain_t100.png ... _t001.png             the reverse chain, x_T to x_1\n"
+           "  shapes_forward.png                             q(x_t | x_0) on images\n",
+           out);
+    if (image_steps > 0)
+        printf("  shapes_loss.png                                the UNet's loss\n"
+               "  shapes_samples.png, shapes_samples.npy         16 samples\n"
+               "  shapes_chain.png                               x_t from x_T to x_0, each with\n"
+               "                                                 the x_0 predicted under it\n");
+    return ND_OK;
 }
 
 static void demo(uint64_t seed, uint64_t samples) {
@@ -302,17 +411,21 @@ static const cli_command_help help = {
     "nanodiff [demo] [options]",
     "A tour of the tensor, autograd and nn layers: views, broadcasting, reductions, matmul, "
     "counter-based random numbers, a backward pass over the tape, and a DDPM residual block "
-    "trained for a few AdamW steps; then DDPM on two moons: the forward process, Algorithm 1 "
-    "on a small MLP, and Algorithm 2 drawing points from it. The pictures go to --out."};
+    "trained for a few AdamW steps; then DDPM on two moons (the forward process, Algorithm 1 "
+    "on a small MLP, Algorithm 2 drawing points from it) and on pictures of shapes (the "
+    "forward process, a small UNet, a grid of samples and the reverse chain). The pictures "
+    "go to --out."};
 
 int cli_demo(int argc, char **argv) {
-    int64_t seed = 0, samples = 100000, steps = 1500, points = 2000;
+    int64_t seed = 0, samples = 100000, steps = 1500, image_steps = 1500, points = 2000;
     const char *out = "nanodiff-demo";
     cli_option o[] = {
         CLI_OPT_INT("--seed", &seed, 0, (double)INT64_MAX, "N", "seed of the random numbers"),
         CLI_OPT_INT("--samples", &samples, 1, 100000000, "N",
                     "normal samples drawn for the histogram"),
         CLI_OPT_INT("--steps", &steps, 1, 1000000, "N", "training steps of the two-moons model"),
+        CLI_OPT_INT("--image-steps", &image_steps, 0, 1000000, "N",
+                    "training steps of the shapes UNet (0: skip it)"),
         CLI_OPT_INT("--points", &points, 1, 100000, "N", "points the two-moons model draws"),
         CLI_OPT_TEXT("--out", &out, NULL, "DIR", "folder for the pictures, made if missing"),
     };
@@ -329,5 +442,7 @@ int cli_demo(int argc, char **argv) {
            "threads: %d)\n",
            nd_kernels_name(), nd_get_num_threads());
     demo((uint64_t)seed, (uint64_t)samples);
-    return ddpm_tour((uint64_t)seed, (uint64_t)steps, points, out) == ND_OK ? 0 : 1;
+    return ddpm_tour((uint64_t)seed, (uint64_t)steps, (uint64_t)image_steps, points, out) == ND_OK
+               ? 0
+               : 1;
 }

@@ -50,32 +50,6 @@ int cli_checkpoint_path(const char *arg, char *buf, size_t size, nd_error *err) 
     return ND_OK;
 }
 
-int cli_write_samples_png(const char *path, const nd_tensor *x, const cli_data *d, uint64_t seed,
-                          nd_error *err) {
-    if (x->ndim == 4) return nd_png_write_grid(path, x, 0, 0, err);
-    if (x->shape[1] != 2)
-        return nd_error_set(err,
-                            "%s: points of %lld dimensions have no "
-                            "picture (only 2-D ones do)",
-                            path, (long long)x->shape[1]);
-    /* Over 2,000 points of the data, in a frame that holds both. */
-    nd_scope *scope = nd_scope_begin();
-    nd_tensor *under = d ? (d->generated ? cli_data_batch(d, seed, -1, 2000) : d->table) : NULL;
-    /* The frame: the data's extent and a quarter more, to the next half;
-     * samples that stray further are left out of the picture. */
-    const nd_tensor *frame_of = under ? under : x;
-    const float *p = nd_data(frame_of);
-    double extent = 0.5;
-    for (int64_t i = 0; i < nd_numel(frame_of); i++) {
-        double a = fabs((double)p[i]);
-        if (a > extent && a < 1e6) extent = a;
-    }
-    extent = 0.5 * ceil(2.5 * extent);
-    int rc = nd_png_scatter(path, under, x, 480, -extent, extent, err);
-    nd_scope_end(scope);
-    return rc;
-}
-
 int cli_lock_run(const char *dir, int *fd, nd_error *err) {
     char path[1100];
     if (cli_path(path, sizeof path, dir, ".lock", err) != ND_OK) return ND_ERR;

@@ -79,7 +79,7 @@ int cli_forward(int argc, char **argv) {
                                                     nd_full(ND_SHAPE(1), (float)(steps[k] - 1)),
                                                     nd_slice(eps, 0, r, r + 1, 1));
         snprintf(path, sizeof path, "%s.png", out);
-        rc = nd_png_write_grid(path, nd_concat(cells, (int)(n * nsteps), 0), (int)n, nsteps, &err);
+        rc = cli_write_grid(path, nd_concat(cells, (int)(n * nsteps), 0), (int)n, nsteps, &err);
         nd_dealloc(cells, sizeof *cells * (size_t)(n * nsteps));
         if (rc == ND_OK)
             printf("%s: %lld rows (images) x %d columns (t as listed)\n", path, (long long)n,

@@ -45,60 +45,6 @@ nd_tensor *cli_draw_samples(const cli_model *m, const cli_spec *s, const cli_dra
     return x;
 }
 
-/* ---- the chain ---------------------------------------------------------- */
-
-#define CHAIN_ROWS 4 /* images shown in the strip */
-
-typedef struct chain {
-    nd_tensor **xt, **x0; /* persistent snapshots: the first rows of x_t and x0_pred */
-    int64_t *t;
-    int n, cap, rows;
-} chain;
-
-static void chain_see(void *ctx, int64_t i, const nd_tensor *x_t, const nd_tensor *x0_pred) {
-    chain *c = ctx;
-    if (c->n == c->cap) {
-        c->cap = c->cap ? 2 * c->cap : 16;
-        c->xt = realloc(c->xt, sizeof *c->xt * (size_t)c->cap);
-        c->x0 = realloc(c->x0, sizeof *c->x0 * (size_t)c->cap);
-        c->t = realloc(c->t, sizeof *c->t * (size_t)c->cap);
-        if (!c->xt || !c->x0 || !c->t) nd_fatal("sample", "out of memory for the chain");
-    }
-    int64_t rows = x_t->ndim == 4 ? c->rows : x_t->shape[0]; /* points: all of them */
-    c->xt[c->n] = nd_persist(nd_clone(nd_slice(x_t, 0, 0, rows, 1)));
-    c->x0[c->n] = nd_persist(nd_clone(nd_slice(x0_pred, 0, 0, rows, 1)));
-    c->t[c->n++] = i + 1;
-}
-
-static void chain_free(chain *c) {
-    for (int k = 0; k < c->n; k++) {
-        nd_free(c->xt[k]);
-        nd_free(c->x0[k]);
-    }
-    free(c->xt);
-    free(c->x0);
-    free(c->t);
-}
-
-/* Images: for each of the first rows examples, a row of x_t from x_T to
- * x_0 and under it the x_0 predicted at each of those steps. */
-static int chain_strip(const char *path, const chain *c, const nd_tensor *final, nd_error *err) {
-    nd_scope *scope = nd_scope_begin();
-    int cols = c->n + 1, rows = c->rows;
-    const nd_tensor **cells = malloc(sizeof *cells * (size_t)(2 * rows * cols));
-    if (!cells) nd_fatal("sample", "out of memory for the chain");
-    for (int r = 0; r < rows; r++)
-        for (int k = 0; k < cols; k++) {
-            const nd_tensor *a = k < c->n ? c->xt[k] : final, *b = k < c->n ? c->x0[k] : final;
-            cells[(2 * r) * cols + k] = nd_slice(a, 0, r, r + 1, 1);
-            cells[(2 * r + 1) * cols + k] = nd_slice(b, 0, r, r + 1, 1);
-        }
-    int rc = nd_png_write_grid(path, nd_concat(cells, 2 * rows * cols, 0), 2 * rows, cols, err);
-    free(cells);
-    nd_scope_end(scope);
-    return rc;
-}
-
 /* ---- the command ------------------------------------------------------- */
 
 static const cli_command_help help = {
@@ -212,9 +158,9 @@ int cli_sample(int argc, char **argv) {
     dr.ema = !strcmp(weights, "ema") ? ema : NULL;
     int64_t S = steps > 0 && steps < s.T ? steps : s.T;
     if (chain_every < 0) chain_every = S / 10 > 0 ? S / 10 : 1;
-    chain ch = {.rows = (int)(n < CHAIN_ROWS ? n : CHAIN_ROWS)};
+    cli_chain ch = {.rows = (int)(n < CLI_CHAIN_ROWS ? n : CLI_CHAIN_ROWS)};
     if (chain_every > 0) {
-        dr.callback = chain_see;
+        dr.callback = cli_chain_see;
         dr.ctx = &ch;
         dr.every = chain_every;
     }
@@ -243,7 +189,7 @@ int cli_sample(int argc, char **argv) {
     if (rc == ND_OK && chain_every > 0 && !points) {
         snprintf(name, sizeof name, "%s-chain.png", prefix);
         if ((rc = cli_path(path, sizeof path, dir, name, &err)) == ND_OK)
-            rc = chain_strip(path, &ch, x, &err);
+            rc = cli_chain_strip(path, &ch, x, &err);
     }
     for (int k = 0; rc == ND_OK && chain_every > 0 && points && s.mlp.dim == 2 && k < ch.n; k++) {
         snprintf(name, sizeof name, "%s-chain-t%04lld.png", prefix, (long long)ch.t[k]);
@@ -251,7 +197,7 @@ int cli_sample(int argc, char **argv) {
             rc = cli_write_samples_png(path, ch.xt[k], d.name[0] ? &d : NULL, s.seed, &err);
     }
     nd_scope_end(scope);
-    chain_free(&ch);
+    cli_chain_free(&ch);
     if (rc == ND_OK)
         printf("%.1f s (%.3f s a step). In %s/: %s.png, %s.npy%s%s%s\n", secs, secs / (double)S,
                dir, prefix, prefix, points ? ", .csv" : "",

@@ -30,28 +30,12 @@ static const cli_command_help help = {
 static volatile sig_atomic_t stop_signal = 0;
 static void on_signal(int sig) { stop_signal = sig; }
 
-typedef struct loss_log {
-    double *step, *loss;
-    int64_t n, cap;
-} loss_log;
-
-static void log_push(loss_log *l, double step, double loss) {
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 1024;
-        l->step = realloc(l->step, sizeof(double) * (size_t)l->cap);
-        l->loss = realloc(l->loss, sizeof(double) * (size_t)l->cap);
-        if (!l->step || !l->loss) nd_fatal("train", "out of memory for the loss log");
-    }
-    l->step[l->n] = step;
-    l->loss[l->n++] = loss;
-}
-
 #define CSV_HEADER "step,loss,grad_norm,lr\n"
 
 /* loss.csv cut back to the lines of steps 1..upto, which the checkpoint
  * holds (a killed run may have logged more), and read into log; then
  * opened to append. A missing log starts afresh. */
-static FILE *csv_open(const char *path, int64_t upto, loss_log *log, nd_error *err) {
+static FILE *csv_open(const char *path, int64_t upto, cli_loss_log *log, nd_error *err) {
     FILE *f = upto > 0 ? fopen(path, "r") : NULL;
     long keep = 0;
     if (f) {
@@ -68,7 +52,7 @@ static FILE *csv_open(const char *path, int64_t upto, loss_log *log, nd_error *e
             if (!strchr(line, '\n') || sscanf(line, "%lld,%lf", &step, &loss) != 2 ||
                 step != expect)
                 break;
-            log_push(log, (double)step, loss);
+            cli_loss_push(log, (double)step, loss);
             keep = ftell(f);
         }
         fclose(f);
@@ -84,35 +68,6 @@ static FILE *csv_open(const char *path, int64_t upto, loss_log *log, nd_error *e
     }
     if (!keep) fputs(CSV_HEADER, f);
     return f;
-}
-
-/* The loss per step and its trailing mean over a window of about 1/50 of
- * the run (at least 10 steps), on a log scale. */
-static int loss_png(const char *path, const loss_log *l, nd_error *err) {
-    if (l->n < 2) return ND_OK;
-    int64_t w = l->n / 50 < 10 ? 10 : l->n / 50;
-    double *avg = malloc(sizeof(double) * (size_t)l->n);
-    if (!avg) return nd_error_set(err, "out of memory for the loss plot");
-    double sum = 0;
-    for (int64_t i = 0; i < l->n; i++) {
-        sum += l->loss[i];
-        if (i >= w) sum -= l->loss[i - w];
-        avg[i] = i + 1 >= w ? sum / (double)w : NAN;
-    }
-    char label[64];
-    snprintf(label, sizeof label, "mean of %lld steps", (long long)w);
-    nd_plot_series series[2] = {
-        {.x = l->step, .y = l->loss, .n = l->n, .color = {150, 170, 220}, .label = "loss"},
-        {.x = l->step, .y = avg, .n = l->n, .color = {200, 30, 30}, .label = label}};
-    nd_plot plot = {.title = "training loss",
-                    .xlabel = "step",
-                    .ylabel = "loss",
-                    .logy = true,
-                    .width = 720,
-                    .height = 440};
-    int rc = nd_png_plot(path, &plot, series, 2, err);
-    free(avg);
-    return rc;
 }
 
 /* ---- the command ------------------------------------------------------- */
@@ -388,7 +343,7 @@ int cli_train(int argc, char **argv) {
     }
     nd_trainer *tr = nd_trainer_new(&m.schedule, m.denoiser, cli_train_config(&s), s.seed);
     if (a.resume) rc = nd_trainer_load(tr, ckpt, &err);
-    loss_log log = {0};
+    cli_loss_log log = {0};
     FILE *csvf = NULL;
     if (rc == ND_OK && !(csvf = csv_open(csv, tr->step, &log, &err))) rc = ND_ERR;
     if (rc == ND_OK && tr->step >= s.steps) {
@@ -425,7 +380,7 @@ int cli_train(int argc, char **argv) {
         nd_train_stats st = nd_train_step(tr, cli_data_batch(&d, s.seed, tr->step, s.batch));
         nd_scope_end(scope);
         fprintf(csvf, "%lld,%.9g,%.9g,%.9g\n", (long long)tr->step, st.loss, st.grad_norm, st.lr);
-        log_push(&log, (double)tr->step, st.loss);
+        cli_loss_push(&log, (double)tr->step, st.loss);
         cli_progress_step(&p, tr->step, st.loss);
         if (!isfinite(st.loss)) {
             nd_error_set(&err,
@@ -444,7 +399,7 @@ int cli_train(int argc, char **argv) {
                 break;
             }
             if ((rc = save(tr, &s, ckpt, &err)) != ND_OK) break;
-            if ((rc = loss_png(png, &log, &err)) != ND_OK) break;
+            if ((rc = cli_loss_png(png, &log, &err)) != ND_OK) break;
         }
         if (!stop_signal && (last || (a.sample_every && tr->step % a.sample_every == 0))) {
             cli_progress_note(&p, "");

@@ -81,15 +81,15 @@ png "$work/shapes/samples-0000003.png"
 "$nanodiff" sample "$work/shapes" --n 3 --chain 5 --out "$work/out" >/dev/null 2>&1 ||
   fail "sampling images failed"
 npy "$work/out/samples.npy" "(3, 1, 32, 32)"
-# 2 x 2 cells of 32 pixels and 2-pixel borders
-png "$work/out/samples.png" 70 70
+# 2 x 2 cells of 32 pixels shown as 64 (each pixel 2 x 2), 2-pixel borders
+png "$work/out/samples.png" 134 134
 # rows: x_t and x0 for each of 3 images; columns: t = 20, 15, 10, 5, 1 and x_0
-png "$work/out/samples-chain.png" $((6 * 34 + 2)) $((6 * 34 + 2))
+png "$work/out/samples-chain.png" $((6 * 66 + 2)) $((6 * 66 + 2))
 
 # the forward process
 "$nanodiff" forward --data shapes --n 3 --t 1,500,1000 --out "$work/fwd" >"$work/fwd.log" 2>&1 ||
   fail "forward failed"
-png "$work/fwd.png" $((3 * 34 + 2)) $((3 * 34 + 2))
+png "$work/fwd.png" $((3 * 66 + 2)) $((3 * 66 + 2))
 grep -q "t =  1000  abar 0.000040" "$work/fwd.log" || fail "forward: abar_T of the paper's schedule"
 "$nanodiff" forward --data ring --t 1,100 --out "$work/ring" >/dev/null 2>&1 || fail "forward ring"
 png "$work/ring-t0001.png" && png "$work/ring-t0100.png"
