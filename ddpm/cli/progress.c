@@ -40,9 +40,13 @@ static void print_line(cli_progress *p, int64_t step, double loss) {
     char eta[32], spent[32], line[160];
     duration(eta, sizeof eta, (double)(p->total - step) / rate);
     duration(spent, sizeof spent, el);
-    int n = snprintf(line, sizeof line,
-                     "step %lld/%lld  loss %.4f  avg %.4f  %.2f steps/s  %s spent, %s left",
-                     (long long)step, (long long)p->total, loss, p->smooth, rate, spent, eta);
+    int n = isnan(loss) /* steps without a loss: sampling */
+                ? snprintf(line, sizeof line, "step %lld/%lld  %.2f steps/s  %s spent, %s left",
+                           (long long)step, (long long)p->total, rate, spent, eta)
+                : snprintf(line, sizeof line,
+                           "step %lld/%lld  loss %.4f  avg %.4f  %.2f steps/s  %s spent, %s left",
+                           (long long)step, (long long)p->total, loss, p->smooth, rate, spent,
+                           eta);
     if (p->tty) {
         fprintf(p->f, "\r%s%*s", line, p->width > n ? p->width - n : 0, "");
         p->width = n;
@@ -56,7 +60,7 @@ void cli_progress_step(cli_progress *p, int64_t step, double loss) {
     /* The moving average of the loss over about the last 100 steps,
      * unbiased at the start as Adam's moments are. */
     p->seen++;
-    p->smooth = p->seen == 1 ? loss : 0.99 * p->smooth + 0.01 * loss;
+    if (!isnan(loss)) p->smooth = p->seen == 1 ? loss : 0.99 * p->smooth + 0.01 * loss;
     double now = cli_now();
     bool first = p->seen == 1 && !p->tty;
     if (now - p->last_print >= p->period || step == p->total || first) {

@@ -1,6 +1,7 @@
 /* nanodiff sample: a checkpoint in, pictures and arrays out, and the
  * reverse chain x_T -> x_0 shown as it goes. */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,17 @@ cli_draw cli_draw_defaults(const cli_spec *s) {
     nd_sample_config c = nd_sample_defaults();
     return (cli_draw){
         .n = 16, .clip = !strcmp(s->model, "unet"), .var = c.var, .seed = s->seed, .every = 1};
+}
+
+/* The callback of a respaced sampler, told the original step tau_i. */
+typedef struct respaced_watch {
+    nd_sample_callback callback;
+    void *ctx;
+    const int64_t *steps;
+} respaced_watch;
+static void respaced_see(void *ctx, int64_t i, const nd_tensor *x_t, const nd_tensor *x0_pred) {
+    respaced_watch *w = ctx;
+    w->callback(w->ctx, w->steps[i], x_t, x0_pred);
 }
 
 nd_tensor *cli_draw_samples(const cli_model *m, const cli_spec *s, const cli_draw *d) {
@@ -39,10 +51,30 @@ nd_tensor *cli_draw_samples(const cli_model *m, const cli_spec *s, const cli_dra
         nd_schedule_respace(&m->schedule, steps, d->steps, &rs, &err) != ND_OK)
         nd_fatal("sample", "%s", err.message); /* S in 2..T-1 cannot fail */
     nd_respaced r = {.inner = m->denoiser, .steps = steps, .S = d->steps};
+    respaced_watch w = {d->callback, d->ctx, steps};
+    if (d->callback) {
+        c.callback = respaced_see;
+        c.callback_ctx = &w;
+    }
     nd_tensor *x = nd_p_sample_loop(&rs, nd_respaced_denoiser(&r), shape, ndim, &c);
     nd_schedule_free(&rs);
     free(steps);
     return x;
+}
+
+/* Each step of the sampler: the progress line, and the chain every
+ * `every` steps from x_T (and at the last). */
+typedef struct sample_watch {
+    cli_chain *chain;
+    int64_t every, S, done;
+    cli_progress progress;
+} sample_watch;
+
+static void watch_step(void *ctx, int64_t i, const nd_tensor *x_t, const nd_tensor *x0_pred) {
+    sample_watch *w = ctx;
+    if (w->every > 0 && (w->done % w->every == 0 || w->done == w->S - 1))
+        cli_chain_see(w->chain, i, x_t, x0_pred);
+    cli_progress_step(&w->progress, ++w->done, NAN);
 }
 
 /* ---- the command ------------------------------------------------------- */
@@ -159,11 +191,11 @@ int cli_sample(int argc, char **argv) {
     int64_t S = steps > 0 && steps < s.T ? steps : s.T;
     if (chain_every < 0) chain_every = S / 10 > 0 ? S / 10 : 1;
     cli_chain ch = {.rows = (int)(n < CLI_CHAIN_ROWS ? n : CLI_CHAIN_ROWS)};
-    if (chain_every > 0) {
-        dr.callback = cli_chain_see;
-        dr.ctx = &ch;
-        dr.every = chain_every;
-    }
+    sample_watch watch = {.chain = &ch, .every = chain_every, .S = S};
+    dr.callback = watch_step;
+    dr.ctx = &watch;
+    dr.every = 1;
+    cli_progress_begin(&watch.progress, stderr, 0, S);
     printf("sampling %lld %s from %s (step %lld, %s weights) over %lld steps, seed %lld\n",
            (long long)n, points ? "points" : "images", ckpt, (long long)ck.step, weights,
            (long long)S, (long long)seed);
@@ -172,6 +204,7 @@ int cli_sample(int argc, char **argv) {
     nd_scope *scope = nd_scope_begin();
     nd_tensor *x = cli_draw_samples(&m, &s, &dr);
     double secs = cli_now() - t0;
+    cli_progress_end(&watch.progress);
     char path[1200], name[300];
     snprintf(name, sizeof name, "%s.npy", prefix);
     if ((rc = cli_path(path, sizeof path, dir, name, &err)) == ND_OK)
@@ -201,7 +234,7 @@ int cli_sample(int argc, char **argv) {
     if (rc == ND_OK)
         printf("%.1f s (%.3f s a step). In %s/: %s.png, %s.npy%s%s%s\n", secs, secs / (double)S,
                dir, prefix, prefix, points ? ", .csv" : "",
-               chain_every > 0 ? (points ? ", the chain as " : ", the chain as ") : "",
+               chain_every > 0 ? ", the chain as " : "",
                chain_every > 0 ? (points ? "-chain-tNNNN.png" : "-chain.png") : "");
 done:
     if (d.name[0]) cli_data_close(&d);

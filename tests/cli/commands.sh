@@ -69,9 +69,13 @@ cmp -s "$work/moons/samples.npy" "$work/moons/raw.npy" && fail "raw weights drew
 head -n 100 "$work/moons/samples.csv" >"$work/a.csv"
 cmp -s "$work/a.csv" "$work/moons/first.csv" || fail "sample k depends on the batch"
 # respaced
-"$nanodiff" sample "$work/moons" --n 50 --steps 10 --chain 0 --prefix fast >/dev/null 2>&1 ||
+"$nanodiff" sample "$work/moons" --n 50 --steps 10 --chain 5 --prefix fast >/dev/null 2>&1 ||
   fail "respaced sampling failed"
 npy "$work/moons/fast.npy" "(50, 2)"
+# the chain of 10 of the 40 steps (tau = 0, 4, 9, 13, 17, ...) names the
+# original steps: x_T, five steps on (tau_4 = 17) and the last
+for t in 0040 0018 0001; do png "$work/moons/fast-chain-t$t.png"; done
+[ "$(ls "$work/moons" | grep -c '^fast-chain-t')" -eq 3 ] || fail "respaced chain: not 3 pictures"
 
 # images: a tiny UNet on shapes, sampled with the chain strip
 "$nanodiff" train --data shapes --ch 8 --ch-mult 1,2 --blocks 1 --attn none --timesteps 20 \
