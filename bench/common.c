@@ -445,3 +445,21 @@ void bench_peak_recheck(double *peak, const int *counts, int ncounts, bool quick
         printf("%s t%d %.1f GFLOP/s", k ? "," : "", counts[k], peak[k]);
     printf("\n");
 }
+
+void bench_cpu_model(char *buf, size_t size) {
+    snprintf(buf, size, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0) continue;
+        char *v = strchr(line, ':');
+        if (!v) continue;
+        v++;
+        while (*v == ' ' || *v == '\t') v++;
+        v[strcspn(v, "\n")] = '\0';
+        snprintf(buf, size, "%s", v);
+        break;
+    }
+    fclose(f);
+}

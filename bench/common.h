@@ -19,6 +19,8 @@ void bench_busy(int threads, double seconds);
 
 /* Online CPUs (at least 1). */
 int bench_online_cpus(void);
+/* The CPU's model name as /proc/cpuinfo gives it, or "unknown". */
+void bench_cpu_model(char *buf, size_t size);
 
 /* Parses the command line shared by all benches: --quick (small sizes, one
  * repetition) and --help (prints help, the text given, and exits 0). An

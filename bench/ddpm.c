@@ -233,24 +233,6 @@ static rss_result run_rss_child(const char *self, const char *cfg_name, int64_t 
 
 /* ---- main ---------------------------------------------------------------- */
 
-static void cpu_model(char *buf, size_t size) {
-    snprintf(buf, size, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) != 0) continue;
-        char *v = strchr(line, ':');
-        if (!v) continue;
-        v++;
-        while (*v == ' ' || *v == '\t') v++;
-        v[strcspn(v, "\n")] = '\0';
-        snprintf(buf, size, "%s", v);
-        break;
-    }
-    fclose(f);
-}
-
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
@@ -286,7 +268,7 @@ int main(int argc, char **argv) {
     int64_t params = nd_num_parameters(nd_unet_module(m.unet));
     int64_t macs = nd_unet_macs(&cfg);
     char cpu[256], env[512];
-    cpu_model(cpu, sizeof cpu);
+    bench_cpu_model(cpu, sizeof cpu);
     printf("# ddpm: `%s` UNet (%lldx%lldx%lld, ch %lld, %d levels, %lld blocks), %lld "
            "parameters, %lld multiply-adds per image forward; train = nd_train_step "
            "(Adam, clip, EMA), sample = one nd_p_sample step (no-grad, eval); batches "

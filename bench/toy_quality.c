@@ -48,24 +48,6 @@ static const char help[] =
     "say what was measured. Exit status 2 for bad arguments, 1 when the file\n"
     "cannot be used.\n";
 
-static void cpu_model(char *buf, size_t size) {
-    snprintf(buf, size, "unknown");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (!f) return;
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "model name", 10) != 0) continue;
-        char *v = strchr(line, ':');
-        if (!v) continue;
-        v++;
-        while (*v == ' ' || *v == '\t') v++;
-        v[strcspn(v, "\n")] = '\0';
-        snprintf(buf, size, "%s", v);
-        break;
-    }
-    fclose(f);
-}
-
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((format(printf, 1, 2)))
 #endif
@@ -173,7 +155,7 @@ int main(int argc, char **argv) {
     double seconds = bench_now() - start;
 
     char cpu[256], env[512];
-    cpu_model(cpu, sizeof cpu);
+    bench_cpu_model(cpu, sizeof cpu);
     printf("# " PROGRAM ": %s %s against %lld fresh points of `%s` (nd_toy_points, seed %" PRIu64
            ", stream 0); floor_*: a second fresh draw (stream 1) against the first; k-NN "
            "k = %d | cpu: %s | %s | threads: %d\n",

@@ -209,6 +209,7 @@ typedef struct cli_loss_log {
     int64_t n, cap;
 } cli_loss_log;
 void cli_loss_push(cli_loss_log *l, double step, double loss);
+void cli_loss_free(cli_loss_log *l);
 int cli_loss_png(const char *path, const cli_loss_log *l, nd_error *err);
 
 /* ---- the commands ------------------------------------------------------- */

@@ -204,8 +204,7 @@ static int moons_tour(uint64_t seed, uint64_t steps, int64_t points, const char 
     }
     if (rc == ND_OK) rc = nd_npy_save(in_dir(path, sizeof path, out, "moons_samples.npy"), x, err);
     cli_chain_free(&chain);
-    free(log.step);
-    free(log.loss);
+    cli_loss_free(&log);
     nd_trainer_free(tr);
     nd_module_free(nd_mlp_module(mlp));
     nd_schedule_free(&s);
@@ -289,8 +288,7 @@ static int shapes_tour(uint64_t seed, uint64_t steps, const char *out, nd_error 
         rc = cli_chain_strip(in_dir(path, sizeof path, out, "shapes_chain.png"), &chain, x, err);
     if (rc == ND_OK) rc = nd_npy_save(in_dir(path, sizeof path, out, "shapes_samples.npy"), x, err);
     cli_chain_free(&chain);
-    free(log.step);
-    free(log.loss);
+    cli_loss_free(&log);
     nd_trainer_free(tr);
     nd_module_free(nd_unet_module(u));
     nd_schedule_free(&s);

@@ -97,6 +97,12 @@ int cli_chain_strip(const char *path, const cli_chain *c, const nd_tensor *final
 
 /* ---- the loss ------------------------------------------------------------ */
 
+void cli_loss_free(cli_loss_log *l) {
+    free(l->step);
+    free(l->loss);
+    memset(l, 0, sizeof *l);
+}
+
 void cli_loss_push(cli_loss_log *l, double step, double loss) {
     if (l->n == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 1024;

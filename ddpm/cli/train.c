@@ -422,8 +422,7 @@ int cli_train(int argc, char **argv) {
 done:
     if (csvf && fclose(csvf) != 0 && rc == ND_OK)
         rc = nd_error_set(&err, "%s: %s", csv, strerror(errno));
-    free(log.step);
-    free(log.loss);
+    cli_loss_free(&log);
     nd_trainer_free(tr);
     cli_model_free(&m);
     cli_data_close(&d);
