@@ -358,6 +358,13 @@ int cli_train(int argc, char **argv) {
     char about[640];
     cli_data_describe(&d, about, sizeof about);
     printf("%s %s: %s\n", a.resume ? "resuming" : "training", a.out, about);
+    if (d.points && d.table) { /* the schedule takes data of scale ~1 to N(0, I) */
+        double most = 0;
+        for (int64_t i = 0; i < nd_numel(d.table); i++) most = fmax(most, fabs(nd_data(d.table)[i]));
+        if (most > 4.0)
+            printf("note: the points reach %g; the diffusion schedule suits data of scale about 1 "
+                   "(x_T is then close to N(0, I)), so consider scaling them first\n", most);
+    }
     printf("model: %s, %lld parameters; T = %lld (%s); batch %lld, lr %g, EMA %g; %lld steps%s "
            "(threads %d, kernels %s)\n",
            s.model, (long long)nd_num_parameters(m.module), (long long)s.T, s.schedule,
