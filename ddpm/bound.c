@@ -228,6 +228,7 @@ nd_bpd nd_calc_bpd(const nd_schedule *s, nd_denoiser d, const nd_tensor *x0,
                 nd_data(r.vb)[e] += (float)(scale * v);
         }
         nd_scope_end(step);
+        if (config->progress) config->progress(config->progress_ctx, j + 1, k);
     }
     r.total = nd_persist(nd_add(nd_add(r.prior, r.vb), r.l0));
     nd_free(t);

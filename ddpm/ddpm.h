@@ -197,6 +197,9 @@ typedef struct nd_bpd_config {
     int64_t steps;  /* 0 (or >= T): all T terms, exact; else L_0 and steps - 1 of
                        the others, drawn without replacement and scaled by
                        (T - 1) / (steps - 1): an unbiased estimate */
+    /* called after each step evaluated (done of total), or NULL */
+    void (*progress)(void *ctx, int64_t done, int64_t total);
+    void *progress_ctx;
 } nd_bpd_config;
 /* The bound of each example of x0 and its parts, persistent tensors [N]
  * (free with nd_bpd_free): total = prior (L_T) + vb (the L_{t-1}, t > 1,

@@ -175,6 +175,8 @@ bool cli_exists(const char *path);
 /* A checkpoint path from a folder (its checkpoint.safetensors) or a file. */
 int cli_checkpoint_path(const char *arg, char *buf, size_t size, nd_error *err);
 #define CLI_CHECKPOINT "checkpoint.safetensors"
+/* Where a command's files go: out if given, else the checkpoint's folder. */
+void cli_default_dir(const char *ckpt, const char *out, char *dir, size_t size);
 /* Holds DIR/.lock for as long as the process lives, so that two runs
  * never write one folder; then removes what killed runs left half
  * written. ND_ERR if another process holds it. */
@@ -219,6 +221,7 @@ int cli_train(int argc, char **argv);
 int cli_sample(int argc, char **argv);
 int cli_forward(int argc, char **argv);
 int cli_info(int argc, char **argv);
+int cli_eval(int argc, char **argv);
 
 /* Prints "nanodiff <cmd>: message" and returns the exit code for errors. */
 int cli_fail(const char *cmd, const nd_error *err);

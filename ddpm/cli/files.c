@@ -50,6 +50,17 @@ int cli_checkpoint_path(const char *arg, char *buf, size_t size, nd_error *err) 
     return ND_OK;
 }
 
+void cli_default_dir(const char *ckpt, const char *out, char *dir, size_t size) {
+    if (out[0]) {
+        snprintf(dir, size, "%s", out);
+        return;
+    }
+    snprintf(dir, size, "%s", ckpt);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, size, ".");
+}
+
 int cli_lock_run(const char *dir, int *fd, nd_error *err) {
     char path[1100];
     if (cli_path(path, sizeof path, dir, ".lock", err) != ND_OK) return ND_ERR;

@@ -11,6 +11,7 @@ static const struct {
     {"demo", cli_demo, "(the default) a tour of the layers and DDPM on two moons"},
     {"train", cli_train, "train a denoiser (Algorithm 1) with checkpoints, a loss log, --resume"},
     {"sample", cli_sample, "draw samples (Algorithm 2) from a checkpoint; the reverse chain"},
+    {"eval", cli_eval, "the bound in bits/dim, term by term; progressive coding"},
     {"forward", cli_forward, "show the forward process q(x_t | x_0) on a data set"},
     {"info", cli_info, "what a checkpoint holds"},
 };

@@ -143,16 +143,7 @@ int cli_sample(int argc, char **argv) {
     char ckpt[1100], dir[1100];
     if (cli_checkpoint_path(pos[0], ckpt, sizeof ckpt, &err) != ND_OK)
         return cli_fail("sample", &err);
-    if (out[0]) {
-        snprintf(dir, sizeof dir, "%s", out);
-    } else { /* the checkpoint's folder */
-        snprintf(dir, sizeof dir, "%s", ckpt);
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            *slash = 0;
-        else
-            snprintf(dir, sizeof dir, ".");
-    }
+    cli_default_dir(ckpt, out, dir, sizeof dir);
     cli_spec s;
     if (cli_checkpoint_spec(ckpt, &s, &err) != ND_OK) return cli_fail("sample", &err);
     if (steps == 1 || (steps > 0 && steps > s.T)) {

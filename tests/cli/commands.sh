@@ -90,6 +90,35 @@ png "$work/out/samples.png" 134 134
 # rows: x_t and x0 for each of 3 images; columns: t = 20, 15, 10, 5, 1 and x_0
 png "$work/out/samples-chain.png" $((6 * 66 + 2)) $((6 * 66 + 2))
 
+# the bound: every term, the parts adding up, progressive coding
+"$nanodiff" eval "$work/shapes" --n 3 --out "$work/eval" >"$work/eval.log" 2>&1 ||
+  fail "eval failed: $(cat "$work/eval.log")"
+grep -q "exact, 20 of T = 20 terms" "$work/eval.log" || fail "eval: not exact over T = 20"
+[ "$(sed -n 1p "$work/eval/eval.csv")" = "t,term_bpd,x0_rmse,rate_bpd,distortion_rmse" ] ||
+  fail "eval.csv header"
+[ "$(wc -l <"$work/eval/eval.csv")" -eq 21 ] || fail "eval.csv has not 20 steps"
+[ "$(wc -l <"$work/eval/eval-bpd.csv")" -eq 5 ] || fail "eval-bpd.csv has not 3 images and a mean"
+# total = L_T + sum of L_{t-1} + L_0 on every line; the mean row is the
+# mean; the terms of t >= 2 in eval.csv add up to vb; rate(t = T) is L_T
+awk -F, 'NR > 1 && $1 != "mean" { if (($2 - $3 - $4 - $5)^2 > 1e-8) bad = 1; s += $2; n++ }
+         $1 == "mean" { if (($2 - s / n)^2 > 1e-8) bad = 1 }
+         END { exit bad }' "$work/eval/eval-bpd.csv" || fail "eval-bpd.csv: the parts do not add up"
+vb=$(awk -F, '$1 == "mean" {print $4}' "$work/eval/eval-bpd.csv")
+prior=$(awk -F, '$1 == "mean" {print $3}' "$work/eval/eval-bpd.csv")
+awk -F, -v vb="$vb" -v prior="$prior" 'NR > 1 && $1 >= 2 { s += $2 }
+     $1 == 20 { rT = $4 } $1 == 1 { d1 = $5; e1 = $3 }
+     END { exit ((s - vb)^2 > 1e-6 || (rT - prior)^2 > 1e-8 || (d1 - e1)^2 > 1e-6) }' \
+  "$work/eval/eval.csv" || fail "eval.csv: terms, rate and distortion disagree with the bound"
+png "$work/eval/eval-terms.png" 720 440
+png "$work/eval/eval-rate-distortion.png" 720 440
+# rows: x_t and predicted x_0 for 3 images; 8 steps and x_0 itself
+png "$work/eval/eval-progressive.png" $((9 * 66 + 2)) $((6 * 66 + 2))
+"$nanodiff" eval "$work/shapes" --n 2 --t-samples 5 --prefix est --out "$work/eval" \
+  >"$work/est.log" 2>&1 || fail "eval estimate failed"
+grep -q "estimated, 5 of T = 20 terms" "$work/est.log" || fail "eval: not an estimate"
+[ "$(wc -l <"$work/eval/est.csv")" -eq 6 ] || fail "est.csv has not 5 steps"
+[ ! -e "$work/eval/est-rate-distortion.png" ] || fail "an estimate drew a rate-distortion plot"
+
 # the forward process
 "$nanodiff" forward --data shapes --n 3 --t 1,500,1000 --out "$work/fwd" >"$work/fwd.log" 2>&1 ||
   fail "forward failed"
