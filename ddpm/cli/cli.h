@@ -68,8 +68,9 @@ typedef struct cli_spec {
     char schedule[8]; /* "linear" or "cosine" */
     int64_t T;
     double beta_start, beta_end;
-    char predicts[8]; /* "eps", "x0" or "mean" */
-    char loss[8];     /* "mse" or "vlb" */
+    char predicts[8];  /* "eps", "x0" or "mean" */
+    char loss[8];      /* "mse" or "vlb" */
+    double label_drop; /* class-conditional models: the chance a label is dropped */
     int64_t steps, batch, warmup;
     double lr, ema, clip;
     bool flip;
@@ -98,9 +99,16 @@ nd_train_config cli_train_config(const cli_spec *s);
 int cli_checkpoint_spec(const char *path, cli_spec *s, nd_error *err);
 
 /* Drawing samples from a model: Algorithm 2 over all T steps, or over S
- * respaced ones (nd_schedule_respace); points unclipped, images clipped. */
+ * respaced ones (nd_schedule_respace), or DDIM over S; points unclipped,
+ * images clipped. A class-conditional model takes labels (NULL: none)
+ * and a guidance weight. */
 typedef struct cli_draw {
     int64_t n, steps; /* steps: 0 for all T */
+    bool ddim;
+    float eta;
+    nd_spacing spacing;
+    const nd_tensor *labels;
+    float guidance;
     bool clip;
     nd_var_type var;
     uint64_t seed;
@@ -136,7 +144,11 @@ void cli_data_close(cli_data *d);
 /* Batch `step` of n examples (in the current scope): toy sets and shapes
  * drawn fresh, tables sampled uniformly with replacement; a function of
  * (seed, step) alone. */
-nd_tensor *cli_data_batch(const cli_data *d, uint64_t seed, int64_t step, int64_t n);
+nd_tensor *cli_data_batch(const cli_data *d, uint64_t seed, int64_t step, int64_t n,
+                          nd_tensor **labels);
+/* Classes of the labels (0 when there are none): 3 for shapes, 10 for
+ * Fashion-MNIST, MNIST and CIFAR-10. */
+int64_t cli_data_classes(const cli_data *d);
 /* A short description: "two moons (points, D = 2)", "60000 images 1x32x32". */
 void cli_data_describe(const cli_data *d, char *buf, size_t size);
 /* Whether a model kind ("mlp", "unet") fits the data; ND_ERR says why not. */

@@ -1,5 +1,6 @@
 /* What `--data` names, opened, and batches drawn from it by step number:
  * a resumed run draws exactly the batches an uninterrupted one would. */
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -157,11 +158,13 @@ void cli_data_close(cli_data *d) {
     memset(d, 0, sizeof *d);
 }
 
-nd_tensor *cli_data_batch(const cli_data *d, uint64_t seed, int64_t step, int64_t n) {
+nd_tensor *cli_data_batch(const cli_data *d, uint64_t seed, int64_t step, int64_t n,
+                          nd_tensor **labels) {
+    if (labels) *labels = NULL;
     nd_rng g = nd_rng_init(DATA_KEY(seed), (uint32_t)step);
     g.offset = (uint64_t)(step >> 32) << 40; /* past 2^32 steps, further along the stream */
     if (d->generated) {
-        if (!d->points) return nd_toy_shapes(n, d->size, &g, NULL);
+        if (!d->points) return nd_toy_shapes(n, d->size, &g, labels);
         nd_tensor *x;
         if (nd_toy_points(d->name, n, &g, &x, NULL) != ND_OK)
             nd_fatal("cli_data_batch", "unknown toy set %s", d->name);
@@ -174,14 +177,24 @@ nd_tensor *cli_data_batch(const cli_data *d, uint64_t seed, int64_t step, int64_
     shape[0] = n;
     nd_tensor *out = nd_empty(shape, t->ndim);
     nd_tensor *u = nd_rand(&g, ND_SHAPE(n));
+    if (labels && d->labels) *labels = nd_empty(ND_SHAPE(n));
     const float *src = nd_data(t), *pu = nd_data(u);
     float *dst = nd_data(out);
     for (int64_t k = 0; k < n; k++) {
         int64_t i = (int64_t)(pu[k] * (float)N);
         if (i >= N) i = N - 1; /* u < 1, but u N may round up to N */
         memcpy(dst + k * row, src + i * row, sizeof(float) * (size_t)row);
+        if (labels && d->labels) nd_data(*labels)[k] = nd_data(d->labels)[i];
     }
     return out;
+}
+
+int64_t cli_data_classes(const cli_data *d) {
+    if (d->generated) return d->points ? 0 : 3; /* shapes: disc, square, bar */
+    if (!d->labels) return 0;
+    float most = -1;
+    for (int64_t i = 0; i < nd_numel(d->labels); i++) most = fmaxf(most, nd_data(d->labels)[i]);
+    return (int64_t)most + 1;
 }
 
 void cli_data_describe(const cli_data *d, char *buf, size_t size) {

@@ -122,8 +122,8 @@ static int progressive(const char *path, const cli_model *m, const nd_tensor *x0
     for (int64_t r = 0; r < rows; r++)
         cells[(2 * r) * (COLS + 1) + COLS] = cells[(2 * r + 1) * (COLS + 1) + COLS] =
             nd_slice(x, 0, r, r + 1, 1);
-    int rc = cli_write_grid(path, nd_concat(cells, (int)(2 * rows * (COLS + 1)), 0), (int)(2 * rows),
-                            COLS + 1, err);
+    int rc = cli_write_grid(path, nd_concat(cells, (int)(2 * rows * (COLS + 1)), 0),
+                            (int)(2 * rows), COLS + 1, err);
     nd_scope_end(scope);
     return rc;
 }
@@ -139,7 +139,8 @@ int cli_eval(int argc, char **argv) {
         CLI_OPT_INT("--n", &n, 1, 100000, "N", "images evaluated (the split's first N)"),
         CLI_OPT_INT("--t-samples", &ksteps, 0, 100000, "K",
                     "0: all T terms (exact); K >= 2: an unbiased estimate from K"),
-        CLI_OPT_INT("--seed", &seed, 0, (double)INT64_MAX, "N", "seed of the noise and the t drawn"),
+        CLI_OPT_INT("--seed", &seed, 0, (double)INT64_MAX, "N",
+                    "seed of the noise and the t drawn"),
         CLI_OPT_TEXT("--var", &var, "large|small", "large|small",
                      "sigma_t^2 of p_theta: beta_t or beta-tilde_t"),
         CLI_OPT_TEXT("--weights", &weights, "ema|raw", "ema|raw", "which weights"),
@@ -170,8 +171,10 @@ int cli_eval(int argc, char **argv) {
         return cli_fail("eval", &err);
     cli_default_dir(ckpt, out, dir, sizeof dir);
     if (strcmp(s.model, "unet")) {
-        nd_error_set(&err, "%s is a model of points: bits per dimension are for 8-bit images "
-                     "(measure points with bench/toy_quality)", ckpt);
+        nd_error_set(&err,
+                     "%s is a model of points: bits per dimension are for 8-bit images "
+                     "(measure points with bench/toy_quality)",
+                     ckpt);
         return cli_fail("eval", &err);
     }
     cli_data d;
@@ -191,16 +194,17 @@ int cli_eval(int argc, char **argv) {
     if (rc == ND_OK && !strcmp(weights, "ema")) {
         if (nd_ema_updates(ema) == 0)
             rc = nd_error_set(&err, "%s has no EMA weights yet; use --weights raw", ckpt);
-        else nd_ema_copy_to(ema, m.module);
+        else
+            nd_ema_copy_to(ema, m.module);
     }
     if (rc == ND_OK) rc = cli_mkdir(dir, &err);
     if (rc == ND_OK && !d.generated && n > d.table->shape[0])
-        rc = nd_error_set(&err, "--n %lld: the %s split of %s has %lld images", (long long)n,
-                          split, d.name, (long long)d.table->shape[0]);
+        rc = nd_error_set(&err, "--n %lld: the %s split of %s has %lld images", (long long)n, split,
+                          d.name, (long long)d.table->shape[0]);
     if (rc != ND_OK) goto done;
 
     nd_scope *scope = nd_scope_begin();
-    nd_tensor *x0 = d.generated ? cli_data_batch(&d, (uint64_t)seed, 0, n)
+    nd_tensor *x0 = d.generated ? cli_data_batch(&d, (uint64_t)seed, 0, n, NULL)
                                 : nd_slice(d.table, 0, 0, n, 1);
     nd_var_type vt = !strcmp(var, "small") ? ND_FIXED_SMALL : ND_FIXED_LARGE;
     cli_progress p;
@@ -210,8 +214,12 @@ int cli_eval(int argc, char **argv) {
            k == s.T ? "every one of the T terms (exact)" : "an estimate from a random subset of t");
     fflush(stdout);
     cli_progress_begin(&p, stderr, 0, k);
-    nd_bpd_config bc = {.var = vt, .clip = false, .seed = (uint64_t)seed, .steps = ksteps,
-                        .progress = on_progress, .progress_ctx = &p};
+    nd_bpd_config bc = {.var = vt,
+                        .clip = false,
+                        .seed = (uint64_t)seed,
+                        .steps = ksteps,
+                        .progress = on_progress,
+                        .progress_ctx = &p};
     double t0 = cli_now();
     nd_bpd r = nd_calc_bpd(&m.schedule, m.denoiser, x0, &bc);
     cli_progress_end(&p);
@@ -242,9 +250,11 @@ int cli_eval(int argc, char **argv) {
     }
     table_ctx tc = {&r, rate, dist, order};
     char path[1200], name[300];
-#define OUT(suffix) (snprintf(name, sizeof name, "%s%s", prefix, suffix), \
-                     cli_path(path, sizeof path, dir, name, &err) == ND_OK)
-    if (rc == ND_OK) rc = OUT("-bpd.csv") ? nd_write_file_atomic(path, write_bpd, &tc, &err) : ND_ERR;
+#define OUT(suffix)                                                                                \
+    (snprintf(name, sizeof name, "%s%s", prefix, suffix),                                          \
+     cli_path(path, sizeof path, dir, name, &err) == ND_OK)
+    if (rc == ND_OK)
+        rc = OUT("-bpd.csv") ? nd_write_file_atomic(path, write_bpd, &tc, &err) : ND_ERR;
     if (rc == ND_OK) rc = OUT(".csv") ? nd_write_file_atomic(path, write_terms, &tc, &err) : ND_ERR;
     for (int64_t q = 0; q < k; q++) { /* the mean term of each t */
         int64_t j = order[q];
@@ -253,10 +263,17 @@ int cli_eval(int argc, char **argv) {
         for (int64_t x = 0; x < n; x++) ty[q] += nd_data(r.terms)[x * k + j] / (double)n;
     }
     if (rc == ND_OK && OUT("-terms.png")) {
-        nd_plot_series ser = {.x = tx, .y = ty, .n = k, .color = {30, 60, 200},
+        nd_plot_series ser = {.x = tx,
+                              .y = ty,
+                              .n = k,
+                              .color = {30, 60, 200},
                               .label = r.estimated ? "L_{t-1} (steps drawn)" : "L_{t-1}"};
-        nd_plot pl = {.title = "the bound's terms (L_0 at t = 1)", .xlabel = "t",
-                      .ylabel = "bits per dimension", .logy = true, .width = 720, .height = 440};
+        nd_plot pl = {.title = "the bound's terms (L_0 at t = 1)",
+                      .xlabel = "t",
+                      .ylabel = "bits per dimension",
+                      .logy = true,
+                      .width = 720,
+                      .height = 440};
         rc = nd_png_plot(path, &pl, &ser, 1, &err);
     } else if (rc == ND_OK) {
         rc = ND_ERR;
@@ -267,22 +284,29 @@ int cli_eval(int argc, char **argv) {
             tx[i] = rate[i];
             ty[i] = dist[i];
         }
-        nd_plot_series ser = {.x = tx, .y = ty, .n = s.T, .color = {200, 30, 30},
-                              .label = "t from T to 1", .thick = true};
+        nd_plot_series ser = {.x = tx,
+                              .y = ty,
+                              .n = s.T,
+                              .color = {200, 30, 30},
+                              .label = "t from T to 1",
+                              .thick = true};
         nd_plot pl = {.title = "progressive coding: distortion against rate",
-                      .xlabel = "rate (bits per dimension)", .ylabel = "distortion (RMSE, 0..255)",
-                      .width = 720, .height = 440};
+                      .xlabel = "rate (bits per dimension)",
+                      .ylabel = "distortion (RMSE, 0..255)",
+                      .width = 720,
+                      .height = 440};
         rc = nd_png_plot(path, &pl, &ser, 1, &err);
         if (rc == ND_OK)
             printf("progressive coding: x_T alone costs %.4f bits/dim at distortion %.1f; all but "
-                   "L_0, %.4f bits/dim at %.2f\n", rate[s.T - 1], dist[s.T - 1], rate[0], dist[0]);
+                   "L_0, %.4f bits/dim at %.2f\n",
+                   rate[s.T - 1], dist[s.T - 1], rate[0], dist[0]);
     }
     if (rc == ND_OK && OUT("-progressive.png"))
         rc = progressive(path, &m, x0, (uint64_t)seed, vt, &err);
 #undef OUT
     if (rc == ND_OK)
-        printf("in %s/: %s-bpd.csv, %s.csv, %s-terms.png, %s%s%s-progressive.png\n", dir,
-               prefix, prefix, prefix, r.estimated ? "" : prefix,
+        printf("in %s/: %s-bpd.csv, %s.csv, %s-terms.png, %s%s%s-progressive.png\n", dir, prefix,
+               prefix, prefix, r.estimated ? "" : prefix,
                r.estimated ? "" : "-rate-distortion.png, ", prefix);
     free(order);
     free(rate);

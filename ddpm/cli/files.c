@@ -57,8 +57,10 @@ void cli_default_dir(const char *ckpt, const char *out, char *dir, size_t size) 
     }
     snprintf(dir, size, "%s", ckpt);
     char *slash = strrchr(dir, '/');
-    if (slash) *slash = 0;
-    else snprintf(dir, size, ".");
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, size, ".");
 }
 
 int cli_lock_run(const char *dir, int *fd, nd_error *err) {

@@ -52,7 +52,7 @@ int cli_forward(int argc, char **argv) {
     }
     nd_scope *scope = nd_scope_begin();
     int64_t count = d.points ? 2000 : n;
-    nd_tensor *x0 = cli_data_batch(&d, (uint64_t)seed, 0, count);
+    nd_tensor *x0 = cli_data_batch(&d, (uint64_t)seed, 0, count, NULL);
     nd_rng g = nd_rng_init((uint64_t)seed, 2);
     nd_tensor *eps = nd_randn(&g, x0->shape, x0->ndim);
     char path[1100];

@@ -33,7 +33,8 @@ int cli_write_samples_png(const char *path, const nd_tensor *x, const cli_data *
                             path, (long long)x->shape[1]);
     /* Over 2,000 points of the data, in a frame that holds both. */
     nd_scope *scope = nd_scope_begin();
-    nd_tensor *under = d ? (d->generated ? cli_data_batch(d, seed, -1, 2000) : d->table) : NULL;
+    nd_tensor *under =
+        d ? (d->generated ? cli_data_batch(d, seed, -1, 2000, NULL) : d->table) : NULL;
     /* The frame: the data's extent and a quarter more, to the next half;
      * samples that stray further are left out of the picture. */
     const nd_tensor *frame_of = under ? under : x;

@@ -45,8 +45,7 @@ static void print_line(cli_progress *p, int64_t step, double loss) {
                            (long long)step, (long long)p->total, rate, spent, eta)
                 : snprintf(line, sizeof line,
                            "step %lld/%lld  loss %.4f  avg %.4f  %.2f steps/s  %s spent, %s left",
-                           (long long)step, (long long)p->total, loss, p->smooth, rate, spent,
-                           eta);
+                           (long long)step, (long long)p->total, loss, p->smooth, rate, spent, eta);
     if (p->tty) {
         fprintf(p->f, "\r%s%*s", line, p->width > n ? p->width - n : 0, "");
         p->width = n;

@@ -40,24 +40,33 @@ nd_tensor *cli_draw_samples(const cli_model *m, const cli_spec *s, const cli_dra
         shape[2] = shape[3] = s->unet.resolution;
         ndim = 4;
     }
-    if (d->steps <= 0 || d->steps >= s->T)
-        return nd_p_sample_loop(&m->schedule, m->denoiser, shape, ndim, &c);
-    /* S of the T steps, with the betas that keep abar on them (respacing) */
-    int64_t *steps = malloc(sizeof(int64_t) * (size_t)d->steps);
+    nd_denoiser den = m->denoiser;
+    if (d->labels) den = nd_denoiser_with_labels(den, d->labels, d->guidance);
+    int64_t S = d->steps <= 0 || d->steps > s->T ? s->T : d->steps;
+    if (!d->ddim && S == s->T) return nd_p_sample_loop(&m->schedule, den, shape, ndim, &c);
+    /* S of the T steps: DDIM on them, or Algorithm 2 with the betas that
+     * keep abar on them (respacing) */
+    int64_t *steps = malloc(sizeof(int64_t) * (size_t)S);
     if (!steps) nd_fatal("sample", "out of memory");
     nd_error err;
-    nd_schedule rs;
-    if (nd_timestep_subsequence(s->T, d->steps, ND_SPACING_UNIFORM, steps, &err) != ND_OK ||
-        nd_schedule_respace(&m->schedule, steps, d->steps, &rs, &err) != ND_OK)
-        nd_fatal("sample", "%s", err.message); /* S in 2..T-1 cannot fail */
-    nd_respaced r = {.inner = m->denoiser, .steps = steps, .S = d->steps};
-    respaced_watch w = {d->callback, d->ctx, steps};
-    if (d->callback) {
-        c.callback = respaced_see;
-        c.callback_ctx = &w;
+    if (nd_timestep_subsequence(s->T, S, d->spacing, steps, &err) != ND_OK)
+        nd_fatal("sample", "%s", err.message); /* S in 2..T cannot fail */
+    nd_tensor *x;
+    if (d->ddim) {
+        x = nd_ddim_sample_loop(&m->schedule, den, steps, S, d->eta, shape, ndim, &c);
+    } else {
+        nd_schedule rs;
+        if (nd_schedule_respace(&m->schedule, steps, S, &rs, &err) != ND_OK)
+            nd_fatal("sample", "%s", err.message);
+        nd_respaced r = {.inner = den, .steps = steps, .S = S};
+        respaced_watch w = {d->callback, d->ctx, steps};
+        if (d->callback) {
+            c.callback = respaced_see;
+            c.callback_ctx = &w;
+        }
+        x = nd_p_sample_loop(&rs, nd_respaced_denoiser(&r), shape, ndim, &c);
+        nd_schedule_free(&rs);
     }
-    nd_tensor *x = nd_p_sample_loop(&rs, nd_respaced_denoiser(&r), shape, ndim, &c);
-    nd_schedule_free(&rs);
     free(steps);
     return x;
 }
@@ -107,8 +116,11 @@ static int write_csv(int fd, void *ctx) {
 }
 
 int cli_sample(int argc, char **argv) {
-    int64_t n = 64, seed = 0, steps = 0, chain_every = -1, threads = nd_get_num_threads();
-    const char *weights = "ema", *var = "large", *clip = "auto", *out = "", *prefix = "samples";
+    int64_t n = 64, seed = 0, steps = 0, chain_every = -1, threads = nd_get_num_threads(),
+            klass = -1;
+    double eta = 0.0, guidance = 1.0;
+    const char *weights = "ema", *var = "large", *clip = "auto", *out = "", *prefix = "samples",
+               *sampler = "ddpm", *spacing = "uniform";
     cli_option o[] = {
         CLI_OPT_INT("--n", &n, 1, 1 << 20, "N", "how many samples"),
         CLI_OPT_INT("--seed", &seed, 0, (double)INT64_MAX, "N",
@@ -119,7 +131,17 @@ int cli_sample(int argc, char **argv) {
                      "sigma_t^2 = beta_t (large) or beta-tilde_t (small), section 3.2"),
         CLI_OPT_TEXT("--clip", &clip, "auto|on|off", "auto|on|off",
                      "clip the predicted x_0 to [-1, 1] (auto: on for images, off for points)"),
-        CLI_OPT_INT("--steps", &steps, 0, 100000, "S", "sample over S respaced steps (0: all T)"),
+        CLI_OPT_TEXT("--sampler", &sampler, "ddpm|ddim", "ddpm|ddim",
+                     "Algorithm 2, or DDIM (Song et al. 2021) over --steps"),
+        CLI_OPT_INT("--steps", &steps, 0, 100000, "S",
+                    "sample over S of the T steps (ddpm: respaced betas; 0: all T)"),
+        CLI_OPT_TEXT("--spacing", &spacing, "uniform|quadratic", "NAME", "which S of the T steps"),
+        CLI_OPT_REAL("--eta", &eta, 0, 1, "ETA",
+                     "DDIM's noise: 0 deterministic, 1 as Algorithm 2 with beta-tilde"),
+        CLI_OPT_INT("--class", &klass, -1, 1 << 20, "K",
+                    "class-conditional models: draw class K (-1: one row of the grid per class)"),
+        CLI_OPT_REAL("--guidance", &guidance, 0, 100, "W",
+                     "classifier-free guidance: eps(x, none) + W (eps(x, K) - eps(x, none))"),
         CLI_OPT_INT("--chain", &chain_every, -1, 100000, "K",
                     "show the chain every K steps (-1: a tenth of the steps; 0: no chain)"),
         CLI_OPT_TEXT("--out", &out, NULL, "DIR", "where to write (default: RUN's folder)"),
@@ -152,6 +174,21 @@ int cli_sample(int argc, char **argv) {
         fprintf(stderr, "nanodiff sample: %s\n", err.message);
         return CLI_EXIT_USAGE;
     }
+    int64_t K = !strcmp(s.model, "unet") ? s.unet.num_classes : 0;
+    if (K == 0 && (cli_find(o, no, "--class")->given || cli_find(o, no, "--guidance")->given))
+        pr = nd_error_set(&err,
+                          "--class and --guidance need a class-conditional model (nanodiff "
+                          "train --classes); %s is not one",
+                          ckpt);
+    else if (K > 0 && klass >= K)
+        pr = nd_error_set(&err, "--class %lld: the model knows classes 0..%lld", (long long)klass,
+                          (long long)(K - 1));
+    else if (strcmp(sampler, "ddim") && cli_find(o, no, "--eta")->given)
+        pr = nd_error_set(&err, "--eta is DDIM's: give --sampler ddim");
+    if (pr != ND_OK) {
+        fprintf(stderr, "nanodiff sample: %s\n", err.message);
+        return CLI_EXIT_USAGE;
+    }
     cli_model m;
     if (cli_model_build(&s, &m, &err) != ND_OK) return cli_fail("sample", &err);
     nd_ema *ema = nd_ema_new(m.module, (float)s.ema);
@@ -179,7 +216,19 @@ int cli_sample(int argc, char **argv) {
     dr.var = !strcmp(var, "small") ? ND_FIXED_SMALL : ND_FIXED_LARGE;
     if (strcmp(clip, "auto")) dr.clip = !strcmp(clip, "on");
     dr.ema = !strcmp(weights, "ema") ? ema : NULL;
+    dr.ddim = !strcmp(sampler, "ddim");
+    dr.eta = (float)eta;
+    dr.spacing = !strcmp(spacing, "quadratic") ? ND_SPACING_QUADRATIC : ND_SPACING_UNIFORM;
     int64_t S = steps > 0 && steps < s.T ? steps : s.T;
+    /* labels: class K for all, or the grid's row r class r */
+    int64_t cols = K > 0 && klass < 0 ? (n + K - 1) / K : 0;
+    nd_tensor *labels = NULL;
+    if (K > 0) {
+        labels = nd_persist(nd_empty(ND_SHAPE(n)));
+        for (int64_t j = 0; j < n; j++) nd_data(labels)[j] = (float)(klass >= 0 ? klass : j / cols);
+        dr.labels = labels;
+        dr.guidance = (float)guidance;
+    }
     if (chain_every < 0) chain_every = S / 10 > 0 ? S / 10 : 1;
     cli_chain ch = {.rows = (int)(n < CLI_CHAIN_ROWS ? n : CLI_CHAIN_ROWS)};
     sample_watch watch = {.chain = &ch, .every = chain_every, .S = S};
@@ -187,9 +236,15 @@ int cli_sample(int argc, char **argv) {
     dr.ctx = &watch;
     dr.every = 1;
     cli_progress_begin(&watch.progress, stderr, 0, S);
-    printf("sampling %lld %s from %s (step %lld, %s weights) over %lld steps, seed %lld\n",
+    printf("sampling %lld %s from %s (step %lld, %s weights) over %lld steps (%s), seed %lld\n",
            (long long)n, points ? "points" : "images", ckpt, (long long)ck.step, weights,
-           (long long)S, (long long)seed);
+           (long long)S,
+           dr.ddim   ? "DDIM"
+           : S < s.T ? "Algorithm 2, respaced"
+                     : "Algorithm 2",
+           (long long)seed);
+    if (K > 0)
+        printf("%s, guidance w = %g\n", klass >= 0 ? "one class" : "one row per class", guidance);
     fflush(stdout);
     double t0 = cli_now();
     nd_scope *scope = nd_scope_begin();
@@ -203,7 +258,8 @@ int cli_sample(int argc, char **argv) {
     if (rc == ND_OK && (!points || s.mlp.dim == 2)) {
         snprintf(name, sizeof name, "%s.png", prefix);
         if ((rc = cli_path(path, sizeof path, dir, name, &err)) == ND_OK)
-            rc = cli_write_samples_png(path, x, d.name[0] ? &d : NULL, s.seed, &err);
+            rc = cols ? cli_write_grid(path, x, (int)((n + cols - 1) / cols), (int)cols, &err)
+                      : cli_write_samples_png(path, x, d.name[0] ? &d : NULL, s.seed, &err);
     }
     if (rc == ND_OK && points) {
         snprintf(name, sizeof name, "%s.csv", prefix);
@@ -222,6 +278,7 @@ int cli_sample(int argc, char **argv) {
     }
     nd_scope_end(scope);
     cli_chain_free(&ch);
+    nd_free(labels);
     if (rc == ND_OK)
         printf("%.1f s (%.3f s a step). In %s/: %s.png, %s.npy%s%s%s\n", secs, secs / (double)S,
                dir, prefix, prefix, points ? ", .csv" : "",

@@ -26,6 +26,7 @@ void cli_spec_defaults(cli_spec *s, const char *model) {
     s->beta_end = 0.02;
     snprintf(s->predicts, sizeof s->predicts, "eps");
     snprintf(s->loss, sizeof s->loss, "mse");
+    s->label_drop = 0.1; /* Ho and Salimans 2022 */
     s->steps = 10000;
     s->clip = 1.0;
     s->seed = 0;
@@ -81,6 +82,8 @@ void cli_spec_format(const cli_spec *s, char *buf, size_t size) {
     PUT("schedule=%s\nT=%lld\nbeta_start=%.17g\nbeta_end=%.17g\n", s->schedule, (long long)s->T,
         s->beta_start, s->beta_end);
     PUT("predicts=%s\nloss=%s\n", s->predicts, s->loss);
+    if (!strcmp(s->model, "unet") && s->unet.num_classes > 0)
+        PUT("label_drop=%.17g\n", s->label_drop);
     PUT("steps=%lld\nbatch=%lld\nlr=%.17g\nwarmup=%lld\nema=%.17g\nclip=%.17g\nflip=%d\n"
         "seed=%" PRIu64 "\n",
         (long long)s->steps, (long long)s->batch, s->lr, (long long)s->warmup, s->ema, s->clip,
@@ -208,6 +211,7 @@ static int apply(cli_spec *s, line_ctx *c) {
     } reals[] = {{"beta_start", 1e-12, 0.999999},
                  {"beta_end", 1e-12, 0.999999},
                  {"lr", 0, 10},
+                 {"label_drop", 0, 1},
                  {"ema", 0, 1},
                  {"clip", 0, 1e30},
                  {"mlp.input_scale", 1e-6, 1e6},
@@ -283,6 +287,7 @@ nd_train_config cli_train_config(const cli_spec *s) {
     c.ema_decay = (float)s->ema;
     c.random_flip = s->flip;
     c.loss = !strcmp(s->loss, "vlb") ? ND_LOSS_VLB : ND_LOSS_MSE;
+    c.label_drop = (float)s->label_drop;
     return c;
 }
 

@@ -77,8 +77,8 @@ typedef struct train_args {
         *out;
     int64_t width, depth, emb, ch, blocks, timesteps, steps, batch, warmup, seed, threads,
         checkpoint_every, sample_every, preview_steps;
-    double dropout, lr, ema, clip, beta_start, beta_end;
-    bool resume;
+    double dropout, lr, ema, clip, beta_start, beta_end, label_drop;
+    bool resume, classes;
 } train_args;
 
 /* The model named on the command line, before option parsing, so that
@@ -121,6 +121,8 @@ static int spec_from_args(const train_args *a, cli_option *o, int no, const cli_
         s->mlp.depth = a->depth;
         s->mlp.emb = a->emb;
         if (a->emb % 2) return nd_error_set(err, "--emb %lld is not even", (long long)a->emb);
+        if (a->classes)
+            return nd_error_set(err, "--classes: class conditioning is for the UNet on images");
         return ND_OK;
     }
     snprintf(s->unet_name, sizeof s->unet_name, "%s", a->unet);
@@ -141,6 +143,11 @@ static int spec_from_args(const train_args *a, cli_option *o, int no, const cli_
         else if (cli_int_list("--attn", a->attn, 1, 4096, u->attn_resolutions, ND_UNET_MAX_LEVELS,
                               &u->nattn, err) != ND_OK)
             return ND_ERR;
+    }
+    s->label_drop = a->label_drop;
+    if (a->classes) {
+        u->num_classes = cli_data_classes(d);
+        if (u->num_classes < 1) return nd_error_set(err, "--classes: %s has no labels", d->name);
     }
     if (u->ch % u->groups) /* keep GroupNorm's groups dividing the widths */
         u->groups = u->ch % 8 == 0 ? 8 : u->ch % 4 == 0 ? 4 : u->ch % 2 == 0 ? 2 : 1;
@@ -206,7 +213,8 @@ int cli_train(int argc, char **argv) {
                     .ema = dflt.ema,
                     .clip = dflt.clip,
                     .beta_start = dflt.beta_start,
-                    .beta_end = dflt.beta_end};
+                    .beta_end = dflt.beta_end,
+                    .label_drop = dflt.label_drop};
     cli_option o[] = {
         CLI_OPT_TEXT("--data", &a.data, NULL, "SET", "what to learn (see above)"),
         CLI_OPT_TEXT("--data-dir", &a.data_dir, NULL, "DIR",
@@ -224,6 +232,12 @@ int cli_train(int argc, char **argv) {
         CLI_OPT_TEXT("--attn", &a.attn, NULL, "LIST",
                      "UNet: resolutions with self-attention, or none"),
         CLI_OPT_REAL("--dropout", &a.dropout, 0, 0.99, "P", "UNet: dropout"),
+        CLI_OPT_FLAG("--classes", &a.classes,
+                     "UNet: condition on the data's labels (a class embedding; shapes, "
+                     "fashion-mnist, mnist, cifar10)"),
+        CLI_OPT_REAL("--label-drop", &a.label_drop, 0, 1, "P",
+                     "with --classes: the chance each label is dropped, so that one model "
+                     "also learns the unconditional eps (for guidance)"),
         CLI_OPT_TEXT("--schedule", &a.schedule, "linear|cosine", "NAME", "the betas"),
         CLI_OPT_INT("--timesteps", &a.timesteps, 2, 100000, "T", "diffusion steps"),
         CLI_OPT_REAL("--beta-start", &a.beta_start, 1e-9, 0.5, "B", "linear: beta_1"),
@@ -360,10 +374,12 @@ int cli_train(int argc, char **argv) {
     printf("%s %s: %s\n", a.resume ? "resuming" : "training", a.out, about);
     if (d.points && d.table) { /* the schedule takes data of scale ~1 to N(0, I) */
         double most = 0;
-        for (int64_t i = 0; i < nd_numel(d.table); i++) most = fmax(most, fabs(nd_data(d.table)[i]));
+        for (int64_t i = 0; i < nd_numel(d.table); i++)
+            most = fmax(most, fabs(nd_data(d.table)[i]));
         if (most > 4.0)
             printf("note: the points reach %g; the diffusion schedule suits data of scale about 1 "
-                   "(x_T is then close to N(0, I)), so consider scaling them first\n", most);
+                   "(x_T is then close to N(0, I)), so consider scaling them first\n",
+                   most);
     }
     printf("model: %s, %lld parameters; T = %lld (%s); batch %lld, lr %g, EMA %g; %lld steps%s "
            "(threads %d, kernels %s)\n",
@@ -384,7 +400,10 @@ int cli_train(int argc, char **argv) {
     cli_progress_begin(&p, stderr, tr->step, s.steps);
     while (tr->step < s.steps && !stop_signal) {
         nd_scope *scope = nd_scope_begin();
-        nd_train_stats st = nd_train_step(tr, cli_data_batch(&d, s.seed, tr->step, s.batch));
+        nd_tensor *labels, *x0 = cli_data_batch(&d, s.seed, tr->step, s.batch, &labels);
+        nd_train_stats st = s.unet.num_classes > 0 && !strcmp(s.model, "unet")
+                                ? nd_train_step_labels(tr, x0, labels)
+                                : nd_train_step(tr, x0);
         nd_scope_end(scope);
         fprintf(csvf, "%lld,%.9g,%.9g,%.9g\n", (long long)tr->step, st.loss, st.grad_norm, st.lr);
         cli_loss_push(&log, (double)tr->step, st.loss);

@@ -90,6 +90,30 @@ png "$work/out/samples.png" 134 134
 # rows: x_t and x0 for each of 3 images; columns: t = 20, 15, 10, 5, 1 and x_0
 png "$work/out/samples-chain.png" $((6 * 66 + 2)) $((6 * 66 + 2))
 
+# a class-conditional model: one row per class; guidance w = 0 is the
+# unconditional model, whatever the class; w = 1 the conditional one
+"$nanodiff" train --data shapes --classes --ch 8 --ch-mult 1,2 --blocks 1 --attn none \
+  --timesteps 20 --steps 3 --batch 4 --sample-every 0 --preview-steps 5 --out "$work/cond" \
+  >/dev/null 2>&1 || fail "training a class-conditional model failed"
+"$nanodiff" info "$work/cond" | grep -q "unet.num_classes=3" || fail "shapes: not 3 classes"
+"$nanodiff" sample "$work/cond" --n 6 --chain 0 >/dev/null 2>&1 || fail "sampling classes failed"
+png "$work/cond/samples.png" $((2 * 66 + 2)) $((3 * 66 + 2))
+for c in 0 2; do
+  for w in 0 1; do
+    "$nanodiff" sample "$work/cond" --n 2 --chain 0 --steps 5 --class $c --guidance $w \
+      --prefix "c$c-w$w" >/dev/null 2>&1 || fail "sampling class $c, w = $w failed"
+  done
+done
+cmp -s "$work/cond/c0-w0.npy" "$work/cond/c2-w0.npy" || fail "guidance 0 depends on the class"
+cmp -s "$work/cond/c0-w1.npy" "$work/cond/c2-w1.npy" && fail "guidance 1 ignores the class"
+# DDIM with eta = 0: deterministic given x_T; eta = 1 adds noise
+"$nanodiff" sample "$work/shapes" --n 2 --chain 0 --sampler ddim --steps 5 --prefix ddim0 \
+  >/dev/null 2>&1 || fail "DDIM failed"
+"$nanodiff" sample "$work/shapes" --n 2 --chain 0 --sampler ddim --steps 5 --eta 1 \
+  --prefix ddim1 >/dev/null 2>&1 || fail "DDIM eta 1 failed"
+npy "$work/shapes/ddim0.npy" "(2, 1, 32, 32)"
+cmp -s "$work/shapes/ddim0.npy" "$work/shapes/ddim1.npy" && fail "DDIM's eta changes nothing"
+
 # the bound: every term, the parts adding up, progressive coding
 "$nanodiff" eval "$work/shapes" --n 3 --out "$work/eval" >"$work/eval.log" 2>&1 ||
   fail "eval failed: $(cat "$work/eval.log")"
