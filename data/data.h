@@ -107,6 +107,13 @@ uint8_t nd_pixel_to_u8(float x);
  * points outside the square are left out. */
 int nd_png_scatter(const char *path, const nd_tensor *under, const nd_tensor *over, int size,
                    double lo, double hi, nd_error *err);
+/* Arrows on the square [lo, hi]^2 as a size x size RGB PNG, for a vector
+ * field such as a score: from each place at[k] along vec[k] (both [M, 2],
+ * in the data's units, so that vec is drawn at the length it has), in
+ * blue with a head, over the points `under` (gray, may be NULL), inside a
+ * frame; parts outside the square are clipped. */
+int nd_png_quiver(const char *path, const nd_tensor *under, const nd_tensor *at,
+                  const nd_tensor *vec, int size, double lo, double hi, nd_error *err);
 
 /* One curve of a line plot: n points (x[i], y[i]) joined in order. */
 typedef struct nd_plot_series {

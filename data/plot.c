@@ -617,3 +617,57 @@ int nd_png_plot(const char *path, const nd_plot *plot, const nd_plot_series *ser
     nd_dealloc(rgb, bytes);
     return rc;
 }
+
+/* ---- arrows -------------------------------------------------------------- */
+
+int nd_png_quiver(const char *path, const nd_tensor *under, const nd_tensor *at,
+                  const nd_tensor *vec, int size, double lo, double hi, nd_error *err) {
+    if (!path) nd_fatal("png_quiver", "path is NULL");
+    if (size < 16 || size > 8192) nd_fatal("png_quiver", "size %d is not in 16..8192", size);
+    if (!(isfinite(lo) && isfinite(hi) && lo < hi))
+        nd_fatal("png_quiver", "bounds [%g, %g] are not an interval", lo, hi);
+    check_points(under, "under");
+    check_points(at, "at");
+    check_points(vec, "vec");
+    if (!at || !vec || at->shape[0] != vec->shape[0])
+        nd_fatal("png_quiver", "needs as many vectors as places");
+    static const uint8_t gray[3] = {185, 185, 185}, blue[3] = {30, 60, 200},
+                         frame[3] = {90, 90, 90};
+    size_t bytes = 3 * (size_t)size * (size_t)size;
+    uint8_t *rgb = nd_alloc(bytes);
+    memset(rgb, 255, bytes);
+    canvas c = {rgb, size, size, 0, 0, size - 1, size - 1};
+    line(&c, 0, 0, size - 1, 0, frame, false);
+    line(&c, 0, size - 1, size - 1, size - 1, frame, false);
+    line(&c, 0, 0, 0, size - 1, frame, false);
+    line(&c, size - 1, 0, size - 1, size - 1, frame, false);
+    for (int64_t k = 0; under && k < under->shape[0]; k++) {
+        int64_t i0[2] = {k, 0}, i1[2] = {k, 1};
+        int px, py;
+        if (place(nd_get(under, i0), nd_get(under, i1), size, lo, hi, &px, &py))
+            dot(rgb, size, px, py, gray);
+    }
+    double scale = (size - 1) / (hi - lo); /* pixels per unit */
+    for (int64_t k = 0; k < at->shape[0]; k++) {
+        int64_t i0[2] = {k, 0}, i1[2] = {k, 1};
+        double x = nd_get(at, i0), y = nd_get(at, i1), vx = nd_get(vec, i0), vy = nd_get(vec, i1);
+        if (!(isfinite(x) && isfinite(y) && isfinite(vx) && isfinite(vy))) continue;
+        /* pixel coordinates, y downwards */
+        double ax = (x - lo) * scale, ay = (hi - y) * scale;
+        double bx = ax + vx * scale, by = ay - vy * scale;
+        line(&c, (int)lround(ax), (int)lround(ay), (int)lround(bx), (int)lround(by), blue, false);
+        /* the head: two strokes a third of the length back, 25 degrees off */
+        double len = hypot(bx - ax, by - ay);
+        if (len < 2.0) continue;
+        double ux = (ax - bx) / len, uy = (ay - by) / len, h = fmin(len / 3.0, 8.0);
+        const double cs = 0.906307787, sn = 0.422618262; /* cos, sin of 25 degrees */
+        for (int side = -1; side <= 1; side += 2) {
+            double hx = ux * cs - side * uy * sn, hy = side * ux * sn + uy * cs;
+            line(&c, (int)lround(bx), (int)lround(by), (int)lround(bx + h * hx),
+                 (int)lround(by + h * hy), blue, false);
+        }
+    }
+    int rc = nd_png_write(path, rgb, size, size, 3, err);
+    nd_dealloc(rgb, bytes);
+    return rc;
+}

@@ -12,6 +12,7 @@ static const struct {
     {"train", cli_train, "train a denoiser (Algorithm 1) with checkpoints, a loss log, --resume"},
     {"sample", cli_sample, "draw samples (Algorithm 2) from a checkpoint; the reverse chain"},
     {"eval", cli_eval, "the bound in bits/dim, term by term; progressive coding"},
+    {"field", cli_field, "the score a model of 2-D points learned, as arrows"},
     {"forward", cli_forward, "show the forward process q(x_t | x_0) on a data set"},
     {"info", cli_info, "what a checkpoint holds"},
 };

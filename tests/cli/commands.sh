@@ -68,6 +68,11 @@ cmp -s "$work/moons/samples.npy" "$work/moons/raw.npy" && fail "raw weights drew
 "$nanodiff" sample "$work/moons" --n 100 --chain 0 --seed 3 --prefix first >/dev/null 2>&1
 head -n 100 "$work/moons/samples.csv" >"$work/a.csv"
 cmp -s "$work/a.csv" "$work/moons/first.csv" || fail "sample k depends on the batch"
+# the learned score as arrows, at the default steps and given ones
+"$nanodiff" field "$work/moons" >"$work/field.log" 2>&1 || fail "field failed"
+for t in 0001 0002 0010 0040; do png "$work/moons/field-t$t.png" 560 560; done
+"$nanodiff" field "$work/moons" --t 3,7 --grid 5 --prefix f >/dev/null 2>&1 || fail "field --t"
+png "$work/moons/f-t0003.png" && png "$work/moons/f-t0007.png"
 # respaced
 "$nanodiff" sample "$work/moons" --n 50 --steps 10 --chain 5 --prefix fast >/dev/null 2>&1 ||
   fail "respaced sampling failed"
@@ -90,6 +95,8 @@ png "$work/out/samples.png" 134 134
 # rows: x_t and x0 for each of 3 images; columns: t = 20, 15, 10, 5, 1 and x_0
 png "$work/out/samples-chain.png" $((6 * 66 + 2)) $((6 * 66 + 2))
 
+"$nanodiff" field "$work/shapes" 2>&1 | grep -q "not a model of 2-D points" ||
+  fail "field drew an image model"
 # a class-conditional model: one row per class; guidance w = 0 is the
 # unconditional model, whatever the class; w = 1 the conditional one
 "$nanodiff" train --data shapes --classes --ch 8 --ch-mult 1,2 --blocks 1 --attn none \

@@ -404,6 +404,42 @@ START_TEST(test_font) {
 }
 END_TEST
 
+/* Arrows: on [-1, 1]^2 at 101 pixels, 50 pixels a unit, the place (0, 0)
+ * is pixel (50, 50); a vector (0.5, 0) is the row from 50 to 75, (0, 0.5)
+ * the column from 50 up to 25; the heads sit back from the tips on both
+ * sides, and nothing is drawn elsewhere. */
+START_TEST(test_quiver) {
+    static const uint8_t arrow[3] = {30, 60, 200};
+    nd_tensor *at = nd_from_buffer((const float[]){0, 0, 0, 0, -2, -2}, ND_SHAPE(3, 2));
+    nd_tensor *vec = nd_from_buffer((const float[]){0.5f, 0, 0, 0.5f, 1, 1}, ND_SHAPE(3, 2));
+    nd_error err;
+    const char *path = td_path("quiver.png");
+    ck_assert_int_eq(nd_png_quiver(path, NULL, at, vec, 101, -1.0, 1.0, &err), ND_OK);
+    plot_image p;
+    memset(&p, 0, sizeof p);
+    const char *bad = png_read_file(path, &p.img);
+    ck_assert_msg(bad == NULL, "%s", bad);
+    ck_assert_int_eq(p.img.width, 101);
+    ck_assert_int_eq(p.img.channels, 3);
+    for (int x = 50; x <= 75; x++) ck_assert_msg(is(&p, x, 50, arrow), "row pixel %d", x);
+    for (int y = 25; y <= 50; y++) ck_assert_msg(is(&p, 50, y, arrow), "column pixel %d", y);
+    ck_assert(!is(&p, 76, 50, arrow) && !is(&p, 50, 24, arrow));
+    /* the heads: 25/3 pixels back from the tips at 25 degrees */
+    ck_assert(is(&p, 68, 47, arrow) || is(&p, 68, 46, arrow));
+    ck_assert(is(&p, 68, 53, arrow) || is(&p, 68, 54, arrow));
+    ck_assert(is(&p, 47, 32, arrow) || is(&p, 46, 32, arrow));
+    /* the third place is outside the square, its arrow clipped away but
+     * for the part that crosses into it: from (-2, -2) to (-1, -1), the
+     * corner; everything else is white or the frame */
+    int blue_pixels = count(&p, arrow, 0, 0, 100, 100);
+    ck_assert_int_le(blue_pixels, 26 + 26 + 4 * 9 + 2);
+    ck_assert_int_ge(blue_pixels, 26 + 25 + 4 * 5);
+    free(p.img.pixels);
+    nd_free(at);
+    nd_free(vec);
+}
+END_TEST
+
 TCase *tcase_plot(void) {
     TCase *tc = nd_test_case("plot");
     tcase_add_test(tc, test_plot_points_land);
@@ -414,6 +450,7 @@ TCase *tcase_plot(void) {
     tcase_add_test(tc, test_plot_legend);
     tcase_add_test(tc, test_plot_failures);
     tcase_add_test(tc, test_plot_small);
+    tcase_add_test(tc, test_quiver);
     tcase_add_test(tc, test_font);
     return tc;
 }
