@@ -235,6 +235,7 @@ int cli_forward(int argc, char **argv);
 int cli_info(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_field(int argc, char **argv);
+int cli_interpolate(int argc, char **argv);
 
 /* Prints "nanodiff <cmd>: message" and returns the exit code for errors. */
 int cli_fail(const char *cmd, const nd_error *err);

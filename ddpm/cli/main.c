@@ -8,12 +8,13 @@ static const struct {
     int (*run)(int argc, char **argv);
     const char *about;
 } commands[] = {
-    {"demo", cli_demo, "(the default) a tour of the layers and DDPM on two moons"},
+    {"demo", cli_demo, "(the default) a tour of the layers, DDPM on two moons and on shapes"},
     {"train", cli_train, "train a denoiser (Algorithm 1) with checkpoints, a loss log, --resume"},
     {"sample", cli_sample, "draw samples (Algorithm 2) from a checkpoint; the reverse chain"},
     {"eval", cli_eval, "the bound in bits/dim, term by term; progressive coding"},
     {"field", cli_field, "the score a model of 2-D points learned, as arrows"},
     {"forward", cli_forward, "show the forward process q(x_t | x_0) on a data set"},
+    {"interpolate", cli_interpolate, "mix two images' latents at step t and decode (Figure 8)"},
     {"info", cli_info, "what a checkpoint holds"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };
@@ -23,8 +24,8 @@ static void usage(FILE *f) {
                "nanodiff is a C11 tensor/autograd micro-framework with DDPM (Ho, Jain and\n"
                "Abbeel 2020) on top.\n\ncommands:\n");
     for (int i = 0; i < NCOMMANDS; i++)
-        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].about);
-    fprintf(f, "  help      this text\n\n"
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].about);
+    fprintf(f, "  help        this text\n\n"
                "`nanodiff COMMAND --help` tells each command's options. Try:\n"
                "  nanodiff train --data moons --out runs/moons && nanodiff sample runs/moons\n");
 }

@@ -150,6 +150,11 @@ grep -q "estimated, 5 of T = 20 terms" "$work/est.log" || fail "eval: not an est
 [ "$(wc -l <"$work/eval/est.csv")" -eq 6 ] || fail "est.csv has not 5 steps"
 [ ! -e "$work/eval/est-rate-distortion.png" ] || fail "an estimate drew a rate-distortion plot"
 
+# interpolation: a row per t, the two images at the ends of each
+"$nanodiff" interpolate "$work/shapes" --mix 5 --t 5,20 --out "$work/interp" >/dev/null 2>&1 ||
+  fail "interpolate failed"
+png "$work/interp/interpolate.png" $((7 * 66 + 2)) $((2 * 66 + 2))
+
 # the forward process
 "$nanodiff" forward --data shapes --n 3 --t 1,500,1000 --out "$work/fwd" >"$work/fwd.log" 2>&1 ||
   fail "forward failed"

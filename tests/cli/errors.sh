@@ -65,6 +65,7 @@ cmp -s "$work/keep" "$work/run/checkpoint.safetensors" || fail "a refused comman
 expect 1 "prefix\|No such file\|cannot" sample "$work/run" --out "$work/bad.csv/inside"
 expect 1 "a model of points: bits per dimension are for 8-bit images" eval "$work/run"
 expect 2 "t: 21 is outside" field "$work/run" --t 21
+expect 1 "a model of points; interpolation is shown on images" interpolate "$work/run"
 expect 2 "need a class-conditional model" sample "$work/run" --class 1
 expect 2 "eta is DDIM's" sample "$work/run" --eta 0.5
 expect 1 "class conditioning is for the UNet" train --classes --out "$work/x"
