@@ -459,6 +459,31 @@ double nd_energy_distance(const nd_tensor *a, const nd_tensor *b);
  * on NULL arguments or tensors that are not [count, D]. */
 int nd_knn_precision_recall(const nd_tensor *real, const nd_tensor *fake, int k,
                             double *precision, double *recall, nd_error *err);
+/* A = V diag(w) V^T for the symmetric n x n matrix a (row-major), in
+ * double, by cyclic Jacobi rotations: eigenvalues [n] ascending;
+ * eigenvectors [n, n] row-major (or NULL, for the values alone: the same
+ * values), eigenvector k in column k, orthonormal, each with its largest
+ * component (the first of equals) positive. Each sweep visits every pair
+ * p < q and rotates a_pq away unless |a_pq| <= 2^-52 sqrt(|a_pp a_qq|);
+ * it stops after a sweep with no rotation (the off-diagonal norm is then
+ * below 1e-14 of the matrix's for n up to 2000), usually after 6 to 12
+ * sweeps of O(n^3). a is first scaled by a power of two, exactly, so
+ * entries anywhere in double's range are fine. The outputs may be a
+ * itself, not each other. ND_ERR (outputs NaN) for an entry that is not
+ * finite, a_ij and a_ji that differ by more than 1e-10 of the largest
+ * |entry| (else the average of the two is taken), an eigenvalue beyond
+ * double's range, or 100 sweeps that leave the off-diagonal norm above
+ * 1e-14 of the matrix's. Stops for n < 1, or a or eigenvalues NULL. */
+int nd_symmetric_eigen(int64_t n, const double *a, double *eigenvalues, double *eigenvectors,
+                       nd_error *err);
+/* The principal square root of the symmetric positive semidefinite n x n
+ * matrix a: root = V diag(sqrt w) V^T from nd_symmetric_eigen, exactly
+ * symmetric, root root = a up to rounding. Eigenvalues in [-1e-10 |w|max,
+ * 0) are rounding and count as 0; a more negative one is ND_ERR, saying
+ * how negative. Near 0 the square root magnifies rounding: an eigenvalue
+ * off by e moves the root by up to sqrt(e) there. root may be a. ND_ERR
+ * (root NaN) and stops as nd_symmetric_eigen too. */
+int nd_sqrtm_psd(int64_t n, const double *a, double *root, nd_error *err);
 
 #ifdef __cplusplus
 }

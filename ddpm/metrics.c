@@ -1,14 +1,18 @@
 /* How close a set of generated points is to the data: the energy distance
  * (Szekely and Rizzo) and the k-nearest-neighbour precision and recall of
- * Kynkaanniemi et al. (2019), both by brute force over all pairs.
+ * Kynkaanniemi et al. (2019), both by brute force over all pairs; and,
+ * for the Gaussians fitted to sets of points, a symmetric
+ * eigen-decomposition and matrix square root (cyclic Jacobi rotations, in
+ * double).
  *
- * Both read the points once into double arrays: the rows as they are, and
- * a transposed copy [D, cols] (cols = the count rounded up to BLOCK, the
- * padding zeros) so that the squared distances from one point to BLOCK
- * others are D passes over contiguous columns. Work is split over the
- * thread pool by rows, in chunks of a fixed number of rows, and every sum
- * runs in a fixed order: the results are the same bits for any thread
- * count. */
+ * The energy distance and the k-NN figures read the points once into
+ * double arrays: the rows as they are, and a transposed copy [D, cols]
+ * (cols = the count rounded up to BLOCK, the padding zeros) so that the
+ * squared distances from one point to BLOCK others are D passes over
+ * contiguous columns. Work is split over the thread pool by rows, in
+ * chunks of a fixed number of rows, and every sum runs in a fixed order:
+ * the results are the same bits for any thread count. */
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -261,6 +265,8 @@ static double coverage(const point_set *q, const point_set *c, int64_t k) {
     return (double)inside / (double)q->n;
 }
 
+static const char *not_finite_name(double v) { return isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
+
 static int check_finite(const nd_tensor *x, const char *what, nd_error *err) {
     const float *p = nd_data(x);
     for (int64_t i = 0; i < x->shape[0]; i++)
@@ -268,8 +274,7 @@ static int check_finite(const nd_tensor *x, const char *what, nd_error *err) {
             float v = p[i * x->strides[0] + k * x->strides[1]];
             if (!isfinite(v))
                 return nd_error_set(err, "knn precision/recall: %s[%lld, %lld] is %s", what,
-                                    (long long)i, (long long)k,
-                                    isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
+                                    (long long)i, (long long)k, not_finite_name(v));
         }
     return ND_OK;
 }
@@ -303,4 +308,241 @@ int nd_knn_precision_recall(const nd_tensor *real, const nd_tensor *fake, int k,
     set_free(&pr);
     set_free(&pf);
     return ND_OK;
+}
+
+/* ---- symmetric eigen-decomposition and square root ------------------------ */
+
+#define SWEEPS 100    /* Jacobi sweeps at most */
+#define OFF_TOL 1e-14 /* off-diagonal norm accepted at the sweep cap, of the matrix's */
+#define SYM_TOL 1e-10 /* |a_ij - a_ji| allowed, of the largest |entry| */
+#define PSD_TOL 1e-10 /* negative eigenvalues taken for rounding, of the scale */
+
+static size_t mat_bytes(int64_t n) { return (size_t)n * (size_t)n * sizeof(double); }
+
+static void check_order(int64_t n, const char *op) {
+    if (n < 1) nd_fatal(op, "n = %lld; want n >= 1", (long long)n);
+    if (n > (int64_t)(SIZE_MAX / sizeof(double) / 4) / n)
+        nd_fatal(op, "n = %lld is too large", (long long)n);
+}
+
+/* The Jacobi rotation of rows and columns p < q of the symmetric a [n, n]
+ * (both triangles kept) that zeroes a_pq:
+ *   theta = (a_qq - a_pp) / (2 a_pq),
+ *   t = sign(theta) / (|theta| + sqrt(theta^2 + 1)) (the smaller angle),
+ *   c = 1 / sqrt(t^2 + 1), s = t c;
+ *   a_pp -= t a_pq, a_qq += t a_pq, a_pq = a_qp = 0,
+ *   (a_rp, a_rq) = (c a_rp - s a_rq, s a_rp + c a_rq) for the other r;
+ * and rows p and q of vt, the eigenvectors so far as rows, the same way
+ * (V = V J). */
+static void rotate(int64_t n, double *a, double *vt, int64_t p, int64_t q) {
+    double apq = a[p * n + q], app = a[p * n + p], aqq = a[q * n + q];
+    double theta = (aqq - app) / (2 * apq);
+    /* beyond 1e150, theta^2 would overflow, and t = 1 / (2 theta) to double
+     * precision */
+    double t = fabs(theta) > 1e150
+                   ? 0.5 / theta
+                   : copysign(1.0, theta) / (fabs(theta) + sqrt(theta * theta + 1));
+    double c = 1 / sqrt(t * t + 1), s = t * c;
+    double *rp = a + p * n, *rq = a + q * n;
+    for (int64_t r = 0; r < n; r++) {
+        if (r == p || r == q) continue;
+        double x = rp[r], y = rq[r];
+        rp[r] = a[r * n + p] = c * x - s * y;
+        rq[r] = a[r * n + q] = s * x + c * y;
+    }
+    rp[p] = app - t * apq;
+    rq[q] = aqq + t * apq;
+    rp[q] = rq[p] = 0;
+    if (vt) {
+        double *vp = vt + p * n, *vq = vt + q * n;
+        for (int64_t r = 0; r < n; r++) {
+            double x = vp[r], y = vq[r];
+            vp[r] = c * x - s * y;
+            vq[r] = s * x + c * y;
+        }
+    }
+}
+
+/* Cyclic Jacobi on the symmetric a [n, n], entries at most n in size:
+ * sweeps over the pairs p < q row by row, rotating each a_pq that is not
+ * negligible next to its diagonal, |a_pq| > 2^-52 sqrt(|a_pp|) sqrt(|a_qq|)
+ * (the test of Demmel and Veselic 1992, which keeps small eigenvalues
+ * accurate where the matrix determines them well), until a sweep rotates
+ * nothing; the off-diagonal norm is then at most 2^-52 sqrt(n) times a's.
+ * The eigenvalues are left on the diagonal. ND_ERR if SWEEPS sweeps leave
+ * the off-diagonal norm above OFF_TOL of a's. */
+static int jacobi(int64_t n, double *a, double *vt, const char *name, nd_error *err) {
+    for (int sweep = 0; sweep < SWEEPS; sweep++) {
+        int64_t rotations = 0;
+        for (int64_t p = 0; p < n; p++)
+            for (int64_t q = p + 1; q < n; q++) {
+                double apq = fabs(a[p * n + q]);
+                if (apq <= DBL_EPSILON * sqrt(fabs(a[p * n + p])) * sqrt(fabs(a[q * n + q])))
+                    continue;
+                rotate(n, a, vt, p, q);
+                rotations++;
+            }
+        if (rotations == 0) return ND_OK;
+    }
+    double off = 0, diag = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double v = a[i * n + j] * a[i * n + j];
+            if (i == j)
+                diag += v;
+            else
+                off += v;
+        }
+    if (off <= OFF_TOL * OFF_TOL * (off + diag)) return ND_OK;
+    return nd_error_set(err,
+                        "%s: no convergence in %d Jacobi sweeps (off-diagonal norm %.3g of "
+                        "the matrix's)",
+                        name, SWEEPS, sqrt(off / (off + diag)));
+}
+
+static void fill_nan(double *x, int64_t count) {
+    for (int64_t i = 0; i < count; i++) x[i] = NAN;
+}
+
+/* The eigenvalues w (ascending) and, if v is not NULL, the eigenvectors (as
+ * the columns of v [n, n], each with its largest component positive) of
+ * the symmetric part of a, (a + a^T) / 2. The matrix is scaled by a power
+ * of two, so that its largest entry lies in [1/2, 1), before the rotations
+ * and the eigenvalues scaled back: exact, and nothing overflows on the way.
+ * ND_ERR (w and v NaN) for an entry that is not finite, a not symmetric
+ * within SYM_TOL, no convergence, or an eigenvalue beyond double's range;
+ * messages begin "<name>: ". a may be w or v. */
+static int sym_eigen(int64_t n, const double *a, double *w, double *v, const char *name,
+                     nd_error *err) {
+    int rc = ND_OK;
+    double amax = 0;
+    for (int64_t i = 0; i < n && rc == ND_OK; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double x = a[i * n + j];
+            if (!isfinite(x)) {
+                rc = nd_error_set(err, "%s: a[%lld, %lld] is %s", name, (long long)i,
+                                  (long long)j, not_finite_name(x));
+                break;
+            }
+            amax = fmax(amax, fabs(x));
+        }
+    for (int64_t i = 0; i < n && rc == ND_OK; i++)
+        for (int64_t j = i + 1; j < n; j++) {
+            double x = a[i * n + j], y = a[j * n + i];
+            if (fabs(x - y) > SYM_TOL * amax) {
+                rc = nd_error_set(err,
+                                  "%s: a[%lld, %lld] = %.9g but a[%lld, %lld] = %.9g; not "
+                                  "symmetric (allowed: %g of the largest |entry|, %.9g)",
+                                  name, (long long)i, (long long)j, x, (long long)j,
+                                  (long long)i, y, SYM_TOL, amax);
+                break;
+            }
+        }
+    if (rc != ND_OK) {
+        fill_nan(w, n);
+        if (v) fill_nan(v, n * n);
+        return rc;
+    }
+
+    int e = 0;
+    if (amax > 0) frexp(amax, &e);
+    double *m = nd_alloc(mat_bytes(n)), *vt = v ? nd_alloc(mat_bytes(n)) : NULL;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double x = a[i * n + j], y = a[j * n + i];
+            m[i * n + j] = ldexp(x == y ? x : 0.5 * x + 0.5 * y, -e);
+        }
+    if (vt) {
+        memset(vt, 0, mat_bytes(n));
+        for (int64_t i = 0; i < n; i++) vt[i * n + i] = 1;
+    }
+    rc = jacobi(n, m, vt, name, err);
+
+    /* sort: order[k] = the index of the k-th smallest, equal ones in place */
+    int64_t *order = nd_alloc((size_t)n * sizeof(int64_t));
+    for (int64_t k = 0; k < n && rc == ND_OK; k++) {
+        double x = m[k * n + k];
+        int64_t i = k;
+        for (; i > 0 && m[order[i - 1] * n + order[i - 1]] > x; i--) order[i] = order[i - 1];
+        order[i] = k;
+    }
+    for (int64_t k = 0; k < n && rc == ND_OK; k++) {
+        double x = ldexp(m[order[k] * n + order[k]], e);
+        if (!isfinite(x))
+            rc = nd_error_set(err, "%s: an eigenvalue is beyond the range of double", name);
+        w[k] = x;
+    }
+    if (rc == ND_OK && v)
+        for (int64_t k = 0; k < n; k++) {
+            const double *u = vt + order[k] * n;
+            int64_t big = 0;
+            for (int64_t i = 1; i < n; i++)
+                if (fabs(u[i]) > fabs(u[big])) big = i;
+            double sign = u[big] < 0 ? -1.0 : 1.0;
+            for (int64_t i = 0; i < n; i++) v[i * n + k] = sign * u[i];
+        }
+    if (rc != ND_OK) {
+        fill_nan(w, n);
+        if (v) fill_nan(v, n * n);
+    }
+    nd_dealloc(order, (size_t)n * sizeof(int64_t));
+    nd_dealloc(m, mat_bytes(n));
+    if (vt) nd_dealloc(vt, mat_bytes(n));
+    return rc;
+}
+
+int nd_symmetric_eigen(int64_t n, const double *a, double *eigenvalues, double *eigenvectors,
+                       nd_error *err) {
+    const char *op = "symmetric_eigen";
+    if (!a || !eigenvalues) nd_fatal(op, "a or eigenvalues is NULL");
+    check_order(n, op);
+    return sym_eigen(n, a, eigenvalues, eigenvectors, "symmetric eigen", err);
+}
+
+/* ND_ERR unless the smallest eigenvalue w0 of what is >= -PSD_TOL scale:
+ * more negative than that is no rounding error. */
+static int check_psd(double w0, double scale, const char *scale_name, const char *name,
+                     const char *what, nd_error *err) {
+    if (w0 >= -PSD_TOL * scale) return ND_OK;
+    return nd_error_set(err,
+                        "%s: %s has the eigenvalue %.6g, %.3g times %s (%.6g), more negative "
+                        "than rounding (%g) explains: not positive semidefinite",
+                        name, what, w0, w0 / scale, scale_name, scale, PSD_TOL);
+}
+
+/* root = V diag(sqrt(max(w, 0))) V^T [n, n], exactly symmetric, from the
+ * eigenvectors v (columns) and the eigenvalues w: root_ij is the sum over
+ * k of (v_ik sqrt(w_k)) v_jk, in order of k. */
+static void psd_root(int64_t n, const double *v, const double *w, double *root) {
+    double *b = nd_alloc(mat_bytes(n)), *r = nd_alloc((size_t)n * sizeof(double));
+    for (int64_t k = 0; k < n; k++) r[k] = sqrt(fmax(w[k], 0));
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < n; k++) b[i * n + k] = v[i * n + k] * r[k];
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = i; j < n; j++) {
+            const double *bi = b + i * n, *vj = v + j * n;
+            double s = 0;
+            for (int64_t k = 0; k < n; k++) s += bi[k] * vj[k];
+            root[i * n + j] = root[j * n + i] = s;
+        }
+    nd_dealloc(r, (size_t)n * sizeof(double));
+    nd_dealloc(b, mat_bytes(n));
+}
+
+int nd_sqrtm_psd(int64_t n, const double *a, double *root, nd_error *err) {
+    const char *op = "sqrtm_psd", *name = "sqrtm";
+    if (!a || !root) nd_fatal(op, "a or root is NULL");
+    check_order(n, op);
+    double *w = nd_alloc((size_t)n * sizeof(double)), *v = nd_alloc(mat_bytes(n));
+    int rc = sym_eigen(n, a, w, v, name, err);
+    if (rc == ND_OK)
+        rc = check_psd(w[0], fmax(fabs(w[0]), fabs(w[n - 1])), "its largest |eigenvalue|", name,
+                       "a", err);
+    if (rc == ND_OK)
+        psd_root(n, v, w, root);
+    else
+        fill_nan(root, n * n);
+    nd_dealloc(v, mat_bytes(n));
+    nd_dealloc(w, (size_t)n * sizeof(double));
+    return rc;
 }

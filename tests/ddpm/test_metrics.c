@@ -2,7 +2,9 @@
  * loop in double and against closed forms (single points, equal sets, two
  * Gaussians a shift apart, two samples of one distribution), and the k-NN
  * precision and recall against a sort-every-row reference and against
- * sets whose answer is known; both the same for any thread count. */
+ * sets whose answer is known; both the same for any thread count. The
+ * symmetric eigen-decomposition and square root against matrices built
+ * from chosen eigenvalues. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -406,6 +408,365 @@ START_TEST(knn_misuse_stops) {
 }
 END_TEST
 
+/* ---- symmetric eigen-decomposition and square root ------------------------ */
+
+/* element i of a uniform stream in [-1, 1), in double */
+static double unif(uint64_t seed, uint64_t i) { return 2.0 * nd_rand_at(seed, 3, i) - 1.0; }
+
+/* a zero n x n matrix (n at most 1024) */
+static double *new_mat(int64_t n) {
+    ck_assert(n >= 1 && n <= 1024);
+    return calloc((size_t)n * (size_t)n, sizeof(double));
+}
+
+/* A random symmetric n x n matrix, entries uniform in [-1, 1). */
+static double *rand_symmetric(uint64_t seed, int64_t n) {
+    double *a = new_mat(n);
+    uint64_t c = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = i; j < n; j++) a[i * n + j] = a[j * n + i] = unif(seed, c++);
+    return a;
+}
+
+/* A random orthogonal n x n matrix: the rows of a Gaussian matrix made
+ * orthonormal by Gram-Schmidt, run twice over each row. */
+static double *rand_orthogonal(uint64_t seed, int64_t n) {
+    double *q = new_mat(n);
+    for (int64_t i = 0; i < n * n; i++) q[i] = nd_randn_at(seed, 4, (uint64_t)i);
+    for (int64_t i = 0; i < n; i++) {
+        double *qi = q + i * n;
+        for (int pass = 0; pass < 2; pass++)
+            for (int64_t j = 0; j < i; j++) {
+                double dot = 0;
+                for (int64_t k = 0; k < n; k++) dot += qi[k] * q[j * n + k];
+                for (int64_t k = 0; k < n; k++) qi[k] -= dot * q[j * n + k];
+            }
+        double norm = 0;
+        for (int64_t k = 0; k < n; k++) norm += qi[k] * qi[k];
+        for (int64_t k = 0; k < n; k++) qi[k] /= sqrt(norm);
+    }
+    return q;
+}
+
+/* Q diag(w) Q^T */
+static double *from_eigen(int64_t n, const double *q, const double *w) {
+    double *a = new_mat(n);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t k = 0; k < n; k++) a[i * n + j] += q[i * n + k] * w[k] * q[j * n + k];
+    return a;
+}
+
+/* z = x y, [n, n] */
+static void mul(int64_t n, const double *x, const double *y, double *z) {
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < n; k++) s += x[i * n + k] * y[k * n + j];
+            z[i * n + j] = s;
+        }
+}
+
+static double max_abs(const double *x, int64_t count) {
+    double m = 0;
+    for (int64_t i = 0; i < count; i++) m = fmax(m, fabs(x[i]));
+    return m;
+}
+
+/* max |x - y| over count entries */
+static double max_diff(const double *x, const double *y, int64_t count) {
+    double m = 0;
+    for (int64_t i = 0; i < count; i++) m = fmax(m, fabs(x[i] - y[i]));
+    return m;
+}
+
+static void eigen(int64_t n, const double *a, double *w, double *v) {
+    nd_error err;
+    int rc = nd_symmetric_eigen(n, a, w, v, &err);
+    ck_assert_msg(rc == ND_OK, "%s", err.message);
+}
+
+/* w, v decompose a: w ascending, V^T V = I to 1e-12 and V diag(w) V^T = a
+ * to 1e-10 of a's largest entry, each eigenvector signed as promised. */
+static void check_decomposition(int64_t n, const double *a, const double *w, const double *v,
+                                uint64_t seed) {
+    for (int64_t k = 1; k < n; k++)
+        ck_assert_msg(w[k - 1] <= w[k], "n %lld seed %llu: w[%lld] %.17g > w[%lld] %.17g",
+                      (long long)n, (unsigned long long)seed, (long long)k - 1, w[k - 1],
+                      (long long)k, w[k]);
+    double orth = 0, rec = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double vtv = 0, vwv = 0;
+            for (int64_t k = 0; k < n; k++) {
+                vtv += v[k * n + i] * v[k * n + j];
+                vwv += v[i * n + k] * w[k] * v[j * n + k];
+            }
+            orth = fmax(orth, fabs(vtv - (i == j)));
+            rec = fmax(rec, fabs(vwv - a[i * n + j]));
+        }
+    /* each eigenvector's largest component (the first of equals) is positive */
+    for (int64_t k = 0; k < n; k++) {
+        int64_t big = 0;
+        for (int64_t i = 1; i < n; i++)
+            if (fabs(v[i * n + k]) > fabs(v[big * n + k])) big = i;
+        ck_assert_msg(v[big * n + k] > 0, "n %lld seed %llu: eigenvector %lld", (long long)n,
+                      (unsigned long long)seed, (long long)k);
+    }
+    double scale = max_abs(a, n * n);
+    ck_assert_msg(orth <= 1e-12, "n %lld seed %llu: |V^T V - I| = %g", (long long)n,
+                  (unsigned long long)seed, orth);
+    ck_assert_msg(rec <= 1e-10 * scale, "n %lld seed %llu: |V diag(w) V^T - A| = %g of %g",
+                  (long long)n, (unsigned long long)seed, rec, scale);
+}
+
+/* Random symmetric matrices of n = 1 to 40, three seeds each: sorted,
+ * orthonormal, and reconstructing A. The values alone are the same bits,
+ * and a may be the eigenvectors' buffer. */
+START_TEST(eigen_random_symmetric) {
+    for (int64_t n = 1; n <= 40; n++)
+        for (uint64_t s = 0; s < 3; s++) {
+            uint64_t seed = 1000 * (uint64_t)n + s;
+            double *a = rand_symmetric(seed, n), *v = new_mat(n), *w = malloc(n * sizeof *w);
+            double *w2 = malloc(n * sizeof *w2), *v2 = new_mat(n);
+            eigen(n, a, w, v);
+            check_decomposition(n, a, w, v, seed);
+            eigen(n, a, w2, NULL);
+            ck_assert_msg(memcmp(w, w2, n * sizeof *w) == 0, "n %lld seed %llu", (long long)n,
+                          (unsigned long long)seed);
+            memcpy(v2, a, n * n * sizeof *a);
+            eigen(n, v2, w2, v2);
+            ck_assert(memcmp(w, w2, n * sizeof *w) == 0 && memcmp(v, v2, n * n * sizeof *v) == 0);
+            free(a), free(v), free(w), free(w2), free(v2);
+        }
+}
+END_TEST
+
+/* Eigenvalues known in advance: a diagonal matrix (no rotation: exact, the
+ * eigenvectors the unit vectors, equal eigenvalues in their order); 2 x 2
+ * matrices against (a + c)/2 -+ hypot((a - c)/2, b); and Q diag(w) Q^T for
+ * a random orthogonal Q and chosen w, a threefold one among them, with
+ * the eigenvectors Q's columns up to sign (the threefold one's span). */
+START_TEST(eigen_known_values) {
+    double d[25] = {0}, w[5], v[25];
+    const double diag[5] = {3, -1, 2, 0, -1};
+    for (int i = 0; i < 5; i++) d[i * 5 + i] = diag[i];
+    eigen(5, d, w, v);
+    const double want_w[5] = {-1, -1, 0, 2, 3};
+    const int at[5] = {1, 4, 3, 2, 0}; /* eigenvector k is e_at[k] */
+    for (int k = 0; k < 5; k++) {
+        ck_assert(w[k] == want_w[k]);
+        for (int i = 0; i < 5; i++) ck_assert(v[i * 5 + k] == (i == at[k] ? 1.0 : 0.0));
+    }
+
+    const double two[][3] = {{2, 1, 2},     {1, 1e-9, -3}, {0, -1, 0},
+                             {5, 1e-300, 5}, {-4, 3, 7},    {1e-3, 2e-3, 1e3}};
+    for (int c = 0; c < 6; c++) {
+        double a = two[c][0], b = two[c][1], cc = two[c][2];
+        double m[4] = {a, b, b, cc}, w2[2], v2[4];
+        eigen(2, m, w2, v2);
+        double h = hypot((a - cc) / 2, b), lo = (a + cc) / 2 - h, hi = (a + cc) / 2 + h;
+        double scale = fmax(fabs(lo), fabs(hi));
+        ck_assert_msg(fabs(w2[0] - lo) <= 1e-15 * scale && fabs(w2[1] - hi) <= 1e-15 * scale,
+                      "case %d: %.17g %.17g, want %.17g %.17g", c, w2[0], w2[1], lo, hi);
+        /* (b, hi - a) and (lo - cc, b) point along the eigenvectors */
+        double u[2] = {hi - cc, b}, len = hypot(u[0], u[1]);
+        if (len == 0) u[0] = 1, len = 1; /* b = 0 and cc the larger */
+        double cosine = (v2[1] * u[0] + v2[3] * u[1]) / len;
+        ck_assert_msg(fabs(fabs(cosine) - 1) <= 1e-14, "case %d: %.17g", c, cosine);
+    }
+
+    const int64_t n = 12;
+    const double chosen[12] = {-3, -1e-3, 0, 0.5, 0.5, 0.5, 1, 2, 7, 7.5, 10, 100};
+    double *q = rand_orthogonal(77, n);
+    /* eigenvector k as column k of q, taken in a mixed order */
+    const int col[12] = {5, 0, 11, 3, 8, 1, 10, 2, 7, 4, 9, 6};
+    double wk[12];
+    for (int k = 0; k < 12; k++) wk[col[k]] = chosen[k];
+    double *a = from_eigen(n, q, wk), *vv = new_mat(n), ww[12];
+    eigen(n, a, ww, vv);
+    check_decomposition(n, a, ww, vv, 77);
+    for (int k = 0; k < 12; k++) {
+        ck_assert_msg(fabs(ww[k] - chosen[k]) <= 1e-13 * 100, "%d: %.17g", k, ww[k]);
+        if (k >= 3 && k <= 5) continue;
+        double cosine = 0;
+        for (int64_t i = 0; i < n; i++) cosine += vv[i * n + k] * q[i * n + col[k]];
+        ck_assert_msg(fabs(fabs(cosine) - 1) <= 1e-10, "%d: %.17g", k, cosine);
+    }
+    /* the projection onto the eigenspace of 0.5 */
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++) {
+            double got = 0, want = 0;
+            for (int k = 3; k <= 5; k++) {
+                got += vv[i * n + k] * vv[j * n + k];
+                want += q[i * n + col[k]] * q[j * n + col[k]];
+            }
+            worst = fmax(worst, fabs(got - want));
+        }
+    ck_assert_msg(worst <= 1e-10, "%g", worst);
+    free(q), free(a), free(vv);
+}
+END_TEST
+
+/* Scaled by 2^-1000 or 2^1000 (entries near the ends of double's range),
+ * the eigenvalues scale exactly and the eigenvectors stay the same bits;
+ * a sum beyond the range is ND_ERR. */
+START_TEST(eigen_scaled_matrices) {
+    const int64_t n = 9;
+    double *a = rand_symmetric(5, n), *s = new_mat(n), *v = new_mat(n), *vs = new_mat(n);
+    double w[9], ws[9];
+    eigen(n, a, w, v);
+    const int powers[2] = {-1000, 1000};
+    for (int p = 0; p < 2; p++) {
+        for (int64_t i = 0; i < n * n; i++) s[i] = ldexp(a[i], powers[p]);
+        eigen(n, s, ws, vs);
+        for (int k = 0; k < n; k++) ck_assert(ws[k] == ldexp(w[k], powers[p]));
+        ck_assert(memcmp(v, vs, n * n * sizeof *v) == 0);
+    }
+    double big[4] = {1e308, 1e308, 1e308, 1e308}, wb[2], vb[4];
+    nd_error err;
+    ck_assert_int_eq(nd_symmetric_eigen(2, big, wb, vb, &err), ND_ERR);
+    ck_assert_str_eq(err.message, "symmetric eigen: an eigenvalue is beyond the range of double");
+    ck_assert(isnan(wb[0]) && isnan(wb[1]) && isnan(vb[0]) && isnan(vb[3]));
+    free(a), free(s), free(v), free(vs);
+}
+END_TEST
+
+/* ND_ERR with a message, the outputs NaN: entries that are not finite, a
+ * matrix that is not symmetric; a tiny asymmetry is averaged away; misuse
+ * stops. */
+START_TEST(eigen_errors) {
+    double w[3], v[9];
+    nd_error err;
+    double a[9] = {1, 2, 3, 2, 5, NAN, 3, 6, 9};
+    ck_assert_int_eq(nd_symmetric_eigen(3, a, w, v, &err), ND_ERR);
+    ck_assert_str_eq(err.message, "symmetric eigen: a[1, 2] is nan");
+    ck_assert(isnan(w[0]) && isnan(w[2]) && isnan(v[0]) && isnan(v[8]));
+    a[5] = 6;
+    a[6] = -INFINITY;
+    ck_assert_int_eq(nd_symmetric_eigen(3, a, w, NULL, &err), ND_ERR);
+    ck_assert_str_eq(err.message, "symmetric eigen: a[2, 0] is -inf");
+    a[6] = 3.5;
+    ck_assert_int_eq(nd_symmetric_eigen(3, a, w, v, &err), ND_ERR);
+    ck_assert_str_eq(err.message, "symmetric eigen: a[0, 2] = 3 but a[2, 0] = 3.5; not "
+                                  "symmetric (allowed: 1e-10 of the largest |entry|, 9)");
+    ck_assert(isnan(w[1]) && isnan(v[4]));
+    ck_assert_int_eq(nd_symmetric_eigen(3, a, w, v, NULL), ND_ERR);
+    /* 1e-12 apart is rounding: decomposed as the average */
+    a[6] = 3 + 1e-12;
+    double avg[9], w2[3], v2[9];
+    memcpy(avg, a, sizeof a);
+    avg[2] = avg[6] = 0.5 * a[2] + 0.5 * a[6];
+    eigen(3, a, w, v);
+    eigen(3, avg, w2, v2);
+    ck_assert(memcmp(w, w2, sizeof w) == 0 && memcmp(v, v2, sizeof v) == 0);
+
+    EXPECT_FATAL(nd_symmetric_eigen(3, NULL, w, v, &err),
+                 "nanodiff: symmetric_eigen: a or eigenvalues is NULL");
+    EXPECT_FATAL(nd_symmetric_eigen(3, a, NULL, v, &err),
+                 "nanodiff: symmetric_eigen: a or eigenvalues is NULL");
+    EXPECT_FATAL(nd_symmetric_eigen(0, a, w, v, &err),
+                 "nanodiff: symmetric_eigen: n = 0; want n >= 1");
+    EXPECT_FATAL(nd_symmetric_eigen(-2, a, w, v, &err),
+                 "nanodiff: symmetric_eigen: n = -2; want n >= 1");
+}
+END_TEST
+
+static void sqrtm(int64_t n, const double *a, double *root) {
+    nd_error err;
+    int rc = nd_sqrtm_psd(n, a, root, &err);
+    ck_assert_msg(rc == ND_OK, "%s", err.message);
+}
+
+/* A = Q diag(w) Q^T with w in [0.1, 10), n = 1 to 20: the root is Q
+ * diag(sqrt w) Q^T to 1e-12, exactly symmetric, and squares back to A to
+ * 1e-10 of A's largest entry; likewise B B^T for a random B. 9 -> 3
+ * exactly; and the root may be written over a. */
+START_TEST(sqrtm_of_spd) {
+    for (int64_t n = 1; n <= 20; n++) {
+        uint64_t seed = 300 + (uint64_t)n;
+        double *q = rand_orthogonal(seed, n), *w = malloc(n * sizeof *w);
+        double *r = malloc(n * sizeof *r);
+        for (int64_t k = 0; k < n; k++) {
+            w[k] = 5.05 + 4.95 * unif(seed, (uint64_t)k);
+            r[k] = sqrt(w[k]);
+        }
+        double *a = from_eigen(n, q, w), *want = from_eigen(n, q, r);
+        double *root = new_mat(n), *sq = new_mat(n);
+        sqrtm(n, a, root);
+        ck_assert_msg(max_diff(root, want, n * n) <= 1e-12 * max_abs(want, n * n),
+                      "n %lld seed %llu: %g", (long long)n, (unsigned long long)seed,
+                      max_diff(root, want, n * n));
+        for (int64_t i = 0; i < n; i++)
+            for (int64_t j = 0; j < n; j++) ck_assert(root[i * n + j] == root[j * n + i]);
+        mul(n, root, root, sq);
+        ck_assert_msg(max_diff(sq, a, n * n) <= 1e-10 * max_abs(a, n * n),
+                      "n %lld seed %llu: %g", (long long)n, (unsigned long long)seed,
+                      max_diff(sq, a, n * n));
+        /* in place */
+        sqrtm(n, a, a);
+        ck_assert(memcmp(a, root, n * n * sizeof *a) == 0);
+        free(q), free(w), free(r), free(a), free(want), free(root), free(sq);
+    }
+    const int64_t n = 30;
+    double *b = new_mat(n), *a = new_mat(n), *root = new_mat(n), *sq = new_mat(n);
+    for (int64_t i = 0; i < n * n; i++) b[i] = unif(31, (uint64_t)i);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < n; j++)
+            for (int64_t k = 0; k < n; k++) a[i * n + j] += b[i * n + k] * b[j * n + k];
+    sqrtm(n, a, root);
+    mul(n, root, root, sq);
+    ck_assert(max_diff(sq, a, n * n) <= 1e-10 * max_abs(a, n * n));
+    double nine = 9, three;
+    sqrtm(1, &nine, &three);
+    ck_assert(three == 3);
+    free(b), free(a), free(root), free(sq);
+}
+END_TEST
+
+/* Positive semidefinite but singular: eigenvalues that come out a rounding
+ * below 0 count as 0 (no NaN), the root squares back to A, and is Q
+ * diag(sqrt w) Q^T to the 1e-8 that square roots near 0 allow. An
+ * eigenvalue of -1e-15 next to 4 is rounding, -1e-3 is ND_ERR. */
+START_TEST(sqrtm_of_singular_and_negative) {
+    const int64_t n = 7;
+    const double w[7] = {0, 0, 0, 1, 4, 9, 0}, r[7] = {0, 0, 0, 1, 2, 3, 0};
+    for (uint64_t seed = 0; seed < 5; seed++) {
+        double *q = rand_orthogonal(seed, n), *a = from_eigen(n, q, w);
+        double *want = from_eigen(n, q, r), *root = new_mat(n), *sq = new_mat(n);
+        sqrtm(n, a, root);
+        mul(n, root, root, sq);
+        ck_assert_msg(max_diff(sq, a, n * n) <= 1e-10 * max_abs(a, n * n), "seed %llu: %g",
+                      (unsigned long long)seed, max_diff(sq, a, n * n));
+        ck_assert_msg(max_diff(root, want, n * n) <= 1e-7, "seed %llu: %g",
+                      (unsigned long long)seed, max_diff(root, want, n * n));
+        free(q), free(a), free(want), free(root), free(sq);
+    }
+    double d[9] = {4, 0, 0, 0, -1e-15, 0, 0, 0, 1}, root[9];
+    sqrtm(3, d, root);
+    const double want[9] = {2, 0, 0, 0, 0, 0, 0, 0, 1};
+    ck_assert(memcmp(root, want, sizeof root) == 0);
+    d[4] = -1e-3;
+    nd_error err;
+    ck_assert_int_eq(nd_sqrtm_psd(3, d, root, &err), ND_ERR);
+    ck_assert_str_eq(err.message,
+                     "sqrtm: a has the eigenvalue -0.001, -0.00025 times its largest "
+                     "|eigenvalue| (4), more negative than rounding (1e-10) explains: not "
+                     "positive semidefinite");
+    ck_assert(isnan(root[0]) && isnan(root[8]));
+    double neg = -1, out;
+    ck_assert_int_eq(nd_sqrtm_psd(1, &neg, &out, NULL), ND_ERR);
+    ck_assert(isnan(out));
+    d[4] = NAN;
+    ck_assert_int_eq(nd_sqrtm_psd(3, d, root, &err), ND_ERR);
+    ck_assert_str_eq(err.message, "sqrtm: a[1, 1] is nan");
+    EXPECT_FATAL(nd_sqrtm_psd(3, NULL, root, &err), "nanodiff: sqrtm_psd: a or root is NULL");
+    EXPECT_FATAL(nd_sqrtm_psd(3, d, NULL, &err), "nanodiff: sqrtm_psd: a or root is NULL");
+    EXPECT_FATAL(nd_sqrtm_psd(0, d, root, &err), "nanodiff: sqrtm_psd: n = 0; want n >= 1");
+}
+END_TEST
+
 TCase *tcase_metrics(void) {
     TCase *tc = nd_test_case("metrics");
     tcase_add_test(tc, energy_matches_brute_force);
@@ -421,5 +782,11 @@ TCase *tcase_metrics(void) {
     tcase_add_test(tc, knn_matches_brute_force);
     tcase_add_test(tc, knn_errors);
     tcase_add_test(tc, knn_misuse_stops);
+    tcase_add_test(tc, eigen_random_symmetric);
+    tcase_add_test(tc, eigen_known_values);
+    tcase_add_test(tc, eigen_scaled_matrices);
+    tcase_add_test(tc, eigen_errors);
+    tcase_add_test(tc, sqrtm_of_spd);
+    tcase_add_test(tc, sqrtm_of_singular_and_negative);
     return tc;
 }
