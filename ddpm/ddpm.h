@@ -459,6 +459,25 @@ double nd_energy_distance(const nd_tensor *a, const nd_tensor *b);
  * on NULL arguments or tensors that are not [count, D]. */
 int nd_knn_precision_recall(const nd_tensor *real, const nd_tensor *fake, int k,
                             double *precision, double *recall, nd_error *err);
+/* The Frechet distance between the Gaussians fitted to two sets of
+ * feature vectors a [n, D] and b [m, D], FID's formula (Heusel et al.
+ * 2017). *d2 is the SQUARED distance, as FID reports it:
+ *   d^2 = |mu_a - mu_b|^2 + tr(S_a + S_b - 2 (S_a^1/2 S_b S_a^1/2)^1/2),
+ * mu and S a set's mean and unbiased covariance (divided by n - 1), all in
+ * double, S_a^1/2 and the eigenvalues of the symmetric S_a^1/2 S_b S_a^1/2
+ * from nd_symmetric_eigen. 0 for a set against itself and symmetric in a
+ * and b, both up to rounding (a total that rounding takes below 0 is 0).
+ * Two samples of one distribution give more than 0, the more the smaller
+ * they are (FID's known bias): compare figures at equal n and m.
+ * Rounding: the eigenvalues of S_a^1/2 S_b S_a^1/2 are good to about
+ * 2^-52 |S_a| |S_b|, and their square roots magnify that where they are
+ * small: a set against itself gives about 2^-52 |S| cond(S), not 0, and
+ * where a covariance is singular (n <= D, or points in a subspace) about
+ * 1e-8 of tr S. O((n + m) D^2 + D^3), one thread, the same bits every
+ * run; meant for D up to a few hundred. ND_ERR (*d2 NaN) for n < 2 or
+ * m < 2, a different D, D = 0 or a coordinate that is not finite. Stops
+ * on NULL arguments or tensors that are not [count, D]. */
+int nd_frechet_distance(const nd_tensor *a, const nd_tensor *b, double *d2, nd_error *err);
 /* A = V diag(w) V^T for the symmetric n x n matrix a (row-major), in
  * double, by cyclic Jacobi rotations: eigenvalues [n] ascending;
  * eigenvectors [n, n] row-major (or NULL, for the values alone: the same

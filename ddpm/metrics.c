@@ -1,9 +1,9 @@
 /* How close a set of generated points is to the data: the energy distance
  * (Szekely and Rizzo) and the k-nearest-neighbour precision and recall of
- * Kynkaanniemi et al. (2019), both by brute force over all pairs; and,
- * for the Gaussians fitted to sets of points, a symmetric
- * eigen-decomposition and matrix square root (cyclic Jacobi rotations, in
- * double).
+ * Kynkaanniemi et al. (2019), both by brute force over all pairs; and the
+ * Frechet distance of the Gaussians fitted to two sets (FID's formula),
+ * with the symmetric eigen-decomposition and the matrix square root it
+ * needs (cyclic Jacobi rotations, in double).
  *
  * The energy distance and the k-NN figures read the points once into
  * double arrays: the rows as they are, and a transposed copy [D, cols]
@@ -267,14 +267,16 @@ static double coverage(const point_set *q, const point_set *c, int64_t k) {
 
 static const char *not_finite_name(double v) { return isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
 
-static int check_finite(const nd_tensor *x, const char *what, nd_error *err) {
+/* ND_ERR, "<name>: <what>[i, k] is nan", at the first coordinate of x that
+ * is not finite */
+static int check_finite(const nd_tensor *x, const char *what, const char *name, nd_error *err) {
     const float *p = nd_data(x);
     for (int64_t i = 0; i < x->shape[0]; i++)
         for (int64_t k = 0; k < x->shape[1]; k++) {
             float v = p[i * x->strides[0] + k * x->strides[1]];
             if (!isfinite(v))
-                return nd_error_set(err, "knn precision/recall: %s[%lld, %lld] is %s", what,
-                                    (long long)i, (long long)k, not_finite_name(v));
+                return nd_error_set(err, "%s: %s[%lld, %lld] is %s", name, what, (long long)i,
+                                    (long long)k, not_finite_name(v));
         }
     return ND_OK;
 }
@@ -299,7 +301,9 @@ int nd_knn_precision_recall(const nd_tensor *real, const nd_tensor *fake, int k,
                             "knn precision/recall: k = %d needs more than k points in each "
                             "set; real has %lld, fake %lld",
                             k, (long long)n, (long long)m);
-    if (check_finite(real, "real", err) || check_finite(fake, "fake", err)) return ND_ERR;
+    const char *name = "knn precision/recall";
+    if (check_finite(real, "real", name, err) || check_finite(fake, "fake", name, err))
+        return ND_ERR;
     point_set pr, pf;
     set_load(&pr, real, op);
     set_load(&pf, fake, op);
@@ -544,5 +548,111 @@ int nd_sqrtm_psd(int64_t n, const double *a, double *root, nd_error *err) {
         fill_nan(root, n * n);
     nd_dealloc(v, mat_bytes(n));
     nd_dealloc(w, (size_t)n * sizeof(double));
+    return rc;
+}
+
+/* ---- Frechet distance ----------------------------------------------------- */
+
+/* The mean mu [d] and the unbiased covariance cov [d, d] (divided by
+ * n - 1) of the points x [n, d], in double: the mean, then the sum of the
+ * outer products of the centred points, row by row; exactly symmetric. */
+static void fit_gaussian(const nd_tensor *x, double *mu, double *cov) {
+    int64_t n = x->shape[0], d = x->shape[1], s0 = x->strides[0], s1 = x->strides[1];
+    const float *p = nd_data(x);
+    for (int64_t k = 0; k < d; k++) mu[k] = 0;
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < d; k++) mu[k] += p[i * s0 + k * s1];
+    for (int64_t k = 0; k < d; k++) mu[k] /= (double)n;
+    memset(cov, 0, mat_bytes(d));
+    double *c = nd_alloc((size_t)d * sizeof(double));
+    for (int64_t i = 0; i < n; i++) {
+        for (int64_t k = 0; k < d; k++) c[k] = p[i * s0 + k * s1] - mu[k];
+        for (int64_t j = 0; j < d; j++) {
+            double cj = c[j], *row = cov + j * d;
+            for (int64_t k = j; k < d; k++) row[k] += cj * c[k];
+        }
+    }
+    nd_dealloc(c, (size_t)d * sizeof(double));
+    for (int64_t j = 0; j < d; j++)
+        for (int64_t k = j; k < d; k++) cov[k * d + j] = cov[j * d + k] /= (double)(n - 1);
+}
+
+/* z = x y, all [d, d] */
+static void mat_mul(int64_t d, const double *x, const double *y, double *z) {
+    memset(z, 0, mat_bytes(d));
+    for (int64_t i = 0; i < d; i++)
+        for (int64_t k = 0; k < d; k++) {
+            double xik = x[i * d + k], *zi = z + i * d;
+            const double *yk = y + k * d;
+            for (int64_t j = 0; j < d; j++) zi[j] += xik * yk[j];
+        }
+}
+
+/* The squared Frechet distance: S_a^1/2 = V diag(sqrt w) V^T from S_a's
+ * eigen-decomposition, M = S_a^1/2 S_b S_a^1/2 made exactly symmetric,
+ * (M + M^T) / 2, and tr M^1/2 the sum of the square roots of M's
+ * eigenvalues, smallest first. S_a and M are positive semidefinite, so
+ * their eigenvalues below 0 are rounding, of order 2^-52 |S_a| and
+ * D 2^-52 |S_a| |S_b|: those above -PSD_TOL times |S_a|, and times
+ * |S_a| tr S_b (a bound on |S_a| |S_b|), count as 0. */
+int nd_frechet_distance(const nd_tensor *a, const nd_tensor *b, double *d2, nd_error *err) {
+    const char *op = "frechet_distance", *name = "frechet distance";
+    check_points(a, "a", op);
+    check_points(b, "b", op);
+    if (!d2) nd_fatal(op, "d2 is NULL");
+    *d2 = NAN;
+    int64_t n = a->shape[0], m = b->shape[0], d = a->shape[1];
+    if (b->shape[1] != d)
+        return nd_error_set(err, "%s: a's points have %lld coordinates, b's %lld", name,
+                            (long long)d, (long long)b->shape[1]);
+    if (d < 1) return nd_error_set(err, "%s: the points have no coordinates", name);
+    if (n < 2 || m < 2)
+        return nd_error_set(err, "%s: a covariance needs 2 points or more; a has %lld, b %lld",
+                            name, (long long)n, (long long)m);
+    if (check_finite(a, "a", name, err) || check_finite(b, "b", name, err)) return ND_ERR;
+    check_order(d, op);
+
+    size_t vec = (size_t)d * sizeof(double);
+    double *mu_a = nd_alloc(vec), *mu_b = nd_alloc(vec), *w = nd_alloc(vec);
+    double *s_a = nd_alloc(mat_bytes(d)), *s_b = nd_alloc(mat_bytes(d));
+    double *v = nd_alloc(mat_bytes(d)), *root = nd_alloc(mat_bytes(d));
+    fit_gaussian(a, mu_a, s_a);
+    fit_gaussian(b, mu_b, s_b);
+    double mean2 = 0, tr_a = 0, tr_b = 0;
+    for (int64_t k = 0; k < d; k++) {
+        double t = mu_a[k] - mu_b[k];
+        mean2 += t * t;
+        tr_a += s_a[k * d + k];
+        tr_b += s_b[k * d + k];
+    }
+
+    int rc = sym_eigen(d, s_a, w, v, name, err);
+    double top_a = rc == ND_OK ? fmax(fabs(w[0]), fabs(w[d - 1])) : 0;
+    if (rc == ND_OK)
+        rc = check_psd(w[0], top_a, "its largest |eigenvalue|", name, "the covariance of a", err);
+    if (rc == ND_OK) {
+        psd_root(d, v, w, root);
+        mat_mul(d, root, s_b, v); /* S_a^1/2 S_b */
+        mat_mul(d, v, root, s_a); /* M */
+        for (int64_t i = 0; i < d; i++)
+            for (int64_t j = i + 1; j < d; j++)
+                s_a[i * d + j] = s_a[j * d + i] = 0.5 * (s_a[i * d + j] + s_a[j * d + i]);
+        rc = sym_eigen(d, s_a, w, NULL, name, err);
+    }
+    if (rc == ND_OK)
+        rc = check_psd(w[0], top_a * tr_b, "|S_a| tr S_b", name, "S_a^1/2 S_b S_a^1/2", err);
+    if (rc == ND_OK) {
+        double tr_sqrt = 0;
+        for (int64_t k = 0; k < d; k++) tr_sqrt += sqrt(fmax(w[k], 0));
+        double dist = mean2 + (tr_a + tr_b - 2 * tr_sqrt);
+        *d2 = dist > 0 ? dist : 0; /* below 0 by rounding only */
+    }
+    nd_dealloc(mu_a, vec);
+    nd_dealloc(mu_b, vec);
+    nd_dealloc(w, vec);
+    nd_dealloc(s_a, mat_bytes(d));
+    nd_dealloc(s_b, mat_bytes(d));
+    nd_dealloc(v, mat_bytes(d));
+    nd_dealloc(root, mat_bytes(d));
     return rc;
 }

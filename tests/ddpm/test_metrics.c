@@ -4,7 +4,9 @@
  * precision and recall against a sort-every-row reference and against
  * sets whose answer is known; both the same for any thread count. The
  * symmetric eigen-decomposition and square root against matrices built
- * from chosen eigenvalues. */
+ * from chosen eigenvalues, and the Frechet distance against closed forms
+ * (diagonal, commuting and 2-D covariances) and a Newton-Schulz square
+ * root. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -767,6 +769,401 @@ START_TEST(sqrtm_of_singular_and_negative) {
 }
 END_TEST
 
+/* ---- Frechet distance ----------------------------------------------------- */
+
+/* The mean [d] and the unbiased covariance [d, d] of points x in double,
+ * entry by entry. */
+static void sample_stats(const nd_tensor *x, double *mu, double *cov) {
+    int64_t n = x->shape[0], d = x->shape[1];
+    for (int64_t k = 0; k < d; k++) {
+        mu[k] = 0;
+        for (int64_t i = 0; i < n; i++) mu[k] += coord(x, i, k);
+        mu[k] /= (double)n;
+    }
+    for (int64_t j = 0; j < d; j++)
+        for (int64_t k = 0; k < d; k++) {
+            double s = 0;
+            for (int64_t i = 0; i < n; i++)
+                s += (coord(x, i, j) - mu[j]) * (coord(x, i, k) - mu[k]);
+            cov[j * d + k] = s / (double)(n - 1);
+        }
+}
+
+static double frechet(const nd_tensor *a, const nd_tensor *b) {
+    nd_error err;
+    double d2;
+    int rc = nd_frechet_distance(a, b, &d2, &err);
+    ck_assert_msg(rc == ND_OK, "%s", err.message);
+    return d2;
+}
+
+/* n points mu + z L, z standard normal, mu [d] and L [d, d] uniform in
+ * [-1, 1) (L's diagonal 1 more), from seed */
+static nd_tensor *gaussian_set(uint64_t seed, int64_t n, int64_t d) {
+    nd_rng g = nd_rng_init(seed, 0);
+    nd_tensor *z = nd_randn(&g, ND_SHAPE(n, d)), *x = nd_empty(ND_SHAPE(n, d));
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < d; j++) {
+            double s = unif(seed, (uint64_t)(d * d + j));
+            for (int64_t k = 0; k < d; k++)
+                s += nd_data(z)[i * d + k] * (unif(seed, (uint64_t)(k * d + j)) + (k == j));
+            nd_data(x)[i * d + j] = (float)s;
+        }
+    return x;
+}
+
+/* x with its rows in reverse order */
+static nd_tensor *reversed(const nd_tensor *x) {
+    int64_t n = x->shape[0], d = x->shape[1];
+    nd_tensor *r = nd_empty(ND_SHAPE(n, d));
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t k = 0; k < d; k++) nd_data(r)[i * d + k] = (float)coord(x, n - 1 - i, k);
+    return r;
+}
+
+/* A set against itself, an equal copy, or its rows reversed: 0 to 1e-9.
+ * (What rounding leaves is about 2^-52 |S| cond(S): 2e-11 here, with tr S
+ * 97 and cond(S) 2e4.) A strided view gives the same bits as its
+ * contiguous copy. */
+START_TEST(frechet_of_a_set_with_itself) {
+    nd_tensor *x = gaussian_set(1, 1000, 16);
+    double same = frechet(x, x);
+    ck_assert_msg(same >= 0 && same <= 1e-9, "%g", same);
+    ck_assert(same_bits(frechet(x, nd_clone(x)), same));
+    double rev = frechet(x, reversed(x));
+    ck_assert_msg(rev >= 0 && rev <= 1e-9, "%g", rev);
+    nd_tensor *xt = nd_contiguous(nd_transpose(x, 0, 1));
+    nd_tensor *view = nd_transpose(xt, 0, 1);
+    ck_assert(!nd_is_contiguous(view));
+    nd_tensor *y = gaussian_set(2, 300, 16);
+    ck_assert(same_bits(frechet(view, y), frechet(x, y)));
+    ck_assert(frechet(x, y) > 1);
+}
+END_TEST
+
+/* n = 2^bits points whose coordinate j is mu_j + c_j w_2j+1(i) +
+ * c'_j w_2j+2(i), w_s(i) = (-1)^popcount(i & s) the Walsh functions:
+ * coordinates uncorrelated exactly, so the sample covariance is diagonal.
+ * mu in eighths, c in sixteenths: exact in float. */
+static double walsh(int64_t s, int64_t i) {
+    int parity = 0;
+    for (int64_t bits = s & i; bits; bits >>= 1) parity ^= (int)(bits & 1);
+    return parity ? -1.0 : 1.0;
+}
+
+static nd_tensor *walsh_set(uint64_t seed, int bits, int64_t d) {
+    int64_t n = (int64_t)1 << bits;
+    nd_tensor *x = nd_empty(ND_SHAPE(n, d));
+    for (int64_t j = 0; j < d; j++) {
+        double mu = floor(16 * unif(seed, (uint64_t)(3 * j))) / 8;
+        double c1 = (1 + floor(12 * (1 + unif(seed, (uint64_t)(3 * j + 1))))) / 16;
+        double c2 = floor(12 * (1 + unif(seed, (uint64_t)(3 * j + 2)))) / 16;
+        for (int64_t i = 0; i < n; i++) {
+            double v = mu + c1 * walsh(2 * j + 1, i) + c2 * walsh(2 * j + 2, i);
+            nd_data(x)[i * d + j] = (float)v;
+        }
+    }
+    return x;
+}
+
+/* sum (mu_a - mu_b)^2 + sum (sqrt(s_a) - sqrt(s_b))^2 over the coordinates,
+ * with s_a, s_b = diag(Q^T S Q): the distance when Q^T S_a Q and Q^T S_b Q
+ * are diagonal (Q = NULL for I). */
+static double commuting_form(const nd_tensor *a, const nd_tensor *b, const double *q) {
+    int64_t d = a->shape[1];
+    double *mu_a = malloc(d * sizeof *mu_a), *mu_b = malloc(d * sizeof *mu_b);
+    double *s_a = new_mat(d), *s_b = new_mat(d);
+    sample_stats(a, mu_a, s_a);
+    sample_stats(b, mu_b, s_b);
+    double sum = 0;
+    for (int64_t k = 0; k < d; k++) {
+        double t = mu_a[k] - mu_b[k], da = 0, db = 0;
+        for (int64_t i = 0; i < d; i++)
+            for (int64_t j = 0; j < d; j++) {
+                double qq = q ? q[i * d + k] * q[j * d + k] : (i == k && j == k);
+                da += qq * s_a[i * d + j];
+                db += qq * s_b[i * d + j];
+            }
+        double r = sqrt(da) - sqrt(db);
+        sum += t * t + r * r;
+    }
+    free(mu_a), free(mu_b), free(s_a), free(s_b);
+    return sum;
+}
+
+/* Diagonal sample covariances: the closed form, from the sets' own
+ * sample means and (n - 1) variances, to 1e-12. The sets differ in size
+ * (16 and 64 points), so a covariance divided by n would show. */
+START_TEST(frechet_diagonal_closed_form) {
+    for (uint64_t seed = 0; seed < 4; seed++) {
+        nd_tensor *a = walsh_set(10 + seed, 4, 5), *b = walsh_set(20 + seed, 6, 5);
+        double mu[5], cov[25];
+        sample_stats(a, mu, cov);
+        for (int j = 0; j < 5; j++)
+            for (int k = 0; k < 5; k++)
+                ck_assert(j == k ? cov[j * 5 + k] > 0 : cov[j * 5 + k] == 0);
+        double want = commuting_form(a, b, NULL), got = frechet(a, b);
+        ck_assert_msg(fabs(got - want) <= 1e-12 * want, "seed %llu: %.17g vs %.17g",
+                      (unsigned long long)seed, got, want);
+        ck_assert(fabs(frechet(b, a) - want) <= 1e-12 * want);
+    }
+}
+END_TEST
+
+/* x Q^T: each point turned by Q, in float */
+static nd_tensor *rotated(const nd_tensor *x, const double *q) {
+    int64_t n = x->shape[0], d = x->shape[1];
+    nd_tensor *r = nd_empty(ND_SHAPE(n, d));
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = 0; j < d; j++) {
+            double s = 0;
+            for (int64_t k = 0; k < d; k++) s += q[j * d + k] * coord(x, i, k);
+            nd_data(r)[i * d + j] = (float)s;
+        }
+    return r;
+}
+
+/* Covariances that commute but are not diagonal: the Walsh sets turned by
+ * one random rotation Q. The closed form holds in Q's frame, with the
+ * rotated sets' own statistics (off-diagonal in that frame only by float
+ * rounding, which moves the distance at second order): to 1e-9. */
+START_TEST(frechet_commuting_closed_form) {
+    const int64_t d = 6;
+    for (uint64_t seed = 0; seed < 4; seed++) {
+        double *q = rand_orthogonal(50 + seed, d);
+        nd_tensor *a = rotated(walsh_set(30 + seed, 4, d), q);
+        nd_tensor *b = rotated(walsh_set(40 + seed, 5, d), q);
+        double mu[6], s_a[36], s_b[36];
+        sample_stats(a, mu, s_a);
+        sample_stats(b, mu, s_b);
+        double off = 0, ab_ba = 0;
+        for (int64_t i = 0; i < d; i++)
+            for (int64_t j = 0; j < d; j++) {
+                if (i != j) off = fmax(off, fabs(s_a[i * d + j]));
+                double x = 0, y = 0;
+                for (int64_t k = 0; k < d; k++) {
+                    x += s_a[i * d + k] * s_b[k * d + j];
+                    y += s_b[i * d + k] * s_a[k * d + j];
+                }
+                ab_ba = fmax(ab_ba, fabs(x - y));
+            }
+        ck_assert_msg(off > 0.05 && ab_ba < 1e-6, "seed %llu: %g, %g", (unsigned long long)seed,
+                      off, ab_ba);
+        double want = commuting_form(a, b, q), got = frechet(a, b);
+        ck_assert_msg(fabs(got - want) <= 1e-9 * want, "seed %llu: %.17g vs %.17g",
+                      (unsigned long long)seed, got, want);
+        ck_assert(fabs(frechet(b, a) - want) <= 1e-9 * want);
+        free(q);
+    }
+}
+END_TEST
+
+/* In 1-D, (mu_a - mu_b)^2 + (sd_a - sd_b)^2. In 2-D, with any covariances:
+ * M = S_a^1/2 S_b S_a^1/2 has tr M = tr(S_a S_b) and det M = det S_a
+ * det S_b, and for a 2 x 2 (tr M^1/2)^2 = tr M + 2 sqrt(det M); so
+ *   d^2 = |mu_a - mu_b|^2 + tr S_a + tr S_b - 2 sqrt(tr(S_a S_b) + 2 sqrt(det S_a det S_b)).
+ * Ten pairs of correlated sets of different sizes, to 1e-10. */
+START_TEST(frechet_low_dimension_closed_forms) {
+    for (uint64_t seed = 0; seed < 10; seed++) {
+        int64_t n = 20 + 37 * (int64_t)seed, m = 400 - 23 * (int64_t)seed;
+        nd_tensor *a = gaussian_set(60 + seed, n, 1), *b = gaussian_set(70 + seed, m, 1);
+        double ma, va, mb, vb;
+        sample_stats(a, &ma, &va);
+        sample_stats(b, &mb, &vb);
+        double want = (ma - mb) * (ma - mb) + (sqrt(va) - sqrt(vb)) * (sqrt(va) - sqrt(vb));
+        double got = frechet(a, b);
+        ck_assert_msg(fabs(got - want) <= 1e-10 * want, "1-D seed %llu: %.17g vs %.17g",
+                      (unsigned long long)seed, got, want);
+
+        a = gaussian_set(80 + seed, n, 2), b = gaussian_set(90 + seed, m, 2);
+        double mu_a[2], mu_b[2], A[4], B[4];
+        sample_stats(a, mu_a, A);
+        sample_stats(b, mu_b, B);
+        double tr_ab = A[0] * B[0] + A[1] * B[2] + A[2] * B[1] + A[3] * B[3];
+        double det = (A[0] * A[3] - A[1] * A[2]) * (B[0] * B[3] - B[1] * B[2]);
+        double dm = (mu_a[0] - mu_b[0]) * (mu_a[0] - mu_b[0]) +
+                    (mu_a[1] - mu_b[1]) * (mu_a[1] - mu_b[1]);
+        want = dm + A[0] + A[3] + B[0] + B[3] - 2 * sqrt(tr_ab + 2 * sqrt(det));
+        got = frechet(a, b);
+        ck_assert_msg(fabs(got - want) <= 1e-10 * want, "2-D seed %llu: %.17g vs %.17g",
+                      (unsigned long long)seed, got, want);
+        /* the covariances do not commute */
+        double ab01 = A[0] * B[1] + A[1] * B[3], ba01 = B[0] * A[1] + B[1] * A[3];
+        ck_assert(fabs(ab01 - ba01) > 0.01);
+    }
+}
+END_TEST
+
+/* The square root of a symmetric positive definite d x d matrix by the
+ * coupled Newton-Schulz iteration on a / |a|_F: Y -> Y T, Z -> T Z with T
+ * = (3 I - Z Y) / 2, Y -> (a / |a|_F)^1/2 and Z -> its inverse; it
+ * converges quadratically at the end, and stops once T is within 1e-12 of
+ * I (then rounding is all that is left). */
+static void newton_schulz_sqrt(int64_t d, const double *a, double *root) {
+    double norm = 0;
+    for (int64_t i = 0; i < d * d; i++) norm += a[i] * a[i];
+    norm = sqrt(norm);
+    double *y = new_mat(d), *z = new_mat(d), *t = new_mat(d), *u = new_mat(d);
+    for (int64_t i = 0; i < d * d; i++) y[i] = a[i] / norm;
+    for (int64_t i = 0; i < d; i++) z[i * d + i] = 1;
+    int it = 0;
+    for (; it < 200; it++) {
+        mul(d, z, y, t);
+        double change = 0;
+        for (int64_t i = 0; i < d; i++)
+            for (int64_t j = 0; j < d; j++) {
+                double want = (i == j), x = ((i == j) * 3.0 - t[i * d + j]) / 2;
+                change = fmax(change, fabs(x - want));
+                t[i * d + j] = x;
+            }
+        mul(d, y, t, u);
+        memcpy(y, u, d * d * sizeof *u);
+        mul(d, t, z, u);
+        memcpy(z, u, d * d * sizeof *u);
+        if (change < 1e-12) break; /* the step just taken squared that */
+    }
+    ck_assert_msg(it < 200, "Newton-Schulz did not converge");
+    for (int64_t i = 0; i < d * d; i++) root[i] = y[i] * sqrt(norm);
+    free(y), free(z), free(t), free(u);
+}
+
+/* In 8, 24 and 64 dimensions, covariances that neither commute nor are
+ * diagonal: against the formula with both square roots by Newton-Schulz
+ * from the sample statistics, to 1e-9; and a and b swapped. */
+START_TEST(frechet_matches_newton_schulz) {
+    const int64_t dims[3] = {8, 24, 64}, sizes[3][2] = {{300, 500}, {200, 150}, {700, 1000}};
+    for (int c = 0; c < 3; c++) {
+        int64_t d = dims[c];
+        nd_tensor *a = gaussian_set(100 + c, sizes[c][0], d);
+        nd_tensor *b = gaussian_set(200 + c, sizes[c][1], d);
+        double *mu_a = malloc(d * sizeof *mu_a), *mu_b = malloc(d * sizeof *mu_b);
+        double *s_a = new_mat(d), *s_b = new_mat(d), *r = new_mat(d), *t = new_mat(d);
+        double *mm = new_mat(d), *rm = new_mat(d);
+        sample_stats(a, mu_a, s_a);
+        sample_stats(b, mu_b, s_b);
+        newton_schulz_sqrt(d, s_a, r);
+        mul(d, r, s_b, t);
+        mul(d, t, r, mm);
+        newton_schulz_sqrt(d, mm, rm);
+        double want = 0;
+        for (int64_t k = 0; k < d; k++)
+            want += (mu_a[k] - mu_b[k]) * (mu_a[k] - mu_b[k]) + s_a[k * d + k] +
+                    s_b[k * d + k] - 2 * rm[k * d + k];
+        double got = frechet(a, b), swapped = frechet(b, a);
+        ck_assert_msg(fabs(got - want) <= 1e-9 * want, "D %lld: %.17g vs %.17g", (long long)d,
+                      got, want);
+        ck_assert_msg(fabs(swapped - got) <= 1e-12 * got, "D %lld: %.17g swapped %.17g",
+                      (long long)d, got, swapped);
+        free(mu_a), free(mu_b), free(s_a), free(s_b), free(r), free(t), free(mm), free(rm);
+    }
+}
+END_TEST
+
+/* Twice the points, four times the distance, exactly: every step scales by
+ * a power of two. */
+START_TEST(frechet_scales_with_the_points) {
+    nd_tensor *a = gaussian_set(7, 200, 10), *b = gaussian_set(8, 150, 10);
+    double d2 = frechet(a, b);
+    ck_assert(same_bits(frechet(nd_mul_scalar(a, 2.0f), nd_mul_scalar(b, 2.0f)), 4 * d2));
+}
+END_TEST
+
+/* Singular covariances: fewer points than dimensions (against itself
+ * reversed: 0 up to the 1e-8 of tr S that square roots near 0 allow);
+ * points on lines, across each other or not (the 2-D closed form, to
+ * 1e-6); a set of one point repeated (|mu_a - mu_b|^2 + tr S_b). No
+ * eigenvalue that rounding takes below 0 is an error. */
+START_TEST(frechet_singular_covariances) {
+    nd_tensor *x = gaussian_set(9, 10, 20);
+    double mu[20], cov[400], tr = 0;
+    sample_stats(x, mu, cov);
+    for (int k = 0; k < 20; k++) tr += cov[k * 20 + k];
+    double same = frechet(x, reversed(x));
+    ck_assert_msg(same >= 0 && same <= 1e-6 * tr, "%g of %g", same, tr);
+
+    /* a along (1, 2), b along (-2, 1) or (1, 1) */
+    const float dirs[2][2] = {{-2, 1}, {1, 1}};
+    for (int c = 0; c < 2; c++) {
+        nd_tensor *a = nd_empty(ND_SHAPE(50, 2)), *b = nd_empty(ND_SHAPE(70, 2));
+        for (int64_t i = 0; i < 50; i++) {
+            float t = nd_rand_at(11, 0, (uint64_t)i);
+            nd_data(a)[2 * i] = t;
+            nd_data(a)[2 * i + 1] = 2 * t + 0.5f;
+        }
+        for (int64_t i = 0; i < 70; i++) {
+            float t = nd_rand_at(12, 0, (uint64_t)i);
+            nd_data(b)[2 * i] = dirs[c][0] * t;
+            nd_data(b)[2 * i + 1] = dirs[c][1] * t;
+        }
+        double mu_a[2], mu_b[2], A[4], B[4];
+        sample_stats(a, mu_a, A);
+        sample_stats(b, mu_b, B);
+        double tr_ab = A[0] * B[0] + A[1] * B[2] + A[2] * B[1] + A[3] * B[3];
+        double det = fmax(0, (A[0] * A[3] - A[1] * A[2]) * (B[0] * B[3] - B[1] * B[2]));
+        double want = (mu_a[0] - mu_b[0]) * (mu_a[0] - mu_b[0]) +
+                      (mu_a[1] - mu_b[1]) * (mu_a[1] - mu_b[1]) + A[0] + A[3] + B[0] + B[3] -
+                      2 * sqrt(fmax(0, tr_ab) + 2 * sqrt(det));
+        double got = frechet(a, b);
+        ck_assert_msg(fabs(got - want) <= 1e-6 * want, "%d: %.17g vs %.17g", c, got, want);
+    }
+
+    nd_tensor *p = nd_full(ND_SHAPE(5, 3), 0.25f), *y = gaussian_set(13, 40, 3);
+    double mu_y[3], s_y[9];
+    sample_stats(y, mu_y, s_y);
+    double want = 0;
+    for (int k = 0; k < 3; k++) want += (0.25 - mu_y[k]) * (0.25 - mu_y[k]) + s_y[k * 3 + k];
+    ck_assert(fabs(frechet(p, y) - want) <= 1e-12 * want);
+    ck_assert(fabs(frechet(y, p) - want) <= 1e-12 * want);
+    ck_assert(frechet(p, p) == 0);
+}
+END_TEST
+
+/* ND_ERR with a message and *d2 NaN: too few points, sets of different D
+ * or none, coordinates that are not finite; misuse stops. */
+START_TEST(frechet_errors) {
+    nd_tensor *a = t_uniform(1, ND_SHAPE(6, 2), 0.0f, 1.0f);
+    nd_tensor *b = t_uniform(2, ND_SHAPE(5, 2), 0.0f, 1.0f);
+    nd_error err;
+    double d2 = 0;
+    ck_assert_int_eq(nd_frechet_distance(nd_slice(a, 0, 0, 1, 1), b, &d2, &err), ND_ERR);
+    ck_assert_str_eq(err.message,
+                     "frechet distance: a covariance needs 2 points or more; a has 1, b 5");
+    ck_assert(isnan(d2));
+    d2 = 0;
+    ck_assert_int_eq(nd_frechet_distance(a, nd_zeros(ND_SHAPE(0, 2)), &d2, &err), ND_ERR);
+    ck_assert_str_eq(err.message,
+                     "frechet distance: a covariance needs 2 points or more; a has 6, b 0");
+    ck_assert(isnan(d2));
+    ck_assert_int_eq(nd_frechet_distance(a, nd_zeros(ND_SHAPE(5, 3)), &d2, &err), ND_ERR);
+    ck_assert_str_eq(err.message, "frechet distance: a's points have 2 coordinates, b's 3");
+    ck_assert_int_eq(
+        nd_frechet_distance(nd_zeros(ND_SHAPE(4, 0)), nd_zeros(ND_SHAPE(4, 0)), &d2, &err),
+        ND_ERR);
+    ck_assert_str_eq(err.message, "frechet distance: the points have no coordinates");
+    nd_tensor *bad = nd_clone(b);
+    nd_data(bad)[5] = NAN;
+    ck_assert_int_eq(nd_frechet_distance(a, bad, &d2, &err), ND_ERR);
+    ck_assert_str_eq(err.message, "frechet distance: b[2, 1] is nan");
+    nd_data(bad)[5] = -INFINITY;
+    d2 = 0;
+    ck_assert_int_eq(nd_frechet_distance(bad, a, &d2, &err), ND_ERR);
+    ck_assert_str_eq(err.message, "frechet distance: a[2, 1] is -inf");
+    ck_assert(isnan(d2));
+    ck_assert_int_eq(nd_frechet_distance(bad, a, &d2, NULL), ND_ERR);
+    ck_assert_int_eq(nd_frechet_distance(a, b, &d2, NULL), ND_OK);
+
+    EXPECT_FATAL(nd_frechet_distance(NULL, b, &d2, &err),
+                 "nanodiff: frechet_distance: a is NULL");
+    EXPECT_FATAL(nd_frechet_distance(a, NULL, &d2, &err),
+                 "nanodiff: frechet_distance: b is NULL");
+    EXPECT_FATAL(nd_frechet_distance(a, b, NULL, &err), "nanodiff: frechet_distance: d2 is NULL");
+    EXPECT_FATAL(nd_frechet_distance(nd_zeros(ND_SHAPE(12)), b, &d2, &err),
+                 "nanodiff: frechet_distance: a has shape [12]; want points [n, D]");
+    EXPECT_FATAL(nd_frechet_distance(a, nd_zeros(ND_SHAPE(2, 3, 2)), &d2, &err),
+                 "nanodiff: frechet_distance: b has shape [2,3,2]; want points [n, D]");
+}
+END_TEST
+
 TCase *tcase_metrics(void) {
     TCase *tc = nd_test_case("metrics");
     tcase_add_test(tc, energy_matches_brute_force);
@@ -788,5 +1185,13 @@ TCase *tcase_metrics(void) {
     tcase_add_test(tc, eigen_errors);
     tcase_add_test(tc, sqrtm_of_spd);
     tcase_add_test(tc, sqrtm_of_singular_and_negative);
+    tcase_add_test(tc, frechet_of_a_set_with_itself);
+    tcase_add_test(tc, frechet_diagonal_closed_form);
+    tcase_add_test(tc, frechet_commuting_closed_form);
+    tcase_add_test(tc, frechet_low_dimension_closed_forms);
+    tcase_add_test(tc, frechet_matches_newton_schulz);
+    tcase_add_test(tc, frechet_scales_with_the_points);
+    tcase_add_test(tc, frechet_singular_covariances);
+    tcase_add_test(tc, frechet_errors);
     return tc;
 }
