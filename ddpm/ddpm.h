@@ -9,8 +9,10 @@
  *   unet.c       the paper's UNet, named as the official checkpoints
  *   mlp.c        a small denoiser for points in a few dimensions
  *   toy.c        2-D data sets drawn on the fly
- *   metrics.c    how close generated points are to data: energy distance,
- *                k-NN precision and recall
+ *   metrics.c    how close generated samples are to data: energy distance,
+ *                k-NN precision and recall, the Frechet distance of features
+ *   bound.c      the variational bound (Eq. 5) in bits per dimension
+ *   ddim.c       fewer steps: DDIM and respacing
  *
  * The paper counts t = 1..T; the code counts i = t - 1 = 0..T-1 and hands
  * the network i, as the reference implementation does. A batch carries
