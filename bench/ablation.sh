@@ -9,7 +9,9 @@
 #
 # STEPS (default 2000), K (default 100), N (test images, default 64) and
 # TRAIN_ARGS (more options for nanodiff train) can be set in the
-# environment; JOBS (default 2) runs that many trainings at once.
+# environment; JOBS (default 2) runs that many trainings at once; RUNS
+# (e.g. "mean-vlb eps-vlb") runs only those, and the table shows every
+# run WORK_DIR holds.
 set -eu
 build=$1
 work=$2
@@ -35,6 +37,7 @@ run() { # run NAME PREDICTS LOSS
 set -- "eps-simple eps mse" "mean-vlb mean vlb" "mean-mse mean mse" "eps-vlb eps vlb"
 running=0
 for r in "$@"; do
+  case " ${RUNS:-${r%% *}} " in *" ${r%% *} "*) ;; *) continue ;; esac
   # shellcheck disable=SC2086
   run $r &
   running=$((running + 1))
@@ -45,6 +48,7 @@ printf '%-12s %-8s %-5s %10s %10s %10s %10s %8s %7s\n' run predicts loss bits/di
   sum_L_t-1 L_0 train_s eval_s
 for r in "$@"; do
   set -- $r
+  [ -f "$work/$1.times" ] || continue
   line=$(grep '^bits/dim' "$work/$1.eval.log")
   bpd=$(echo "$line" | awk '{print $2}')
   lt=$(echo "$line" | sed 's/.*L_T \([^ ]*\).*/\1/')

@@ -12,7 +12,9 @@ static const cli_command_help help = {
     "Measures a trained image model by the paper's variational bound (Eq. 5) on test "
     "images, in bits per dimension: L_T (the prior term), the sum of the L_{t-1} (KL "
     "between q(x_{t-1} | x_t, x_0) and p_theta(x_{t-1} | x_t)), and L_0 (the discretized "
-    "decoder of Eq. 13). With --t-samples 0 every one of the T terms is evaluated (exact, "
+    "decoder of Eq. 13), with p_theta's mean formed from the x_0 estimate clipped to [-1, 1] "
+    "as the reference implementation does. With --t-samples 0 every one of the T terms is "
+    "evaluated (exact, "
     "and slow: T network passes per image); with K > 1, L_0 and K - 1 others drawn at "
     "random, scaled to an unbiased estimate. Writes PREFIX-bpd.csv (each image's bound and "
     "its parts, and their mean), PREFIX.csv (per step t: the term, and the RMSE of the "
@@ -215,7 +217,7 @@ int cli_eval(int argc, char **argv) {
     fflush(stdout);
     cli_progress_begin(&p, stderr, 0, k);
     nd_bpd_config bc = {.var = vt,
-                        .clip = false,
+                        .clip = true, /* as the reference: p_theta's mean from the clipped x_0 */
                         .seed = (uint64_t)seed,
                         .steps = ksteps,
                         .progress = on_progress,
