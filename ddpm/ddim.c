@@ -87,13 +87,22 @@ static nd_tensor *respaced_forward(void *self, const nd_tensor *x_t, const nd_te
     nd_denoiser inner = r->inner;
     inner.labels = labels;
     inner.guidance = 1.0f; /* the guidance is the outer denoiser's */
-    return nd_denoise(inner, x_t, orig, rng);
+    nd_tensor *out = nd_denoise(inner, x_t, orig, rng);
+    /* A predicted mean is that of the original one-step posterior at
+     * tau_k: as x_0, through the original schedule, it suits any step. */
+    if (inner.predicts == ND_PRED_MEAN) out = nd_predict_x0_from_mean(r->base, x_t, orig, out);
+    return out;
 }
 
 nd_denoiser nd_respaced_denoiser(const nd_respaced *r) {
     if (!r || !r->steps || r->S < 1) nd_fatal("respaced_denoiser", "no steps");
+    if (r->inner.predicts == ND_PRED_MEAN && !r->base)
+        nd_fatal("respaced_denoiser", "a denoiser that predicts the posterior mean needs the "
+                 "original schedule (base) to be respaced");
     return (nd_denoiser){.forward = respaced_forward, .self = (void *)r,
-                         .module = r->inner.module, .predicts = r->inner.predicts,
+                         .module = r->inner.module,
+                         .predicts = r->inner.predicts == ND_PRED_MEAN ? ND_PRED_X0
+                                                                       : r->inner.predicts,
                          .labels = r->inner.labels, .guidance = r->inner.guidance};
 }
 

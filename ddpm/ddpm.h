@@ -328,6 +328,10 @@ typedef struct nd_respaced {
     nd_denoiser inner;
     const int64_t *steps; /* tau_0 .. tau_{S-1}, kept alive by the caller */
     int64_t S;
+    /* the original schedule; needed when inner predicts the posterior
+     * mean, which is the original one-step posterior's: the respaced
+     * denoiser then gives the x_0 it implies (and says it predicts x_0) */
+    const nd_schedule *base;
 } nd_respaced;
 nd_denoiser nd_respaced_denoiser(const nd_respaced *r);
 /* DDIM (Song, Meng and Ermon 2021, Eq. 12) over the steps tau (increasing,

@@ -58,7 +58,7 @@ nd_tensor *cli_draw_samples(const cli_model *m, const cli_spec *s, const cli_dra
         nd_schedule rs;
         if (nd_schedule_respace(&m->schedule, steps, S, &rs, &err) != ND_OK)
             nd_fatal("sample", "%s", err.message);
-        nd_respaced r = {.inner = den, .steps = steps, .S = S};
+        nd_respaced r = {.inner = den, .steps = steps, .S = S, .base = &m->schedule};
         respaced_watch w = {d->callback, d->ctx, steps};
         if (d->callback) {
             c.callback = respaced_see;

@@ -319,7 +319,7 @@ START_TEST(respacing_keeps_alphas_cumprod) {
                           1e-12 * s.alphas_cumprod[st[k]],
                       "abar at %d: %.17g vs %.17g", k, r.alphas_cumprod[k],
                       s.alphas_cumprod[st[k]]);
-    nd_respaced rs = {{record_t, NULL, NULL, ND_PRED_EPS, NULL, 0}, st, 50};
+    nd_respaced rs = {{record_t, NULL, NULL, ND_PRED_EPS, NULL, 0}, st, 50, NULL};
     nd_denoiser d = nd_respaced_denoiser(&rs);
     nd_denoise(d, nd_zeros(ND_SHAPE(3, 2)), nd_from_buffer((const float[]){0, 7, 49}, ND_SHAPE(3)),
                NULL);
@@ -330,6 +330,50 @@ START_TEST(respacing_keeps_alphas_cumprod) {
     ck_assert_str_eq(err.message, "steps: 5 then 5 do not increase");
     nd_schedule_free(&s);
     ck_assert_int_eq(nd_schedule_respace(&s, st, 50, &r, &err), ND_ERR);
+}
+END_TEST
+
+/* The exact eps of Gaussian data as the posterior mean it implies on the
+ * original schedule: what a network trained with predicts = mean outputs. */
+static nd_tensor *exact_mean(void *self, const nd_tensor *x, const nd_tensor *t,
+                             const nd_tensor *y, nd_rng *r) {
+    const gaussian_data *g = self;
+    nd_tensor *x0 = nd_predict_x0_from_eps(g->s, x, t, exact_eps(self, x, t, y, r));
+    return nd_q_posterior(g->s, x0, x, t).mean;
+}
+
+/* Respaced sampling with a denoiser of the posterior mean: the mean is the
+ * original one-step posterior's, so the respaced chain must go through x_0
+ * on the original schedule; then it is the chain of the eps denoiser from
+ * the same noise (taken as a respaced mean, it is not). */
+START_TEST(respaced_mean_denoiser_matches_eps) {
+    nd_schedule s, r;
+    nd_error err;
+    ck_assert_int_eq(nd_schedule_linear(&s, 1000, 1e-4, 0.02, &err), ND_OK);
+    int64_t st[40];
+    ck_assert_int_eq(nd_timestep_subsequence(1000, 40, ND_SPACING_UNIFORM, st, &err), ND_OK);
+    ck_assert_int_eq(nd_schedule_respace(&s, st, 40, &r, &err), ND_OK);
+    gaussian_data g = {&s, 0.3, 0.25};
+    nd_respaced by_eps = {{exact_eps, &g, NULL, ND_PRED_EPS, NULL, 0}, st, 40, NULL};
+    nd_respaced by_mean = {{exact_mean, &g, NULL, ND_PRED_MEAN, NULL, 0}, st, 40, &s};
+    nd_sample_config cfg = nd_sample_defaults();
+    cfg.clip = false;
+    cfg.seed = 5;
+    nd_tensor *a = nd_p_sample_loop(&r, nd_respaced_denoiser(&by_eps), ND_SHAPE(64, 4), &cfg);
+    nd_tensor *b = nd_p_sample_loop(&r, nd_respaced_denoiser(&by_mean), ND_SHAPE(64, 4), &cfg);
+    ck_assert_int_eq(nd_respaced_denoiser(&by_mean).predicts, ND_PRED_X0);
+    for (int64_t k = 0; k < 256; k++)
+        ck_assert_msg(fabsf(nd_data(a)[k] - nd_data(b)[k]) < 2e-4f * (1 + fabsf(nd_data(a)[k])),
+                      "sample %lld: %g by eps, %g by the mean", (long long)k,
+                      (double)nd_data(a)[k], (double)nd_data(b)[k]);
+    by_mean.base = NULL;
+    EXPECT_FATAL(nd_respaced_denoiser(&by_mean),
+                 "nanodiff: respaced_denoiser: a denoiser that predicts the posterior mean needs "
+                 "the original schedule (base) to be respaced");
+    nd_free(a);
+    nd_free(b);
+    nd_schedule_free(&r);
+    nd_schedule_free(&s);
 }
 END_TEST
 
@@ -410,6 +454,7 @@ TCase *tcase_sample(void) {
     tcase_add_test(tc, same_bits_for_any_thread_count);
     tcase_add_test(tc, subsequences_are_increasing_and_span_the_chain);
     tcase_add_test(tc, respacing_keeps_alphas_cumprod);
+    tcase_add_test(tc, respaced_mean_denoiser_matches_eps);
     tcase_add_test(tc, ddim_eta_one_is_algorithm_two);
     tcase_add_test(tc, ddim_encodes_and_decodes_gaussian_data);
     return tc;
