@@ -94,6 +94,11 @@ typedef struct cli_model {
 } cli_model;
 int cli_model_build(const cli_spec *s, cli_model *m, nd_error *err);
 void cli_model_free(cli_model *m);
+/* The model of a checkpoint with its trained weights: the EMA's (copied
+ * in) or the last ones; *step (if not NULL) receives the training step.
+ * On ND_ERR nothing is left to free. */
+int cli_model_load(const char *ckpt, const cli_spec *s, bool ema_weights, cli_model *m,
+                   int64_t *step, nd_error *err);
 nd_train_config cli_train_config(const cli_spec *s);
 /* The spec kept in a checkpoint file. */
 int cli_checkpoint_spec(const char *path, cli_spec *s, nd_error *err);

@@ -185,19 +185,11 @@ int cli_eval(int argc, char **argv) {
         return cli_fail("eval", &err);
     cli_model m;
     int rc = cli_data_check_model(&d, &s, &err);
-    if (rc == ND_OK) rc = cli_model_build(&s, &m, &err);
+    int64_t trained = 0;
+    if (rc == ND_OK) rc = cli_model_load(ckpt, &s, !strcmp(weights, "ema"), &m, &trained, &err);
     if (rc != ND_OK) {
         cli_data_close(&d);
         return cli_fail("eval", &err);
-    }
-    nd_ema *ema = nd_ema_new(m.module, (float)s.ema);
-    nd_checkpoint ck = {.model = m.module, .ema = ema};
-    rc = nd_checkpoint_load(ckpt, &ck, &err);
-    if (rc == ND_OK && !strcmp(weights, "ema")) {
-        if (nd_ema_updates(ema) == 0)
-            rc = nd_error_set(&err, "%s has no EMA weights yet; use --weights raw", ckpt);
-        else
-            nd_ema_copy_to(ema, m.module);
     }
     if (rc == ND_OK) rc = cli_mkdir(dir, &err);
     if (rc == ND_OK && !d.generated && n > d.table->shape[0])
@@ -212,7 +204,7 @@ int cli_eval(int argc, char **argv) {
     cli_progress p;
     int64_t k = ksteps <= 0 || ksteps >= s.T ? s.T : ksteps;
     printf("the bound of %lld %s images of %s (step %lld, %s weights): %s\n", (long long)n, split,
-           d.name, (long long)ck.step, weights,
+           d.name, (long long)trained, weights,
            k == s.T ? "every one of the T terms (exact)" : "an estimate from a random subset of t");
     fflush(stdout);
     cli_progress_begin(&p, stderr, 0, k);
@@ -318,7 +310,6 @@ int cli_eval(int argc, char **argv) {
     nd_bpd_free(&r);
     nd_scope_end(scope);
 done:
-    nd_ema_free(ema);
     cli_model_free(&m);
     cli_data_close(&d);
     return rc == ND_OK ? 0 : cli_fail("eval", &err);

@@ -65,16 +65,9 @@ int cli_field(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
     cli_model m;
-    if (cli_model_build(&s, &m, &err) != ND_OK) return cli_fail("field", &err);
-    nd_ema *ema = nd_ema_new(m.module, (float)s.ema);
-    nd_checkpoint ck = {.model = m.module, .ema = ema};
-    int rc = nd_checkpoint_load(ckpt, &ck, &err);
-    if (rc == ND_OK && !strcmp(weights, "ema")) {
-        if (nd_ema_updates(ema) == 0)
-            rc = nd_error_set(&err, "%s has no EMA weights yet; use --weights raw", ckpt);
-        else
-            nd_ema_copy_to(ema, m.module);
-    }
+    if (cli_model_load(ckpt, &s, !strcmp(weights, "ema"), &m, NULL, &err) != ND_OK)
+        return cli_fail("field", &err);
+    int rc = ND_OK;
     cli_data d = {0};
     if (rc == ND_OK) rc = cli_data_open(s.data, s.data_dir, false, &d, &err);
     if (rc == ND_OK) rc = cli_mkdir(dir, &err);
@@ -130,7 +123,6 @@ int cli_field(int argc, char **argv) {
     nd_scope_end(scope);
 done:
     cli_data_close(&d);
-    nd_ema_free(ema);
     cli_model_free(&m);
     return rc == ND_OK ? 0 : cli_fail("field", &err);
 }

@@ -86,19 +86,11 @@ int cli_interpolate(int argc, char **argv) {
         return cli_fail("interpolate", &err);
     cli_model m;
     int rc = cli_data_check_model(&d, &s, &err);
-    if (rc == ND_OK) rc = cli_model_build(&s, &m, &err);
+    int64_t trained = 0;
+    if (rc == ND_OK) rc = cli_model_load(ckpt, &s, !strcmp(weights, "ema"), &m, &trained, &err);
     if (rc != ND_OK) {
         cli_data_close(&d);
         return cli_fail("interpolate", &err);
-    }
-    nd_ema *ema = nd_ema_new(m.module, (float)s.ema);
-    nd_checkpoint ck = {.model = m.module, .ema = ema};
-    rc = nd_checkpoint_load(ckpt, &ck, &err);
-    if (rc == ND_OK && !strcmp(weights, "ema")) {
-        if (nd_ema_updates(ema) == 0)
-            rc = nd_error_set(&err, "%s has no EMA weights yet; use --weights raw", ckpt);
-        else
-            nd_ema_copy_to(ema, m.module);
     }
     int64_t avail = d.generated ? INT64_MAX : d.table->shape[0];
     if (rc == ND_OK && (first >= avail || second >= avail))
@@ -179,7 +171,6 @@ int cli_interpolate(int argc, char **argv) {
     nd_dealloc(cells, sizeof *cells * (size_t)(nsteps * cols));
     nd_scope_end(scope);
 done:
-    nd_ema_free(ema);
     cli_model_free(&m);
     cli_data_close(&d);
     return rc == ND_OK ? 0 : cli_fail("interpolate", &err);

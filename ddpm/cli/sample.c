@@ -190,14 +190,10 @@ int cli_sample(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
     cli_model m;
-    if (cli_model_build(&s, &m, &err) != ND_OK) return cli_fail("sample", &err);
-    nd_ema *ema = nd_ema_new(m.module, (float)s.ema);
-    nd_checkpoint ck = {.model = m.module, .ema = ema};
-    int rc = nd_checkpoint_load(ckpt, &ck, &err);
-    if (rc == ND_OK && !strcmp(weights, "ema") && nd_ema_updates(ema) == 0)
-        rc = nd_error_set(&err, "%s has no EMA weights yet (no step taken); use --weights raw",
-                          ckpt);
-    if (rc == ND_OK) rc = cli_mkdir(dir, &err);
+    int64_t trained = 0;
+    if (cli_model_load(ckpt, &s, !strcmp(weights, "ema"), &m, &trained, &err) != ND_OK)
+        return cli_fail("sample", &err);
+    int rc = cli_mkdir(dir, &err);
     cli_data d = {0};
     bool points = !strcmp(s.model, "mlp");
     /* The data under the points' picture; a missing data set only loses that. */
@@ -215,7 +211,6 @@ int cli_sample(int argc, char **argv) {
     dr.seed = (uint64_t)seed;
     dr.var = !strcmp(var, "small") ? ND_FIXED_SMALL : ND_FIXED_LARGE;
     if (strcmp(clip, "auto")) dr.clip = !strcmp(clip, "on");
-    dr.ema = !strcmp(weights, "ema") ? ema : NULL;
     dr.ddim = !strcmp(sampler, "ddim");
     dr.eta = (float)eta;
     dr.spacing = !strcmp(spacing, "quadratic") ? ND_SPACING_QUADRATIC : ND_SPACING_UNIFORM;
@@ -237,7 +232,7 @@ int cli_sample(int argc, char **argv) {
     dr.every = 1;
     cli_progress_begin(&watch.progress, stderr, 0, S);
     printf("sampling %lld %s from %s (step %lld, %s weights) over %lld steps (%s), seed %lld\n",
-           (long long)n, points ? "points" : "images", ckpt, (long long)ck.step, weights,
+           (long long)n, points ? "points" : "images", ckpt, (long long)trained, weights,
            (long long)S,
            dr.ddim   ? "DDIM"
            : S < s.T ? "Algorithm 2, respaced"
@@ -286,7 +281,6 @@ int cli_sample(int argc, char **argv) {
                chain_every > 0 ? (points ? "-chain-tNNNN.png" : "-chain.png") : "");
 done:
     if (d.name[0]) cli_data_close(&d);
-    nd_ema_free(ema);
     cli_model_free(&m);
     return rc == ND_OK ? 0 : cli_fail("sample", &err);
 }

@@ -340,3 +340,25 @@ int cli_checkpoint_spec(const char *path, cli_spec *s, nd_error *err) {
     nd_safetensors_free(&st);
     return rc;
 }
+
+int cli_model_load(const char *ckpt, const cli_spec *s, bool ema_weights, cli_model *m,
+                   int64_t *step, nd_error *err) {
+    if (cli_model_build(s, m, err) != ND_OK) return ND_ERR;
+    nd_ema *ema = nd_ema_new(m->module, (float)s->ema);
+    nd_checkpoint ck = {.model = m->module, .ema = ema};
+    int rc = nd_checkpoint_load(ckpt, &ck, err);
+    if (rc == ND_OK && ema_weights) {
+        if (nd_ema_updates(ema) == 0)
+            rc = nd_error_set(err, "%s has no EMA weights yet (no step taken); use --weights raw",
+                              ckpt);
+        else
+            nd_ema_copy_to(ema, m->module);
+    }
+    nd_ema_free(ema);
+    if (rc != ND_OK) {
+        cli_model_free(m);
+        return ND_ERR;
+    }
+    if (step) *step = ck.step;
+    return ND_OK;
+}
