@@ -37,6 +37,13 @@ typedef struct cli_option {
 #define CLI_OPT_FLAG(nm, var, text)                                                                \
     { .name = nm, .kind = CLI_FLAG, .value = var, .help = text }
 
+/* The options of every command that reads a RUN and writes files. */
+#define CLI_OPTS_RUN_OUTPUT(weights, out, prefix)                                                  \
+    CLI_OPT_TEXT("--weights", weights, "ema|raw", "ema|raw",                                       \
+                 "the moving average of the weights, or the last ones"),                           \
+        CLI_OPT_TEXT("--out", out, NULL, "DIR", "where to write (default: RUN's folder)"),         \
+        CLI_OPT_TEXT("--prefix", prefix, NULL, "NAME", "file names start with this")
+
 /* The command's usage line and a paragraph about it, then the options. */
 typedef struct cli_command_help {
     const char *usage, *about;
@@ -47,6 +54,10 @@ typedef struct cli_command_help {
  * 1 when --help was given (the help is printed), or ND_ERR. */
 int cli_parse(int argc, char **argv, cli_option *opts, int nopts, const cli_command_help *h,
               const char **pos, int max_pos, int *npos, nd_error *err);
+/* After cli_parse (its result pr) of a command that reads one RUN and
+ * writes files named PREFIX...: exactly one RUN and a prefix that is a
+ * name, not a path. */
+int cli_check_run_args(int pr, int npos, const char *prefix, nd_error *err);
 void cli_print_help(FILE *f, const cli_option *opts, int nopts, const cli_command_help *h);
 /* The option of that name (misuse if there is none). */
 cli_option *cli_find(cli_option *opts, int nopts, const char *name);

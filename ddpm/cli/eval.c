@@ -145,9 +145,7 @@ int cli_eval(int argc, char **argv) {
                     "seed of the noise and the t drawn"),
         CLI_OPT_TEXT("--var", &var, "large|small", "large|small",
                      "sigma_t^2 of p_theta: beta_t or beta-tilde_t"),
-        CLI_OPT_TEXT("--weights", &weights, "ema|raw", "ema|raw", "which weights"),
-        CLI_OPT_TEXT("--out", &out, NULL, "DIR", "where to write (default: RUN's folder)"),
-        CLI_OPT_TEXT("--prefix", &prefix, NULL, "NAME", "file names start with this"),
+        CLI_OPTS_RUN_OUTPUT(&weights, &out, &prefix),
         CLI_OPT_INT("--threads", &threads, 1, 1024, "N", "threads"),
     };
     const int no = (int)(sizeof o / sizeof o[0]);
@@ -156,11 +154,9 @@ int cli_eval(int argc, char **argv) {
     int npos;
     int pr = cli_parse(argc, argv, o, no, &help, pos, 1, &npos, &err);
     if (pr == 1) return 0;
-    if (pr == ND_OK && npos != 1) pr = nd_error_set(&err, "which run? (a folder or checkpoint)");
+    pr = cli_check_run_args(pr, npos, prefix, &err);
     if (pr == ND_OK && ksteps == 1)
         pr = nd_error_set(&err, "--t-samples 1: an estimate needs L_0 and at least one more");
-    if (pr == ND_OK && strchr(prefix, '/'))
-        pr = nd_error_set(&err, "--prefix is a name, not a path");
     if (pr != ND_OK) {
         fprintf(stderr, "nanodiff eval: %s\n(see nanodiff eval --help)\n", err.message);
         return CLI_EXIT_USAGE;

@@ -28,10 +28,8 @@ int cli_field(int argc, char **argv) {
     cli_option o[] = {
         CLI_OPT_TEXT("--t", &at, NULL, "LIST", "the steps t shown (default: 1, T/20, T/4, T)"),
         CLI_OPT_INT("--grid", &grid, 4, 200, "N", "arrows per side"),
-        CLI_OPT_TEXT("--weights", &weights, "ema|raw", "ema|raw", "which weights"),
+        CLI_OPTS_RUN_OUTPUT(&weights, &out, &prefix),
         CLI_OPT_INT("--seed", &seed, 0, (double)INT64_MAX, "N", "the data drawn under the arrows"),
-        CLI_OPT_TEXT("--out", &out, NULL, "DIR", "where to write (default: RUN's folder)"),
-        CLI_OPT_TEXT("--prefix", &prefix, NULL, "NAME", "file names start with this"),
     };
     const int no = (int)(sizeof o / sizeof o[0]);
     nd_error err;
@@ -39,9 +37,7 @@ int cli_field(int argc, char **argv) {
     int npos;
     int pr = cli_parse(argc, argv, o, no, &help, pos, 1, &npos, &err);
     if (pr == 1) return 0;
-    if (pr == ND_OK && npos != 1) pr = nd_error_set(&err, "which run? (a folder or checkpoint)");
-    if (pr == ND_OK && strchr(prefix, '/'))
-        pr = nd_error_set(&err, "--prefix is a name, not a path");
+    pr = cli_check_run_args(pr, npos, prefix, &err);
     if (pr != ND_OK) {
         fprintf(stderr, "nanodiff field: %s\n(see nanodiff field --help)\n", err.message);
         return CLI_EXIT_USAGE;

@@ -43,9 +43,7 @@ int cli_interpolate(int argc, char **argv) {
                      "the steps t, one row each (default T/4, T/2, 3T/4, T)"),
         CLI_OPT_INT("--mix", &nmix, 2, 64, "N", "values of lambda from 0 to 1"),
         CLI_OPT_INT("--seed", &seed, 0, (double)INT64_MAX, "N", "the noise"),
-        CLI_OPT_TEXT("--weights", &weights, "ema|raw", "ema|raw", "which weights"),
-        CLI_OPT_TEXT("--out", &out, NULL, "DIR", "where to write (default: RUN's folder)"),
-        CLI_OPT_TEXT("--prefix", &prefix, NULL, "NAME", "the file is PREFIX.png"),
+        CLI_OPTS_RUN_OUTPUT(&weights, &out, &prefix),
         CLI_OPT_INT("--threads", &threads, 1, 1024, "N", "threads"),
     };
     const int no = (int)(sizeof o / sizeof o[0]);
@@ -54,9 +52,7 @@ int cli_interpolate(int argc, char **argv) {
     int npos;
     int pr = cli_parse(argc, argv, o, no, &help, pos, 1, &npos, &err);
     if (pr == 1) return 0;
-    if (pr == ND_OK && npos != 1) pr = nd_error_set(&err, "which run? (a folder or checkpoint)");
-    if (pr == ND_OK && strchr(prefix, '/'))
-        pr = nd_error_set(&err, "--prefix is a name, not a path");
+    pr = cli_check_run_args(pr, npos, prefix, &err);
     if (pr != ND_OK) {
         fprintf(stderr, "nanodiff interpolate: %s\n(see nanodiff interpolate --help)\n",
                 err.message);

@@ -192,3 +192,10 @@ void cli_print_help(FILE *f, const cli_option *opts, int nopts, const cli_comman
     }
     fprintf(f, "  -h, --help              this text\n");
 }
+
+int cli_check_run_args(int pr, int npos, const char *prefix, nd_error *err) {
+    if (pr != ND_OK) return pr;
+    if (npos != 1) return nd_error_set(err, "which run? (a folder or checkpoint)");
+    if (strchr(prefix, '/')) return nd_error_set(err, "--prefix is a name, not a path");
+    return ND_OK;
+}

@@ -125,8 +125,7 @@ int cli_sample(int argc, char **argv) {
         CLI_OPT_INT("--n", &n, 1, 1 << 20, "N", "how many samples"),
         CLI_OPT_INT("--seed", &seed, 0, (double)INT64_MAX, "N",
                     "seed of x_T and of each step's noise (sample k is the same in any batch)"),
-        CLI_OPT_TEXT("--weights", &weights, "ema|raw", "ema|raw",
-                     "the moving average of the weights, or the last ones"),
+        CLI_OPTS_RUN_OUTPUT(&weights, &out, &prefix),
         CLI_OPT_TEXT("--var", &var, "large|small", "large|small",
                      "sigma_t^2 = beta_t (large) or beta-tilde_t (small), section 3.2"),
         CLI_OPT_TEXT("--clip", &clip, "auto|on|off", "auto|on|off",
@@ -144,8 +143,6 @@ int cli_sample(int argc, char **argv) {
                      "classifier-free guidance: eps(x, none) + W (eps(x, K) - eps(x, none))"),
         CLI_OPT_INT("--chain", &chain_every, -1, 100000, "K",
                     "show the chain every K steps (-1: a tenth of the steps; 0: no chain)"),
-        CLI_OPT_TEXT("--out", &out, NULL, "DIR", "where to write (default: RUN's folder)"),
-        CLI_OPT_TEXT("--prefix", &prefix, NULL, "NAME", "file names start with this"),
         CLI_OPT_INT("--threads", &threads, 1, 1024, "N", "threads"),
     };
     const int no = (int)(sizeof o / sizeof o[0]);
@@ -154,9 +151,7 @@ int cli_sample(int argc, char **argv) {
     int npos;
     int pr = cli_parse(argc, argv, o, no, &help, pos, 1, &npos, &err);
     if (pr == 1) return 0;
-    if (pr == ND_OK && npos != 1) pr = nd_error_set(&err, "which run? (a folder or checkpoint)");
-    if (pr == ND_OK && strchr(prefix, '/'))
-        pr = nd_error_set(&err, "--prefix is a name, not a path");
+    pr = cli_check_run_args(pr, npos, prefix, &err);
     if (pr != ND_OK) {
         fprintf(stderr, "nanodiff sample: %s\n(see nanodiff sample --help)\n", err.message);
         return CLI_EXIT_USAGE;
