@@ -190,7 +190,7 @@ void cli_print_help(FILE *f, const cli_option *opts, int nopts, const cli_comman
         }
         wrap(f, text, 24, col);
     }
-    fprintf(f, "  -h, --help              this text\n");
+    fprintf(f, "  -h, --help            this text\n");
 }
 
 int cli_check_run_args(int pr, int npos, const char *prefix, nd_error *err) {
