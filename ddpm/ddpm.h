@@ -11,6 +11,7 @@
  *   toy.c        2-D data sets drawn on the fly
  *   metrics.c    how close generated samples are to data: energy distance,
  *                k-NN precision and recall, the Frechet distance of features
+ *   classifier.c a small image classifier whose features those scores use
  *   bound.c      the variational bound (Eq. 5) in bits per dimension
  *   ddim.c       fewer steps: DDIM and respacing
  *
@@ -509,6 +510,27 @@ int nd_symmetric_eigen(int64_t n, const double *a, double *eigenvalues, double *
  * off by e moves the root by up to sqrt(e) there. root may be a. ND_ERR
  * (root NaN) and stops as nd_symmetric_eigen too. */
 int nd_sqrtm_psd(int64_t n, const double *a, double *root, nd_error *err);
+
+/* ---- a feature network for scoring images ------------------------------ */
+
+/* A small classifier (classifier.c): three 3x3 convs of width w, 2w, 4w
+ * (the last two with stride 2), each with GroupNorm(8) and swish, the
+ * mean over positions as features [N, 4w], then one linear layer to the
+ * class scores. The Frechet distance between the features of samples and
+ * of test images scores a model of images without any download. */
+typedef struct nd_classifier_config {
+    int64_t in_channels, classes, width; /* width: a multiple of 8 */
+} nd_classifier_config;
+typedef struct nd_classifier nd_classifier;
+nd_classifier_config nd_classifier_defaults(int64_t in_channels, int64_t classes); /* w 32 */
+nd_classifier *nd_classifier_new(const nd_classifier_config *c, nd_rng *rng);
+nd_module *nd_classifier_module(nd_classifier *m); /* free with nd_module_free */
+const nd_classifier_config *nd_classifier_get_config(const nd_classifier *m);
+int64_t nd_classifier_features_dim(const nd_classifier *m); /* 4 w */
+/* x [N, C, H, W] (H, W >= 4) -> features [N, 4w] */
+nd_tensor *nd_classifier_features(nd_classifier *m, const nd_tensor *x);
+/* features [N, 4w] -> class scores [N, classes] (train with nd_cross_entropy) */
+nd_tensor *nd_classifier_logits(nd_classifier *m, const nd_tensor *features);
 
 #ifdef __cplusplus
 }

@@ -204,6 +204,10 @@ nd_resblock_layer *nd_resblock_new(int64_t in_channels, int64_t out_channels,
 nd_tensor *nd_resblock_forward(nd_resblock_layer *l, const nd_tensor *x,
                                const nd_tensor *temb, nd_rng *rng);
 
+/* Cross entropy, the classifier's loss: -1/N sum_n log softmax(logits_n)[y_n].
+ * logits [N, K], labels [N] (whole numbers in [0, K)) -> a 0-d tensor. */
+nd_tensor *nd_cross_entropy(const nd_tensor *logits, const nd_tensor *labels);
+
 /* ---- optimizers -------------------------------------------------------- */
 
 /* The update of every parameter p with gradient g = p.grad at step t

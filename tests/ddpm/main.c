@@ -12,6 +12,7 @@ TCase *tcase_golden(void);
 TCase *tcase_toy(void);
 TCase *tcase_bound(void);
 TCase *tcase_metrics(void);
+TCase *tcase_classifier(void);
 
 int main(void) {
     Suite *s = suite_create("ddpm");
@@ -24,6 +25,7 @@ int main(void) {
     suite_add_tcase(s, tcase_toy());
     suite_add_tcase(s, tcase_bound());
     suite_add_tcase(s, tcase_metrics());
+    suite_add_tcase(s, tcase_classifier());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);

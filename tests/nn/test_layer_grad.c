@@ -327,6 +327,49 @@ START_TEST(dropout_gradient_is_the_mask) {
 }
 END_TEST
 
+/* ---- cross entropy ---------------------------------------------------- */
+
+/* The loss against log-sum-exp in double, its gradient against
+ * (softmax - onehot) / N, on logits large enough that a naive exp would
+ * overflow; and labels outside 0..K-1 stop with the op's message. */
+START_TEST(cross_entropy_matches_formula_and_gradient) {
+    const int64_t N = 7, K = 5;
+    nd_tensor *logits = nd_persist(t_uniform(21, ND_SHAPE(N, K), -4, 4));
+    nd_data(logits)[3] = 95.0f; /* exp(95) overflows float */
+    nd_data(logits)[K + 1] = -90.0f;
+    nd_tensor *labels = nd_empty(ND_SHAPE(N));
+    const float y[7] = {3, 0, 4, 1, 2, 4, 0};
+    for (int64_t i = 0; i < N; i++) nd_data(labels)[i] = y[i];
+    nd_requires_grad(logits, true);
+    nd_tensor *loss = nd_cross_entropy(logits, labels);
+    nd_backward(loss);
+    double want = 0;
+    for (int64_t i = 0; i < N; i++) {
+        const float *row = nd_data(logits) + i * K;
+        double top = row[0], z = 0;
+        for (int64_t k = 1; k < K; k++) top = fmax(top, row[k]);
+        for (int64_t k = 0; k < K; k++) z += exp((double)row[k] - top);
+        double lse = top + log(z);
+        want += (lse - row[(int)y[i]]) / (double)N;
+        for (int64_t k = 0; k < K; k++) {
+            double g = (exp((double)row[k] - lse) - (k == (int64_t)y[i])) / (double)N;
+            ck_assert_near(nd_data(logits->grad)[i * K + k], g, 1e-6);
+        }
+    }
+    ck_assert_near(nd_item(loss), want, 1e-6);
+    nd_data(labels)[2] = 5.0f;
+    EXPECT_FATAL(nd_cross_entropy(logits, labels),
+                 "nanodiff: cross_entropy: label 5 of example 2 is not a class in 0..4");
+    nd_data(labels)[2] = 1.5f;
+    EXPECT_FATAL(nd_cross_entropy(logits, labels),
+                 "nanodiff: cross_entropy: label 1.5 of example 2 is not a class in 0..4");
+    EXPECT_FATAL(nd_cross_entropy(logits, nd_zeros(ND_SHAPE(N + 1))),
+                 "nanodiff: cross_entropy: needs logits [N, K] and labels [N], N, K >= 1; got "
+                 "logits [7,5] and labels [8]");
+    nd_free(logits);
+}
+END_TEST
+
 TCase *tcase_layer_grad(void) {
     TCase *tc = nd_test_case("layer_grad");
     tcase_add_test(tc, group_norm_backward_matches_differences);
@@ -339,5 +382,6 @@ TCase *tcase_layer_grad(void) {
     tcase_add_test(tc, resampling_layers);
     tcase_add_test(tc, resblock_layer_with_dropout);
     tcase_add_test(tc, dropout_gradient_is_the_mask);
+    tcase_add_test(tc, cross_entropy_matches_formula_and_gradient);
     return tc;
 }
