@@ -120,6 +120,7 @@ int cli_checkpoint_spec(const char *path, cli_spec *s, nd_error *err);
  * and a guidance weight. */
 typedef struct cli_draw {
     int64_t n, steps; /* steps: 0 for all T */
+    int64_t batch;    /* drawn in batches of this many (0: all n at once) */
     bool ddim;
     float eta;
     nd_spacing spacing;
@@ -162,6 +163,10 @@ void cli_data_close(cli_data *d);
  * (seed, step) alone. */
 nd_tensor *cli_data_batch(const cli_data *d, uint64_t seed, int64_t step, int64_t n,
                           nd_tensor **labels);
+/* The whole split with its labels (NULL if none), or for sets drawn on
+ * the fly n fresh examples that no training batch of this seed draws. */
+nd_tensor *cli_data_images(const cli_data *d, int64_t n, uint64_t seed, nd_tensor **labels);
+#define CLI_FRESH_IMAGES 10000
 /* Classes of the labels (0 when there are none): 3 for shapes, 10 for
  * Fashion-MNIST, MNIST and CIFAR-10. */
 int64_t cli_data_classes(const cli_data *d);
@@ -242,6 +247,27 @@ void cli_loss_push(cli_loss_log *l, double step, double loss);
 void cli_loss_free(cli_loss_log *l);
 int cli_loss_png(const char *path, const cli_loss_log *l, nd_error *err);
 
+/* ---- the feature classifier ---------------------------------------------- */
+
+/* A classifier (ddpm/classifier.c) as `nanodiff classifier` saves it, with
+ * what it was trained on. */
+typedef struct cli_feature_net {
+    nd_classifier *net;
+    char data[512]; /* the --data it was trained on */
+    int64_t size;   /* images are C x size x size */
+    int64_t steps;
+    double accuracy; /* on the test split */
+} cli_feature_net;
+void cli_classifier_default_path(const char *data, char *buf, size_t size);
+/* On ND_ERR nothing is left to free. */
+int cli_classifier_load(const char *path, cli_feature_net *c, nd_error *err);
+void cli_classifier_free(cli_feature_net *c);
+/* Features [N, F] of images [N, C, H, W], in batches, in eval mode. */
+nd_tensor *cli_classifier_features(cli_feature_net *c, const nd_tensor *images);
+/* counts[k]: images put in class k; returns how many match labels (if given). */
+int64_t cli_classifier_predict(cli_feature_net *c, const nd_tensor *features,
+                               const nd_tensor *labels, int64_t *counts);
+
 /* ---- the commands ------------------------------------------------------- */
 
 int cli_demo(int argc, char **argv);
@@ -252,6 +278,8 @@ int cli_info(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 int cli_field(int argc, char **argv);
 int cli_interpolate(int argc, char **argv);
+int cli_classifier(int argc, char **argv);
+int cli_score(int argc, char **argv);
 
 /* Prints "nanodiff <cmd>: message" and returns the exit code for errors. */
 int cli_fail(const char *cmd, const nd_error *err);

@@ -24,8 +24,20 @@ static void respaced_see(void *ctx, int64_t i, const nd_tensor *x_t, const nd_te
     w->callback(w->ctx, w->steps[i], x_t, x0_pred);
 }
 
-nd_tensor *cli_draw_samples(const cli_model *m, const cli_spec *s, const cli_draw *d) {
+/* [n, D] points or [n, C, H, W] images: returns ndim. */
+static int sample_shape(const cli_spec *s, int64_t n, int64_t shape[4]) {
+    shape[0] = n;
+    shape[1] = s->mlp.dim;
+    if (strcmp(s->model, "unet")) return 2;
+    shape[1] = s->unet.in_channels;
+    shape[2] = shape[3] = s->unet.resolution;
+    return 4;
+}
+
+static nd_tensor *draw_batch(const cli_model *m, const cli_spec *s, const cli_draw *d,
+                             int64_t first, int64_t n) {
     nd_sample_config c = nd_sample_defaults();
+    c.first_stream = (uint32_t)first;
     c.var = d->var;
     c.clip = d->clip;
     c.seed = d->seed;
@@ -33,15 +45,12 @@ nd_tensor *cli_draw_samples(const cli_model *m, const cli_spec *s, const cli_dra
     c.callback = d->callback;
     c.callback_ctx = d->ctx;
     c.every = d->every;
-    int64_t shape[4] = {d->n, s->mlp.dim};
-    int ndim = 2;
-    if (!strcmp(s->model, "unet")) {
-        shape[1] = s->unet.in_channels;
-        shape[2] = shape[3] = s->unet.resolution;
-        ndim = 4;
-    }
+    int64_t shape[4];
+    int ndim = sample_shape(s, n, shape);
     nd_denoiser den = m->denoiser;
-    if (d->labels) den = nd_denoiser_with_labels(den, d->labels, d->guidance);
+    if (d->labels)
+        den = nd_denoiser_with_labels(den, nd_slice(d->labels, 0, first, first + n, 1),
+                                      d->guidance);
     int64_t S = d->steps <= 0 || d->steps > s->T ? s->T : d->steps;
     if (!d->ddim && S == s->T) return nd_p_sample_loop(&m->schedule, den, shape, ndim, &c);
     /* S of the T steps: DDIM on them, or Algorithm 2 with the betas that
@@ -71,6 +80,25 @@ nd_tensor *cli_draw_samples(const cli_model *m, const cli_spec *s, const cli_dra
     return x;
 }
 
+nd_tensor *cli_draw_samples(const cli_model *m, const cli_spec *s, const cli_draw *d) {
+    if (d->n > (int64_t)UINT32_MAX) nd_fatal("sample", "%lld samples", (long long)d->n);
+    int64_t b = d->batch > 0 && d->batch < d->n ? d->batch : d->n;
+    if (b == d->n) return draw_batch(m, s, d, 0, d->n);
+    /* sample k draws from stream k whatever the batch, so batches of b
+     * give the same samples as one batch of n, in bounded memory */
+    int64_t shape[4];
+    nd_tensor *out = nd_empty(shape, sample_shape(s, d->n, shape));
+    int64_t row = nd_numel(out) / d->n;
+    for (int64_t first = 0; first < d->n; first += b) {
+        nd_scope *scope = nd_scope_begin();
+        int64_t k = d->n - first < b ? d->n - first : b;
+        nd_tensor *x = nd_contiguous(draw_batch(m, s, d, first, k));
+        memcpy(nd_data(out) + first * row, nd_data(x), sizeof(float) * (size_t)(k * row));
+        nd_scope_end(scope);
+    }
+    return out;
+}
+
 /* Each step of the sampler: the progress line, and the chain every
  * `every` steps from x_T (and at the last). */
 typedef struct sample_watch {
@@ -81,7 +109,7 @@ typedef struct sample_watch {
 
 static void watch_step(void *ctx, int64_t i, const nd_tensor *x_t, const nd_tensor *x0_pred) {
     sample_watch *w = ctx;
-    if (w->every > 0 && (w->done % w->every == 0 || w->done == w->S - 1))
+    if (w->every > 0 && w->done < w->S && (w->done % w->every == 0 || w->done == w->S - 1))
         cli_chain_see(w->chain, i, x_t, x0_pred);
     cli_progress_step(&w->progress, ++w->done, NAN);
 }
@@ -116,13 +144,16 @@ static int write_csv(int fd, void *ctx) {
 }
 
 int cli_sample(int argc, char **argv) {
-    int64_t n = 64, seed = 0, steps = 0, chain_every = -1, threads = nd_get_num_threads(),
+    int64_t n = 64, batch = 0, seed = 0, steps = 0, chain_every = -1, threads = nd_get_num_threads(),
             klass = -1;
     double eta = 0.0, guidance = 1.0;
     const char *weights = "ema", *var = "large", *clip = "auto", *out = "", *prefix = "samples",
                *sampler = "ddpm", *spacing = "uniform";
     cli_option o[] = {
         CLI_OPT_INT("--n", &n, 1, 1 << 20, "N", "how many samples"),
+        CLI_OPT_INT("--batch", &batch, 0, 1 << 20, "N",
+                    "samples drawn together: memory grows with it, the samples do not change "
+                    "(0: 8 images, or all points)"),
         CLI_OPT_INT("--seed", &seed, 0, (double)INT64_MAX, "N",
                     "seed of x_T and of each step's noise (sample k is the same in any batch)"),
         CLI_OPTS_RUN_OUTPUT(&weights, &out, &prefix),
@@ -220,12 +251,15 @@ int cli_sample(int argc, char **argv) {
         dr.guidance = (float)guidance;
     }
     if (chain_every < 0) chain_every = S / 10 > 0 ? S / 10 : 1;
-    cli_chain ch = {.rows = (int)(n < CLI_CHAIN_ROWS ? n : CLI_CHAIN_ROWS)};
+    if (batch == 0) batch = points ? n : 8;
+    if (batch > n) batch = n;
+    cli_chain ch = {.rows = (int)(batch < CLI_CHAIN_ROWS ? batch : CLI_CHAIN_ROWS)};
     sample_watch watch = {.chain = &ch, .every = chain_every, .S = S};
     dr.callback = watch_step;
     dr.ctx = &watch;
     dr.every = 1;
-    cli_progress_begin(&watch.progress, stderr, 0, S);
+    dr.batch = batch;
+    cli_progress_begin(&watch.progress, stderr, 0, S * ((n + batch - 1) / batch));
     printf("sampling %lld %s from %s (step %lld, %s weights) over %lld steps (%s), seed %lld\n",
            (long long)n, points ? "points" : "images", ckpt, (long long)trained, weights,
            (long long)S,
