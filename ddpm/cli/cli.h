@@ -176,6 +176,13 @@ void cli_data_describe(const cli_data *d, char *buf, size_t size);
 int cli_data_check_kind(const cli_data *d, const char *model, nd_error *err);
 /* Whether the model of s fits the data (D or C x H x W); ND_ERR says why not. */
 int cli_data_check_model(const cli_data *d, const cli_spec *s, nd_error *err);
+/* What eval and interpolate read: the data (data, or the run's set when
+ * data is ""), its test or training split, checked to fit the model; then
+ * the model with its EMA or last weights. On ND_ERR nothing is left to
+ * free. */
+int cli_open_run_data(const char *ckpt, const cli_spec *s, const char *data, const char *data_dir,
+                      bool test, bool ema_weights, cli_data *d, cli_model *m, int64_t *trained,
+                      nd_error *err);
 
 /* ---- progress ----------------------------------------------------------- */
 

@@ -189,6 +189,12 @@ nd_tensor *cli_data_batch(const cli_data *d, uint64_t seed, int64_t step, int64_
     return out;
 }
 
+nd_tensor *cli_data_images(const cli_data *d, int64_t n, uint64_t seed, nd_tensor **labels) {
+    if (d->generated) return cli_data_batch(d, ~seed, 0, n, labels);
+    if (labels) *labels = d->labels;
+    return d->table;
+}
+
 int64_t cli_data_classes(const cli_data *d) {
     if (d->generated) return d->points ? 0 : 3; /* shapes: disc, square, bar */
     if (!d->labels) return 0;

@@ -176,18 +176,12 @@ int cli_eval(int argc, char **argv) {
         return cli_fail("eval", &err);
     }
     cli_data d;
-    if (cli_data_open(data[0] ? data : s.data, data[0] ? data_dir : s.data_dir,
-                      !strcmp(split, "test"), &d, &err) != ND_OK)
-        return cli_fail("eval", &err);
     cli_model m;
-    int rc = cli_data_check_model(&d, &s, &err);
     int64_t trained = 0;
-    if (rc == ND_OK) rc = cli_model_load(ckpt, &s, !strcmp(weights, "ema"), &m, &trained, &err);
-    if (rc != ND_OK) {
-        cli_data_close(&d);
+    if (cli_open_run_data(ckpt, &s, data, data_dir, !strcmp(split, "test"), !strcmp(weights, "ema"),
+                          &d, &m, &trained, &err) != ND_OK)
         return cli_fail("eval", &err);
-    }
-    if (rc == ND_OK) rc = cli_mkdir(dir, &err);
+    int rc = cli_mkdir(dir, &err);
     if (rc == ND_OK && !d.generated && n > d.table->shape[0])
         rc = nd_error_set(&err, "--n %lld: the %s split of %s has %lld images", (long long)n, split,
                           d.name, (long long)d.table->shape[0]);

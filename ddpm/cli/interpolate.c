@@ -77,19 +77,14 @@ int cli_interpolate(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
     cli_data d;
-    if (cli_data_open(data[0] ? data : s.data, data[0] ? data_dir : s.data_dir,
-                      !strcmp(split, "test"), &d, &err) != ND_OK)
-        return cli_fail("interpolate", &err);
     cli_model m;
-    int rc = cli_data_check_model(&d, &s, &err);
     int64_t trained = 0;
-    if (rc == ND_OK) rc = cli_model_load(ckpt, &s, !strcmp(weights, "ema"), &m, &trained, &err);
-    if (rc != ND_OK) {
-        cli_data_close(&d);
+    if (cli_open_run_data(ckpt, &s, data, data_dir, !strcmp(split, "test"), !strcmp(weights, "ema"),
+                          &d, &m, &trained, &err) != ND_OK)
         return cli_fail("interpolate", &err);
-    }
+    int rc = ND_OK;
     int64_t avail = d.generated ? INT64_MAX : d.table->shape[0];
-    if (rc == ND_OK && (first >= avail || second >= avail))
+    if (first >= avail || second >= avail)
         rc = nd_error_set(&err, "--first %lld, --second %lld: the %s split of %s has %lld images",
                           (long long)first, (long long)second, split, d.name, (long long)avail);
     if (rc == ND_OK) rc = cli_mkdir(dir, &err);

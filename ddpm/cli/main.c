@@ -15,6 +15,8 @@ static const struct {
     {"field", cli_field, "the score a model of 2-D points learned, as arrows"},
     {"forward", cli_forward, "show the forward process q(x_t | x_0) on a data set"},
     {"interpolate", cli_interpolate, "mix two images' latents at step t and decode (Figure 8)"},
+    {"classifier", cli_classifier, "train the feature network that `score` uses"},
+    {"score", cli_score, "how close samples are to the data (Frechet or energy distance)"},
     {"info", cli_info, "what a checkpoint holds"},
 };
 enum { NCOMMANDS = sizeof commands / sizeof commands[0] };

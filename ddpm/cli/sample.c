@@ -49,8 +49,8 @@ static nd_tensor *draw_batch(const cli_model *m, const cli_spec *s, const cli_dr
     int ndim = sample_shape(s, n, shape);
     nd_denoiser den = m->denoiser;
     if (d->labels)
-        den = nd_denoiser_with_labels(den, nd_slice(d->labels, 0, first, first + n, 1),
-                                      d->guidance);
+        den =
+            nd_denoiser_with_labels(den, nd_slice(d->labels, 0, first, first + n, 1), d->guidance);
     int64_t S = d->steps <= 0 || d->steps > s->T ? s->T : d->steps;
     if (!d->ddim && S == s->T) return nd_p_sample_loop(&m->schedule, den, shape, ndim, &c);
     /* S of the T steps: DDIM on them, or Algorithm 2 with the betas that
@@ -144,8 +144,8 @@ static int write_csv(int fd, void *ctx) {
 }
 
 int cli_sample(int argc, char **argv) {
-    int64_t n = 64, batch = 0, seed = 0, steps = 0, chain_every = -1, threads = nd_get_num_threads(),
-            klass = -1;
+    int64_t n = 64, batch = 0, seed = 0, steps = 0, chain_every = -1,
+            threads = nd_get_num_threads(), klass = -1;
     double eta = 0.0, guidance = 1.0;
     const char *weights = "ema", *var = "large", *clip = "auto", *out = "", *prefix = "samples",
                *sampler = "ddpm", *spacing = "uniform";

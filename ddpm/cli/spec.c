@@ -362,3 +362,16 @@ int cli_model_load(const char *ckpt, const cli_spec *s, bool ema_weights, cli_mo
     if (step) *step = ck.step;
     return ND_OK;
 }
+
+int cli_open_run_data(const char *ckpt, const cli_spec *s, const char *data, const char *data_dir,
+                      bool test, bool ema_weights, cli_data *d, cli_model *m, int64_t *trained,
+                      nd_error *err) {
+    if (cli_data_open(data[0] ? data : s->data, data[0] ? data_dir : s->data_dir, test, d, err) !=
+        ND_OK)
+        return ND_ERR;
+    if (cli_data_check_model(d, s, err) == ND_OK &&
+        cli_model_load(ckpt, s, ema_weights, m, trained, err) == ND_OK)
+        return ND_OK;
+    cli_data_close(d);
+    return ND_ERR;
+}

@@ -35,7 +35,7 @@ npy() { # npy FILE SHAPE: magic, version 1.0, '<f4', C order, the shape, the
   [ "$size" -eq $((10 + hlen + 4 * count)) ] || fail "$1: $size bytes for shape $2"
 }
 
-for c in "" demo train sample forward info help; do
+for c in "" demo train sample eval field interpolate classifier score forward info help; do
   "$nanodiff" $c --help >"$work/help" 2>&1 || fail "nanodiff $c --help failed"
   grep -q "^usage: nanodiff" "$work/help" || fail "nanodiff $c --help prints no usage"
 done
@@ -120,6 +120,36 @@ cmp -s "$work/cond/c0-w1.npy" "$work/cond/c2-w1.npy" && fail "guidance 1 ignores
   --prefix ddim1 >/dev/null 2>&1 || fail "DDIM eta 1 failed"
 npy "$work/shapes/ddim0.npy" "(2, 1, 32, 32)"
 cmp -s "$work/shapes/ddim0.npy" "$work/shapes/ddim1.npy" && fail "DDIM's eta changes nothing"
+
+# drawn in batches of 1 or all at once: the same samples
+"$nanodiff" sample "$work/shapes" --n 2 --chain 0 --sampler ddim --steps 5 --batch 1 \
+  --prefix ddim0-b1 >/dev/null 2>&1 || fail "DDIM in batches of 1 failed"
+cmp -s "$work/shapes/ddim0.npy" "$work/shapes/ddim0-b1.npy" ||
+  fail "samples depend on the batch they are drawn in"
+
+# the feature classifier and scores: a classifier that learned the shapes
+# scores real shapes (the floor) far below the samples of 3 training
+# steps; points get the energy distance
+"$nanodiff" classifier --data shapes --width 8 --steps 300 --batch 16 --lr 0.003 \
+  --out "$work/shapes-classifier.safetensors" >"$work/classifier.log" 2>&1 ||
+  fail "classifier failed: $(cat "$work/classifier.log")"
+acc=$(sed -n 's/^test accuracy \([0-9.]*\)% .*/\1/p' "$work/classifier.log")
+[ -n "$acc" ] && awk -v a="$acc" 'BEGIN { exit !(a >= 90) }' ||
+  fail "the classifier got ${acc:-no}% of the shapes right"
+score() { # score ARGS...: the Frechet distance score prints
+  "$nanodiff" score "$@" --classifier "$work/shapes-classifier.safetensors" --ref 500 \
+    >"$work/score.log" 2>&1 || fail "score $*: $(cat "$work/score.log")"
+  sed -n 's/^frechet distance \([0-9.e+-]*\) .*/\1/p' "$work/score.log"
+}
+fl=$(score --floor --data shapes --n 200)
+bad=$(score "$work/shapes" --prefix ddim0)
+grep -q "of 2 samples and of 500 test images of shapes" "$work/score.log" || fail "score: counts"
+grep -q "^classes the classifier sees in them: 0: " "$work/score.log" || fail "score: classes"
+awk -v f="$fl" -v b="$bad" 'BEGIN { exit !(f >= 0 && b > 5 * f) }' ||
+  fail "the floor $fl is not far below the untrained model's $bad"
+"$nanodiff" score "$work/moons" >"$work/score.log" 2>&1 || fail "scoring points failed"
+grep -q "^energy distance [0-9.]*  precision [0-9.]*  recall [0-9.]*  (300 samples against 300 fresh points of moons, k = 5)" \
+  "$work/score.log" || fail "score of points: $(cat "$work/score.log")"
 
 # the bound: every term, the parts adding up, progressive coding
 "$nanodiff" eval "$work/shapes" --n 3 --out "$work/eval" >"$work/eval.log" 2>&1 ||

@@ -71,6 +71,30 @@ expect 2 "eta is DDIM's" sample "$work/run" --eta 0.5
 expect 1 "class conditioning is for the UNet" train --classes --out "$work/x"
 expect 2 "t-samples 1: an estimate needs L_0" eval "$work/run" --t-samples 1
 
+# the feature classifier and scores
+expect 1 "a classifier needs labelled images (these are points)" classifier --data moons
+expect 2 "width 12: a multiple of 8" classifier --data shapes --width 12
+expect 2 "give SAMPLES" score
+expect 2 "give no SAMPLES" score --floor --data shapes "$work/run"
+expect 2 "floor needs --data SET" score --floor
+expect 1 "say which data set the samples are of with --data" score "$work/none.npy"
+expect 1 "none.npy" score "$work/none.npy" --data moons
+expect 1 "no classifier at shapes-classifier.safetensors: make one with" score --floor --data shapes
+expect 1 "is not a nanodiff classifier" score --floor --data shapes --classifier "$work/keep"
+expect 1 "floor is for images" score --floor --data moons
+"$nanodiff" sample "$work/run" --n 5 --chain 0 --prefix pts >/dev/null 2>&1 || fail "sampling"
+expect 1 "holds images; the samples are not N x C x H x W" score "$work/run/pts.npy" --data shapes
+"$nanodiff" classifier --data shapes --width 8 --steps 1 --out "$work/cls.safetensors" \
+  >/dev/null 2>&1 || fail "a one-step classifier failed"
+"$nanodiff" train --data shapes --ch 8 --ch-mult 1,2 --blocks 1 --attn none --timesteps 20 \
+  --steps 1 --batch 2 --sample-every 0 --preview-steps 5 --out "$work/img" >/dev/null 2>&1 ||
+  fail "an image run failed"
+"$nanodiff" sample "$work/img" --n 2 --chain 0 --steps 2 >/dev/null 2>&1 || fail "image samples"
+expect 1 "moons holds points in 2 dimensions; the samples are not N x 2" \
+  score "$work/img/samples.npy" --data moons
+expect 1 "cls.safetensors was trained on shapes (32x32 images), not on fashion" \
+  score "$work/img" --data fashion-mnist --classifier "$work/cls.safetensors"
+
 # damaged checkpoints: truncated, garbage, settings edited by hand
 size=$(wc -c <"$work/keep")
 head -c $((size / 2)) "$work/keep" >"$work/half.safetensors"
