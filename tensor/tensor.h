@@ -108,7 +108,7 @@ void *nd_alloc(size_t bytes);
 void nd_dealloc(void *p, size_t bytes);
 size_t nd_mem_peak(void);
 void nd_mem_reset_peak(void);
-/* Freed blocks of 1 MiB and more are kept (up to 1 GiB) and reused by
+/* Freed blocks of 64 KiB and more are kept (up to 1 GiB) and reused by
  * later allocations of the same size, sparing page faults; they are not
  * live bytes. nd_mem_trim returns them to the system. */
 size_t nd_mem_cached(void);
