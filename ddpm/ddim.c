@@ -202,6 +202,8 @@ nd_tensor *nd_ddim_encode(const nd_schedule *s, nd_denoiser d, const int64_t *st
         double an = s->alphas_cumprod[steps[k + 1]];
         nd_tensor *next = nd_add(nd_mul_scalar(xh, (float)sqrt(an)),
                                  nd_mul_scalar(eps, (float)sqrt(1.0 - an)));
+        if (config->callback && (k % config->every == 0 || k + 2 == S))
+            config->callback(config->callback_ctx, steps[k], x, xh);
         nd_keep(next);
         nd_scope_end(step);
         nd_free(x);

@@ -342,7 +342,10 @@ nd_denoiser nd_respaced_denoiser(const nd_respaced *r);
 nd_tensor *nd_ddim_sample_loop(const nd_schedule *s, nd_denoiser d, const int64_t *steps,
                                int64_t S, float eta, const int64_t *shape, int ndim,
                                const nd_sample_config *config);
-/* eta = 0 both ways: x_0 -> x at tau_{S-1} (encode) and back (decode). */
+/* eta = 0 both ways: x_0 -> x at tau_{S-1} (encode) and back (decode).
+ * encode calls the callback at its S - 1 steps (i = tau_k, x the step's
+ * input, the x_0 estimate), every config->every from the first, and at
+ * the last. */
 nd_tensor *nd_ddim_encode(const nd_schedule *s, nd_denoiser d, const int64_t *steps, int64_t S,
                           const nd_tensor *x0, const nd_sample_config *config);
 nd_tensor *nd_ddim_decode(const nd_schedule *s, nd_denoiser d, const int64_t *steps, int64_t S,

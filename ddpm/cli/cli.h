@@ -287,6 +287,7 @@ int cli_field(int argc, char **argv);
 int cli_interpolate(int argc, char **argv);
 int cli_classifier(int argc, char **argv);
 int cli_score(int argc, char **argv);
+int cli_encode(int argc, char **argv);
 
 /* Prints "nanodiff <cmd>: message" and returns the exit code for errors. */
 int cli_fail(const char *cmd, const nd_error *err);

@@ -14,6 +14,7 @@ static const struct {
     {"eval", cli_eval, "the bound in bits/dim, term by term; progressive coding"},
     {"field", cli_field, "the score a model of 2-D points learned, as arrows"},
     {"forward", cli_forward, "show the forward process q(x_t | x_0) on a data set"},
+    {"encode", cli_encode, "DDIM's deterministic x_0 -> x_T -> x_0, and how well it comes back"},
     {"interpolate", cli_interpolate, "mix two images' latents at step t and decode (Figure 8)"},
     {"classifier", cli_classifier, "train the feature network that `score` uses"},
     {"score", cli_score, "how close samples are to the data (Frechet or energy distance)"},

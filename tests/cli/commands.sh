@@ -35,7 +35,7 @@ npy() { # npy FILE SHAPE: magic, version 1.0, '<f4', C order, the shape, the
   [ "$size" -eq $((10 + hlen + 4 * count)) ] || fail "$1: $size bytes for shape $2"
 }
 
-for c in "" demo train sample eval field interpolate classifier score forward info help; do
+for c in "" demo train sample eval field interpolate encode classifier score forward info help; do
   "$nanodiff" $c --help >"$work/help" 2>&1 || fail "nanodiff $c --help failed"
   grep -q "^usage: nanodiff" "$work/help" || fail "nanodiff $c --help prints no usage"
 done
@@ -179,6 +179,15 @@ png "$work/eval/eval-progressive.png" $((9 * 66 + 2)) $((6 * 66 + 2))
 grep -q "estimated, 5 of T = 20 terms" "$work/est.log" || fail "eval: not an estimate"
 [ "$(wc -l <"$work/eval/est.csv")" -eq 6 ] || fail "est.csv has not 5 steps"
 [ ! -e "$work/eval/est-rate-distortion.png" ] || fail "an estimate drew a rate-distortion plot"
+
+# deterministic encoding: a CSV line per S, the images, then latents and
+# reconstructions for each S; more steps come back closer
+"$nanodiff" encode "$work/shapes" --steps 2,20 --n 3 --out "$work/enc" >"$work/enc.log" 2>&1 ||
+  fail "encode failed: $(cat "$work/enc.log")"
+[ "$(sed -n 1p "$work/enc/encode.csv")" = "S,rmse,rmse_255,max_abs,seconds" ] || fail "encode.csv header"
+[ "$(wc -l <"$work/enc/encode.csv")" -eq 3 ] || fail "encode.csv has not 2 lines of S"
+png "$work/enc/encode.png" $((3 * 66 + 2)) $((5 * 66 + 2))
+grep -q "^S =   20: RMSE " "$work/enc.log" || fail "encode prints no RMSE"
 
 # interpolation: a row per t, the two images at the ends of each
 "$nanodiff" interpolate "$work/shapes" --mix 5 --t 5,20 --out "$work/interp" >/dev/null 2>&1 ||

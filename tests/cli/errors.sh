@@ -66,6 +66,7 @@ expect 1 "prefix\|No such file\|cannot" sample "$work/run" --out "$work/bad.csv/
 expect 1 "a model of points: bits per dimension are for 8-bit images" eval "$work/run"
 expect 2 "t: 21 is outside" field "$work/run" --t 21
 expect 1 "a model of points; interpolation is shown on images" interpolate "$work/run"
+expect 1 "a model of points; encode is shown on images" encode "$work/run"
 expect 2 "need a class-conditional model" sample "$work/run" --class 1
 expect 2 "eta is DDIM's" sample "$work/run" --eta 0.5
 expect 1 "class conditioning is for the UNet" train --classes --out "$work/x"
@@ -90,6 +91,8 @@ expect 1 "holds images; the samples are not N x C x H x W" score "$work/run/pts.
   --steps 1 --batch 2 --sample-every 0 --preview-steps 5 --out "$work/img" >/dev/null 2>&1 ||
   fail "an image run failed"
 "$nanodiff" sample "$work/img" --n 2 --chain 0 --steps 2 >/dev/null 2>&1 || fail "image samples"
+expect 2 "steps: 1 is outside" encode "$work/img" --steps 1,10
+expect 1 "moons" encode "$work/img" --data moons
 expect 1 "moons holds points in 2 dimensions; the samples are not N x 2" \
   score "$work/img/samples.npy" --data moons
 expect 1 "cls.safetensors was trained on shapes (32x32 images), not on fashion" \
