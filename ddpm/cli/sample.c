@@ -122,7 +122,8 @@ static const cli_command_help help = {
     "x_{t-1} = mu_theta(x_t, t) + sigma_t z), or over S respaced steps with --steps. RUN is "
     "a training folder or a checkpoint file. Writes PREFIX.png (a grid of images, or the "
     "points in red over the data in gray), PREFIX.npy (float32, N x C x H x W in [-1, 1], or "
-    "N x D), PREFIX.csv for points, and with --chain the reverse chain: for images "
+    "N x D), PREFIX.csv for points, PREFIX-labels.npy (the class of each sample) for "
+    "class-conditional models, and with --chain the reverse chain: for images "
     "PREFIX-chain.png, rows of x_t from x_T to x_0 each with the predicted x_0 under it; for "
     "points PREFIX-chain-tNNNN.png, one scatter per step shown. Files are replaced whole."};
 
@@ -279,6 +280,11 @@ int cli_sample(int argc, char **argv) {
     snprintf(name, sizeof name, "%s.npy", prefix);
     if ((rc = cli_path(path, sizeof path, dir, name, &err)) == ND_OK)
         rc = nd_npy_save(path, x, &err);
+    if (rc == ND_OK && labels) { /* the class each sample was drawn for, for nanodiff score */
+        snprintf(name, sizeof name, "%s-labels.npy", prefix);
+        if ((rc = cli_path(path, sizeof path, dir, name, &err)) == ND_OK)
+            rc = nd_npy_save(path, labels, &err);
+    }
     if (rc == ND_OK && (!points || s.mlp.dim == 2)) {
         snprintf(name, sizeof name, "%s.png", prefix);
         if ((rc = cli_path(path, sizeof path, dir, name, &err)) == ND_OK)
@@ -304,8 +310,8 @@ int cli_sample(int argc, char **argv) {
     cli_chain_free(&ch);
     nd_free(labels);
     if (rc == ND_OK)
-        printf("%.1f s (%.3f s a step). In %s/: %s.png, %s.npy%s%s%s\n", secs, secs / (double)S,
-               dir, prefix, prefix, points ? ", .csv" : "",
+        printf("%.1f s (%.3f s a step). In %s/: %s.png, %s.npy%s%s%s%s\n", secs, secs / (double)S,
+               dir, prefix, prefix, points ? ", .csv" : "", labels ? ", -labels.npy" : "",
                chain_every > 0 ? ", the chain as " : "",
                chain_every > 0 ? (points ? "-chain-tNNNN.png" : "-chain.png") : "");
 done:

@@ -25,7 +25,8 @@ static const cli_command_help help = {
 
 /* The data set's name from a training folder's settings, and its samples. */
 static int open_samples(const char *arg, const char *prefix, char *data, size_t dsize,
-                        char *data_dir, size_t ddsize, nd_tensor **x, nd_error *err) {
+                        char *data_dir, size_t ddsize, nd_tensor **x, nd_tensor **labels,
+                        nd_error *err) {
     size_t n = strlen(arg);
     char path[1100];
     if (n > 4 && !strcmp(arg + n - 4, ".npy")) {
@@ -44,7 +45,23 @@ static int open_samples(const char *arg, const char *prefix, char *data, size_t 
         if (!data[0]) snprintf(data, dsize, "%s", s.data);
         if (!data_dir[0]) snprintf(data_dir, ddsize, "%s", s.data_dir);
     }
-    return nd_npy_load(path, x, err);
+    if (nd_npy_load(path, x, err) != ND_OK) return ND_ERR;
+    /* the classes the samples were drawn for: PREFIX-labels.npy beside them */
+    size_t len = strlen(path);
+    char lpath[1200];
+    snprintf(lpath, sizeof lpath, "%.*s-labels.npy", (int)(len - 4), path);
+    if (!cli_exists(lpath)) return ND_OK;
+    if (nd_npy_load(lpath, labels, err) != ND_OK) {
+        nd_free(*x);
+        *x = NULL;
+        return ND_ERR;
+    }
+    if ((*labels)->ndim != 1 || (*labels)->shape[0] != (*x)->shape[0]) {
+        nd_free(*x), nd_free(*labels);
+        *x = *labels = NULL;
+        return nd_error_set(err, "%s does not hold one label per sample of %s", lpath, path);
+    }
+    return ND_OK;
 }
 
 static int score_points(const nd_tensor *x, const cli_data *d, uint64_t seed, int64_t k,
@@ -60,8 +77,9 @@ static int score_points(const nd_tensor *x, const cli_data *d, uint64_t seed, in
     return ND_OK;
 }
 
-static int score_images(const nd_tensor *x, const cli_data *test, int64_t nref, const char *cpath,
-                        const char *what, uint64_t seed, nd_error *err) {
+static int score_images(const nd_tensor *x, const nd_tensor *labels, const cli_data *test,
+                        int64_t nref, const char *cpath, const char *what, uint64_t seed,
+                        nd_error *err) {
     cli_feature_net c;
     if (cli_classifier_load(cpath, &c, err) != ND_OK) return ND_ERR;
     int rc = ND_OK;
@@ -91,12 +109,16 @@ static int score_images(const nd_tensor *x, const cli_data *test, int64_t nref, 
                test->name, cpath, 100 * c.accuracy);
         int64_t K = nd_classifier_get_config(c.net)->classes, counts[256];
         if (K <= 256) {
-            cli_classifier_predict(&c, fx, NULL, counts);
+            int64_t right = cli_classifier_predict(&c, fx, labels, counts);
             printf("classes the classifier sees in them:");
             for (int64_t k = 0; k < K; k++)
                 printf(" %lld: %.1f%%", (long long)k,
                        100.0 * (double)counts[k] / (double)x->shape[0]);
             printf("\n");
+            if (labels)
+                printf("the class each was drawn for: %.2f%% of them (the classifier gets %.2f%% "
+                       "of test images right)\n",
+                       100.0 * (double)right / (double)x->shape[0], 100 * c.accuracy);
         }
     }
     nd_scope_end(s);
@@ -142,13 +164,14 @@ int cli_score(int argc, char **argv) {
     char set[512], dir[512];
     snprintf(set, sizeof set, "%s", data);
     snprintf(dir, sizeof dir, "%s", data_dir);
-    nd_tensor *x = NULL;
+    nd_tensor *x = NULL, *labels = NULL;
     if (!floor_ &&
-        open_samples(pos[0], prefix, set, sizeof set, dir, sizeof dir, &x, &err) != ND_OK)
+        open_samples(pos[0], prefix, set, sizeof set, dir, sizeof dir, &x, &labels, &err) != ND_OK)
         return cli_fail("score", &err);
     cli_data test, train = {0};
     if (cli_data_open(set, dir, true, &test, &err) != ND_OK) {
         nd_free(x);
+        nd_free(labels);
         return cli_fail("score", &err);
     }
     int rc = ND_OK;
@@ -188,12 +211,13 @@ int cli_score(int argc, char **argv) {
     if (rc == ND_OK) {
         nd_scope *s = nd_scope_begin();
         rc = test.points ? score_points(x, &test, (uint64_t)seed, k, &err)
-                         : score_images(x, &test, ref, cpath,
+                         : score_images(x, labels, &test, ref, cpath,
                                         floor_ ? "training images (the floor)" : "samples",
                                         (uint64_t)seed, &err);
         nd_scope_end(s);
     }
     nd_free(x);
+    nd_free(labels);
     cli_data_close(&test);
     if (floor_) cli_data_close(&train);
     return rc == ND_OK ? 0 : cli_fail("score", &err);

@@ -111,6 +111,7 @@ for c in 0 2; do
       --prefix "c$c-w$w" >/dev/null 2>&1 || fail "sampling class $c, w = $w failed"
   done
 done
+npy "$work/cond/c2-w1-labels.npy" "(2,)"
 cmp -s "$work/cond/c0-w0.npy" "$work/cond/c2-w0.npy" || fail "guidance 0 depends on the class"
 cmp -s "$work/cond/c0-w1.npy" "$work/cond/c2-w1.npy" && fail "guidance 1 ignores the class"
 # DDIM with eta = 0: deterministic given x_T; eta = 1 adds noise
@@ -147,6 +148,9 @@ grep -q "of 2 samples and of 500 test images of shapes" "$work/score.log" || fai
 grep -q "^classes the classifier sees in them: 0: " "$work/score.log" || fail "score: classes"
 awk -v f="$fl" -v b="$bad" 'BEGIN { exit !(f >= 0 && b > 5 * f) }' ||
   fail "the floor $fl is not far below the untrained model's $bad"
+score "$work/cond" --prefix c2-w1 >/dev/null
+grep -q "^the class each was drawn for: [0-9.]*% of them" "$work/score.log" ||
+  fail "score of class-conditional samples: $(cat "$work/score.log")"
 "$nanodiff" score "$work/moons" >"$work/score.log" 2>&1 || fail "scoring points failed"
 grep -q "^energy distance [0-9.]*  precision [0-9.]*  recall [0-9.]*  (300 samples against 300 fresh points of moons, k = 5)" \
   "$work/score.log" || fail "score of points: $(cat "$work/score.log")"
