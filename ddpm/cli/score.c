@@ -9,10 +9,11 @@
 #include "cli.h"
 
 static const cli_command_help help = {
-    "nanodiff score SAMPLES [options]\n       nanodiff score --floor --data SET [options]",
+    "nanodiff score SAMPLES... [options]\n       nanodiff score --floor --data SET [options]",
     "Scores samples against the data. SAMPLES is a .npy file (what `nanodiff sample` writes: "
     "N x C x H x W in [-1, 1], or N x D points) or a training folder (its samples.npy, and "
-    "its data set). Images: the Frechet distance, |mu_a - mu_b|^2 + tr(S_a + S_b - "
+    "its data set); several make one set. Images: the Frechet distance, |mu_a - mu_b|^2 + tr(S_a + "
+    "S_b - "
     "2 (S_a^1/2 S_b S_a^1/2)^1/2), between Gaussians fitted to the features (the "
     "penultimate layer) of a classifier made by `nanodiff classifier` for the samples and "
     "for the test split; and the share of samples it puts in each class. 0 means the "
@@ -62,6 +63,33 @@ static int open_samples(const char *arg, const char *prefix, char *data, size_t 
         return nd_error_set(err, "%s does not hold one label per sample of %s", lpath, path);
     }
     return ND_OK;
+}
+
+/* Several sample files make one set (samples drawn in parts, with other
+ * seeds); their labels count if every file has them. */
+#define MAX_FILES 16
+static int read_samples(const char **args, int nargs, const char *prefix, char *data, size_t dsize,
+                        char *data_dir, size_t ddsize, nd_tensor **x, nd_tensor **labels,
+                        nd_error *err) {
+    nd_tensor *xs[MAX_FILES] = {0}, *ls[MAX_FILES] = {0};
+    int rc = ND_OK, nlabels = 0;
+    for (int i = 0; i < nargs && rc == ND_OK; i++) {
+        rc = open_samples(args[i], prefix, data, dsize, data_dir, ddsize, &xs[i], &ls[i], err);
+        if (rc == ND_OK && i > 0 &&
+            (xs[i]->ndim != xs[0]->ndim || memcmp(xs[i]->shape + 1, xs[0]->shape + 1,
+                                                  sizeof(int64_t) * (size_t)(xs[0]->ndim - 1))))
+            rc = nd_error_set(err, "%s: its samples are not of the first file's shape", args[i]);
+        nlabels += ls[i] != NULL;
+    }
+    if (rc == ND_OK) {
+        nd_scope *s = nd_scope_begin();
+        *x = nd_persist(nd_concat((const nd_tensor *const *)xs, nargs, 0));
+        *labels =
+            nlabels == nargs ? nd_persist(nd_concat((const nd_tensor *const *)ls, nargs, 0)) : NULL;
+        nd_scope_end(s);
+    }
+    for (int i = 0; i < nargs; i++) nd_free(xs[i]), nd_free(ls[i]);
+    return rc;
 }
 
 static int score_points(const nd_tensor *x, const cli_data *d, uint64_t seed, int64_t k,
@@ -148,11 +176,11 @@ int cli_score(int argc, char **argv) {
     };
     const int no = (int)(sizeof o / sizeof o[0]);
     nd_error err;
-    const char *pos[1];
+    const char *pos[MAX_FILES];
     int npos;
-    int pr = cli_parse(argc, argv, o, no, &help, pos, 1, &npos, &err);
+    int pr = cli_parse(argc, argv, o, no, &help, pos, MAX_FILES, &npos, &err);
     if (pr == 1) return 0;
-    if (pr == ND_OK && floor_ == (npos == 1))
+    if (pr == ND_OK && floor_ == (npos > 0))
         pr = nd_error_set(&err, floor_ ? "--floor scores training images: give no SAMPLES"
                                        : "give SAMPLES (a .npy file or a training folder)");
     if (pr == ND_OK && floor_ && !data[0]) pr = nd_error_set(&err, "--floor needs --data SET");
@@ -165,8 +193,8 @@ int cli_score(int argc, char **argv) {
     snprintf(set, sizeof set, "%s", data);
     snprintf(dir, sizeof dir, "%s", data_dir);
     nd_tensor *x = NULL, *labels = NULL;
-    if (!floor_ &&
-        open_samples(pos[0], prefix, set, sizeof set, dir, sizeof dir, &x, &labels, &err) != ND_OK)
+    if (!floor_ && read_samples(pos, npos, prefix, set, sizeof set, dir, sizeof dir, &x, &labels,
+                                &err) != ND_OK)
         return cli_fail("score", &err);
     cli_data test, train = {0};
     if (cli_data_open(set, dir, true, &test, &err) != ND_OK) {

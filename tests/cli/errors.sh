@@ -95,6 +95,8 @@ expect 2 "steps: 1 is outside" encode "$work/img" --steps 1,10
 expect 1 "moons" encode "$work/img" --data moons
 expect 1 "moons holds points in 2 dimensions; the samples are not N x 2" \
   score "$work/img/samples.npy" --data moons
+expect 1 "pts.npy: its samples are not of the first file's shape" \
+  score "$work/img/samples.npy" "$work/run/pts.npy" --data shapes
 expect 1 "cls.safetensors was trained on shapes (32x32 images), not on fashion" \
   score "$work/img" --data fashion-mnist --classifier "$work/cls.safetensors"
 
