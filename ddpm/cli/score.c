@@ -92,6 +92,16 @@ static int read_samples(const char **args, int nargs, const char *prefix, char *
     return rc;
 }
 
+/* The first n samples (and labels) only. */
+static void first_samples(nd_tensor **x, nd_tensor **labels, int64_t n) {
+    nd_scope *s = nd_scope_begin();
+    nd_tensor *nx = nd_persist(nd_contiguous(nd_slice(*x, 0, 0, n, 1)));
+    nd_tensor *nl = *labels ? nd_persist(nd_contiguous(nd_slice(*labels, 0, 0, n, 1))) : NULL;
+    nd_scope_end(s);
+    nd_free(*x), nd_free(*labels);
+    *x = nx, *labels = nl;
+}
+
 static int score_points(const nd_tensor *x, const cli_data *d, uint64_t seed, int64_t k,
                         nd_error *err) {
     int64_t n = x->shape[0];
@@ -155,7 +165,7 @@ static int score_images(const nd_tensor *x, const nd_tensor *labels, const cli_d
 }
 
 int cli_score(int argc, char **argv) {
-    int64_t n = 1000, ref = 0, k = 5, seed = 0, threads = nd_get_num_threads();
+    int64_t n = 0, ref = 0, k = 5, seed = 0, threads = nd_get_num_threads();
     bool floor_ = false;
     const char *data = "", *data_dir = "", *classifier = "", *prefix = "samples";
     cli_option o[] = {
@@ -166,7 +176,8 @@ int cli_score(int argc, char **argv) {
         CLI_OPT_TEXT("--prefix", &prefix, NULL, "NAME",
                      "with a training folder: score NAME.npy in it"),
         CLI_OPT_FLAG("--floor", &floor_, "score --n images of the training split instead"),
-        CLI_OPT_INT("--n", &n, 2, 1e8, "N", "with --floor: how many"),
+        CLI_OPT_INT("--n", &n, 0, 1e8, "N",
+                    "score the first N samples (0: all), or with --floor N images (0: 1000)"),
         CLI_OPT_INT("--ref", &ref, 0, 1e8, "N",
                     "images: compare with the first N test images (0: all of them)"),
         CLI_OPT_INT("--k", &k, 1, 1000, "K", "points: neighbours for precision and recall"),
@@ -203,6 +214,14 @@ int cli_score(int argc, char **argv) {
         return cli_fail("score", &err);
     }
     int rc = ND_OK;
+    if (floor_ && n == 0) n = 1000;
+    if (!floor_ && n > 0) {
+        if (n > x->shape[0])
+            rc = nd_error_set(&err, "--n %lld: there are %lld samples", (long long)n,
+                              (long long)x->shape[0]);
+        else
+            first_samples(&x, &labels, n);
+    }
     if (floor_ && (rc = cli_data_open(set, dir, false, &train, &err)) == ND_OK) {
         if (test.points)
             rc = nd_error_set(&err, "--floor is for images: for points, score a fresh draw "

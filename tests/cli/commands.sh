@@ -154,6 +154,8 @@ grep -q "^the class each was drawn for: [0-9.]*% of them" "$work/score.log" ||
 score "$work/cond/c0-w1.npy" "$work/cond/c2-w1.npy" --data shapes >/dev/null
 grep -q "of 4 samples and of 500 test images" "$work/score.log" || fail "score: two files"
 grep -q "^the class each was drawn for" "$work/score.log" || fail "score: two files' labels"
+score "$work/cond/c0-w1.npy" "$work/cond/c2-w1.npy" --data shapes --n 3 >/dev/null
+grep -q "of 3 samples and of 500 test images" "$work/score.log" || fail "score --n 3 of 4 samples"
 "$nanodiff" score "$work/moons" >"$work/score.log" 2>&1 || fail "scoring points failed"
 grep -q "^energy distance [0-9.]*  precision [0-9.]*  recall [0-9.]*  (300 samples against 300 fresh points of moons, k = 5)" \
   "$work/score.log" || fail "score of points: $(cat "$work/score.log")"

@@ -97,6 +97,7 @@ expect 1 "moons holds points in 2 dimensions; the samples are not N x 2" \
   score "$work/img/samples.npy" --data moons
 expect 1 "pts.npy: its samples are not of the first file's shape" \
   score "$work/img/samples.npy" "$work/run/pts.npy" --data shapes
+expect 1 "n 3: there are 2 samples" score "$work/img/samples.npy" --data shapes --n 3
 expect 1 "cls.safetensors was trained on shapes (32x32 images), not on fashion" \
   score "$work/img" --data fashion-mnist --classifier "$work/cls.safetensors"
 
