@@ -1,5 +1,17 @@
-/* The AVX2+FMA kernel set. This file is compiled with -mavx2 -mfma, so
- * nothing in it may run before the dispatcher has checked the CPU. */
+/* The AVX2+FMA kernel set. This file is compiled for AVX2 and FMA (the
+ * flags, or the pragmas below), so nothing in it may run before the
+ * dispatcher has checked the CPU. */
+#if defined(__x86_64__) || defined(_M_X64)
+/* meson compiles this file with -mavx2 -mfma; a plain `cc` of all the
+ * sources gets the same from these pragmas of GCC and clang. */
+#if !defined(__AVX2__) || !defined(__FMA__)
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#define ND_AVX2_TARGET_PUSHED
+#elif defined(__GNUC__)
+#pragma GCC target("avx2,fma")
+#endif
+#endif
 #include <immintrin.h>
 
 #include "kernels.h"
@@ -315,3 +327,10 @@ const nd_kernels nd__kernels_avx2 = {
     .stream_copy = stream_copy,
     .stream_fence = stream_fence,
 };
+
+#if defined(ND_AVX2_TARGET_PUSHED)
+#pragma clang attribute pop
+#endif
+#else
+typedef int nd__no_avx2_here; /* other CPUs: nothing to compile */
+#endif

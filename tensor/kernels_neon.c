@@ -1,4 +1,5 @@
 /* The NEON kernel set (aarch64, where Advanced SIMD is always present). */
+#if defined(__aarch64__)
 #include <arm_neon.h>
 
 #include "kernels.h"
@@ -65,3 +66,7 @@ const nd_kernels nd__kernels_neon = {
     .softmax = nd__softmax_neon,
     .log_softmax = nd__log_softmax_neon,
 };
+
+#else
+typedef int nd__no_neon_here; /* other CPUs: nothing to compile */
+#endif

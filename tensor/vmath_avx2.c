@@ -1,5 +1,5 @@
 /* AVX2+FMA versions of the kernels in vmath_scalar.c, eight floats at a
- * time. This file is compiled with -mavx2 -mfma, so nothing in it may run
+ * time. This file is compiled for AVX2 and FMA, so nothing in it may run
  * before the dispatcher has checked the CPU.
  *
  * Each function follows its twin step for step; the comments there give
@@ -15,6 +15,17 @@
  * Which path a vector takes (the fast exps below, or the general one)
  * depends on its neighbours, but the paths give the same bits, so the
  * result of an element never depends on where it sits in a row. */
+#if defined(__x86_64__) || defined(_M_X64)
+/* meson compiles this file with -mavx2 -mfma; a plain `cc` of all the
+ * sources gets the same from these pragmas of GCC and clang. */
+#if !defined(__AVX2__) || !defined(__FMA__)
+#if defined(__clang__)
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#define ND_AVX2_TARGET_PUSHED
+#elif defined(__GNUC__)
+#pragma GCC target("avx2,fma")
+#endif
+#endif
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -623,3 +634,10 @@ void nd__log_softmax_avx2(int64_t n, const float *x, float *y, const float *next
         y[i] = d - ls;
     }
 }
+
+#if defined(ND_AVX2_TARGET_PUSHED)
+#pragma clang attribute pop
+#endif
+#else
+typedef int nd__no_avx2_here; /* other CPUs: nothing to compile */
+#endif

@@ -9,6 +9,7 @@
  * NEON's min and max treat NaNs and signed zeros differently from C's
  * conditional. Rows finish with one padded vector, so an element's result
  * does not depend on where it sits in a row. */
+#if defined(__aarch64__)
 #include <arm_neon.h>
 #include <math.h>
 #include <string.h>
@@ -410,3 +411,7 @@ void nd__log_softmax_neon(int64_t n, const float *x, float *y, const float *next
         y[i] = d - ls;
     }
 }
+
+#else
+typedef int nd__no_neon_here; /* other CPUs: nothing to compile */
+#endif
