@@ -67,9 +67,14 @@ static void mul_scalar_bw(const nd_record *r, const nd_tensor *dy) {
 static void div_scalar_bw(const nd_record *r, const nd_tensor *dy) {
     nd__accumulate(r, 0, nd_div_scalar(dy, S(r)));
 }
-/* y = x^p:  dx = p x^(p-1) dy */
+/* y = x^p:  dx = p x^(p-1) dy; for p = 0, y = 1 and dx = 0 everywhere,
+ * x = 0 too, where the formula would give 0 * 0^-1 (as PyTorch) */
 static void pow_scalar_bw(const nd_record *r, const nd_tensor *dy) {
     float p = S(r);
+    if (p == 0.0f) {
+        nd__accumulate(r, 0, nd_zeros_like(X(r)));
+        return;
+    }
     nd_tensor *d = p == 1.0f ? nd_full_like(X(r), 1.0f)
                              : nd_mul_scalar(nd_pow_scalar(X(r), p - 1.0f), p);
     nd__accumulate(r, 0, nd_mul(dy, d));

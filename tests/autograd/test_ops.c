@@ -598,6 +598,10 @@ START_TEST(test_kink_conventions) {
     nd_tensor *w = leaf(v, ND_SHAPE(5));
     nd_backward(nd_sum(nd_mul(w, nd_gt(w, nd_scalar(0.0f))), NULL, 0, false));
     expect_grad(w, (const float[]){0, 0, 1, 1, 1}, 0, "x (x > 0)");
+    /* x^0 is 1 everywhere: no gradient, at x = 0 too (not 0 * 0^-1) */
+    nd_tensor *p = leaf(v, ND_SHAPE(5));
+    nd_backward(nd_sum(nd_pow_scalar(p, 0.0f), NULL, 0, false));
+    expect_grad(p, (const float[]){0, 0, 0, 0, 0}, 0, "pow(x, 0)");
 }
 END_TEST
 
