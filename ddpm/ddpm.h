@@ -233,7 +233,7 @@ int nd_rate_distortion(const nd_bpd *r, double *rate, double *distortion, nd_err
 typedef struct nd_train_config {
     nd_optim_config optim;
     double grad_clip;  /* global norm; 0: measured but not clipped */
-    float ema_decay;   /* in [0, 1] */
+    double ema_decay;  /* in [0, 1] */
     bool random_flip;  /* flip images [N, C, H, W] left-right, p = 1/2 each */
     nd_loss_type loss; /* MSE on the denoiser's target (L_simple for eps), or L_vlb */
     nd_var_type var;   /* p_theta's variance in L_vlb */

@@ -18,10 +18,10 @@
 nd_train_config nd_train_defaults(void) {
     nd_train_config c;
     c.optim = nd_optim_defaults(ND_ADAM);
-    c.optim.lr = 2e-4f;
+    c.optim.lr = 2e-4;
     c.optim.warmup_steps = 5000;
     c.grad_clip = 1.0;
-    c.ema_decay = 0.9999f;
+    c.ema_decay = 0.9999;
     c.random_flip = false;
     c.loss = ND_LOSS_MSE;
     c.var = ND_FIXED_LARGE;
@@ -36,7 +36,7 @@ nd_trainer *nd_trainer_new(const nd_schedule *s, nd_denoiser d, nd_train_config 
     if (!d.forward || !d.module) nd_fatal(op, "the denoiser has no module to train");
     if (!(config.grad_clip >= 0.0 && isfinite(config.grad_clip)))
         nd_fatal(op, "grad_clip %g is not a number >= 0", config.grad_clip);
-    if (!(config.ema_decay >= 0.0f && config.ema_decay <= 1.0f))
+    if (!(config.ema_decay >= 0.0 && config.ema_decay <= 1.0))
         nd_fatal(op, "ema_decay %g is not in [0, 1]", config.ema_decay);
     if (config.loss != ND_LOSS_MSE && config.loss != ND_LOSS_VLB)
         nd_fatal(op, "unknown loss type %d", (int)config.loss);

@@ -58,13 +58,22 @@ static void entries_free(entries *e) {
 
 /* ---- save -------------------------------------------------------------- */
 
+/* x in the fewest digits that read back as x (into buf[32]). */
+static const char *shortest(double x, char *buf) {
+    for (int digits = 1; digits <= 17; digits++) {
+        snprintf(buf, 32, "%.*g", digits, x);
+        if (strtod(buf, NULL) == x) break;
+    }
+    return buf;
+}
+
 int nd_checkpoint_save(const char *path, const nd_checkpoint *ck, nd_error *err) {
     if (!path) nd_fatal("checkpoint_save", "path is NULL");
     if (!ck || !ck->model) nd_fatal("checkpoint_save", "checkpoint or its model is NULL");
     entries e;
     entries_build(&e, ck, ck->optimizer != NULL, ck->ema != NULL);
 
-    char values[MAX_META][64];
+    char values[MAX_META][64], decay_text[32];
     const char *keys[MAX_META], *vals[MAX_META];
     int m = 0;
 #define META(key, ...)                                                         \
@@ -81,7 +90,7 @@ int nd_checkpoint_save(const char *path, const nd_checkpoint *ck, nd_error *err)
         META("optimizer.steps", "%" PRId64, nd_optimizer_steps(ck->optimizer));
     }
     if (ck->ema) {
-        META("ema.decay", "%.9g", (double)nd_ema_decay(ck->ema));
+        META("ema.decay", "%s", shortest(nd_ema_decay(ck->ema), decay_text));
         META("ema.updates", "%" PRId64, nd_ema_updates(ck->ema));
     }
     if (ck->rng) {
@@ -201,11 +210,15 @@ int nd_checkpoint_load(const char *path, nd_checkpoint *ck, nd_error *err) {
     }
     if (rc == ND_OK && ck->ema) {
         const char *decay = nd_safetensors_meta(&st, "ema.decay");
-        char mine[32];
-        snprintf(mine, sizeof mine, "%.9g", (double)nd_ema_decay(ck->ema));
+        char mine[32], *end = NULL;
+        double want = nd_ema_decay(ck->ema), got = decay ? strtod(decay, &end) : NAN;
+        shortest(want, mine);
+        /* files written before the decay was a double hold its float value */
+        bool same = decay && end != decay && *end == 0 &&
+                    (got == want || (float)got == (float)want);
         if (!decay)
             rc = nd_error_set(err, "%s: no EMA in the file", path);
-        else if (strcmp(decay, mine) != 0)
+        else if (!same)
             rc = nd_error_set(err, "%s: the file's EMA has decay %.20s, this one %s", path,
                               decay, mine);
         else

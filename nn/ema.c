@@ -13,15 +13,15 @@
 #include "nn.h"
 
 struct nd_ema {
-    float decay;
+    double decay;
     int64_t updates;
     nd_param_list params; /* the model's, followed by every update */
     nd_tensor **shadow;   /* one per parameter, same order */
 };
 
-nd_ema *nd_ema_new(nd_module *model, float decay) {
+nd_ema *nd_ema_new(nd_module *model, double decay) {
     const char *op = "ema_new";
-    if (!(decay >= 0.0f && decay <= 1.0f))
+    if (!(decay >= 0.0 && decay <= 1.0))
         nd_fatal(op, "decay %g is outside [0, 1]", decay);
     if (!model) nd_fatal(op, "model is NULL");
     nd_param_list params = nd_parameters(model);
@@ -66,7 +66,7 @@ static void check_ema(const nd_ema *ema, const char *op) {
  * initialisation (which would linger for ~1 / (1 - decay) steps). */
 void nd_ema_update(nd_ema *ema) {
     check_ema(ema, "ema_update");
-    const float rate = (float)(1.0 - (double)ema->decay);
+    const float rate = (float)(1.0 - ema->decay);
     for (int i = 0; i < ema->params.n; i++) {
         const float *p = nd_data(ema->params.items[i].value);
         float *s = nd_data(ema->shadow[i]);
@@ -96,7 +96,7 @@ void nd_ema_set_updates(nd_ema *ema, int64_t updates) {
     ema->updates = updates;
 }
 
-float nd_ema_decay(const nd_ema *ema) {
+double nd_ema_decay(const nd_ema *ema) {
     check_ema(ema, "ema_decay");
     return ema->decay;
 }

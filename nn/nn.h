@@ -229,11 +229,11 @@ nd_tensor *nd_cross_entropy(const nd_tensor *logits, const nd_tensor *labels);
 typedef enum nd_optim_kind { ND_SGD, ND_ADAM, ND_ADAMW } nd_optim_kind;
 typedef struct nd_optim_config {
     nd_optim_kind kind;
-    float lr;
-    float momentum;     /* SGD */
-    float beta1, beta2; /* Adam, AdamW */
-    float eps;
-    float weight_decay;
+    double lr;
+    double momentum;     /* SGD */
+    double beta1, beta2; /* Adam, AdamW */
+    double eps;
+    double weight_decay;
     int64_t warmup_steps;
 } nd_optim_config;
 /* PyTorch's defaults for each kind: lr 1e-3 (SGD 1e-2), betas (0.9, 0.999),
@@ -277,12 +277,12 @@ double nd_clip_grad_norm(nd_module *model, double max_norm);
  * the initial weights. decay is in [0, 1]; DDPM uses 0.9999. The shadows
  * are persistent tensors that do not require grad. */
 typedef struct nd_ema nd_ema;
-nd_ema *nd_ema_new(nd_module *model, float decay);
+nd_ema *nd_ema_new(nd_module *model, double decay);
 void nd_ema_free(nd_ema *ema);
 void nd_ema_update(nd_ema *ema);
 int64_t nd_ema_updates(const nd_ema *ema);
 void nd_ema_set_updates(nd_ema *ema, int64_t updates);
-float nd_ema_decay(const nd_ema *ema);
+double nd_ema_decay(const nd_ema *ema);
 /* The averaged parameters under the model's names (owned by ema). */
 nd_param_list nd_ema_state(const nd_ema *ema);
 /* Copy the averages into a model of the same structure (for sampling):

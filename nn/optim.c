@@ -32,16 +32,16 @@ struct nd_optimizer {
 nd_optim_config nd_optim_defaults(nd_optim_kind kind) {
     nd_optim_config c = {
         .kind = kind,
-        .lr = 1e-3f,
-        .momentum = 0.0f,
-        .beta1 = 0.9f,
-        .beta2 = 0.999f,
-        .eps = 1e-8f,
-        .weight_decay = 0.0f,
+        .lr = 1e-3,
+        .momentum = 0.0,
+        .beta1 = 0.9,
+        .beta2 = 0.999,
+        .eps = 1e-8,
+        .weight_decay = 0.0,
         .warmup_steps = 0,
     };
-    if (kind == ND_SGD) c.lr = 1e-2f;
-    if (kind == ND_ADAMW) c.weight_decay = 1e-2f;
+    if (kind == ND_SGD) c.lr = 1e-2;
+    if (kind == ND_ADAMW) c.weight_decay = 1e-2;
     return c;
 }
 

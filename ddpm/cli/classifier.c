@@ -196,7 +196,7 @@ int cli_classifier(int argc, char **argv) {
     c.net = nd_classifier_new(&k, &g);
     nd_module *net = nd_classifier_module(c.net);
     nd_optim_config oc = nd_optim_defaults(ND_ADAM);
-    oc.lr = (float)lr;
+    oc.lr = lr;
     nd_optimizer *opt = nd_optimizer_new(net, oc);
     char about[200];
     cli_data_describe(&train, about, sizeof about);

@@ -164,9 +164,9 @@ static int moons_tour(uint64_t seed, uint64_t steps, int64_t points, const char 
     nd_rng gm = nd_rng_init(seed, 12);
     nd_mlp *mlp = nd_mlp_new(&mc, &gm);
     nd_train_config tc = nd_train_defaults();
-    tc.optim.lr = 2e-3f;
+    tc.optim.lr = 2e-3;
     tc.optim.warmup_steps = 100;
-    tc.ema_decay = 0.995f;
+    tc.ema_decay = 0.995;
     nd_trainer *tr = nd_trainer_new(&s, nd_mlp_denoiser(mlp), tc, seed);
     printf("MLP: %lld parameters; Adam, lr 2e-3 after 100 warmup steps; batches of 256\n",
            (long long)nd_num_parameters(nd_mlp_module(mlp)));
@@ -257,9 +257,9 @@ static int shapes_tour(uint64_t seed, uint64_t steps, const char *out, nd_error 
     nd_rng gu = nd_rng_init(seed, 14);
     nd_unet *u = nd_unet_new(&uc, &gu);
     nd_train_config tc = nd_train_defaults();
-    tc.optim.lr = 1e-3f;
+    tc.optim.lr = 1e-3;
     tc.optim.warmup_steps = 100;
-    tc.ema_decay = 0.99f;
+    tc.ema_decay = 0.99;
     tc.random_flip = true;
     nd_trainer *tr = nd_trainer_new(&s, nd_unet_denoiser(u), tc, seed);
     printf("UNet: %lld parameters, %.1f M multiply-adds per image; Adam, lr 1e-3; batches of "

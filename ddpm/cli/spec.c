@@ -281,10 +281,10 @@ int cli_spec_parse(const char *text, cli_spec *s, nd_error *err) {
 
 nd_train_config cli_train_config(const cli_spec *s) {
     nd_train_config c = nd_train_defaults();
-    c.optim.lr = (float)s->lr;
+    c.optim.lr = s->lr;
     c.optim.warmup_steps = s->warmup;
     c.grad_clip = s->clip;
-    c.ema_decay = (float)s->ema;
+    c.ema_decay = s->ema;
     c.random_flip = s->flip;
     c.loss = !strcmp(s->loss, "vlb") ? ND_LOSS_VLB : ND_LOSS_MSE;
     c.label_drop = (float)s->label_drop;
@@ -344,7 +344,7 @@ int cli_checkpoint_spec(const char *path, cli_spec *s, nd_error *err) {
 int cli_model_load(const char *ckpt, const cli_spec *s, bool ema_weights, cli_model *m,
                    int64_t *step, nd_error *err) {
     if (cli_model_build(s, m, err) != ND_OK) return ND_ERR;
-    nd_ema *ema = nd_ema_new(m->module, (float)s->ema);
+    nd_ema *ema = nd_ema_new(m->module, s->ema);
     nd_checkpoint ck = {.model = m->module, .ema = ema};
     int rc = nd_checkpoint_load(ckpt, &ck, err);
     if (rc == ND_OK && ema_weights) {

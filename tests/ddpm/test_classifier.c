@@ -54,7 +54,7 @@ START_TEST(training_learns_the_shapes) {
     nd_classifier *m = nd_classifier_new(&c, &g);
     nd_module *net = nd_classifier_module(m);
     nd_optim_config oc = nd_optim_defaults(ND_ADAM);
-    oc.lr = 3e-3f;
+    oc.lr = 3e-3;
     nd_optimizer *opt = nd_optimizer_new(net, oc);
     double first = 0, last = 0;
     const int steps = 150;

@@ -163,9 +163,9 @@ static nd_unet *tiny_unet(uint64_t seed, float dropout) {
 
 static nd_train_config tiny_config(void) {
     nd_train_config cfg = nd_train_defaults();
-    cfg.optim.lr = 1e-3f;
+    cfg.optim.lr = 1e-3;
     cfg.optim.warmup_steps = 3;
-    cfg.ema_decay = 0.9f;
+    cfg.ema_decay = 0.9;
     cfg.random_flip = true;
     return cfg;
 }
@@ -373,9 +373,9 @@ START_TEST(mlp_learns_two_moons) {
     nd_rng g = nd_rng_init(1, 0);
     nd_mlp *m = nd_mlp_new(&mc, &g);
     nd_train_config cfg = nd_train_defaults();
-    cfg.optim.lr = 3e-3f;
+    cfg.optim.lr = 3e-3;
     cfg.optim.warmup_steps = 20;
-    cfg.ema_decay = 0.99f;
+    cfg.ema_decay = 0.99;
     nd_trainer *tr = nd_trainer_new(&s, nd_mlp_denoiser(m), cfg, 2);
     nd_rng data = nd_rng_init(3, 0);
     nd_tensor *held_out = nd_toy_two_moons(400, 0.05f, &data);

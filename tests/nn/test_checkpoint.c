@@ -87,7 +87,7 @@ static run run_new(uint64_t seed) {
     nd_optim_config c = nd_optim_defaults(ND_ADAMW);
     c.warmup_steps = 10;
     r.opt = nd_optimizer_new(&r.n->base, c);
-    r.ema = nd_ema_new(&r.n->base, 0.9f);
+    r.ema = nd_ema_new(&r.n->base, 0.9);
     r.rng = nd_rng_init(seed * 7, 3);
     return r;
 }
@@ -181,7 +181,7 @@ START_TEST(file_is_a_state_dict) {
     ck_assert_str_eq(nd_safetensors_meta(&st, "format"), "nanodiff checkpoint 1");
     ck_assert_str_eq(nd_safetensors_meta(&st, "optimizer.kind"), "adamw");
     ck_assert_str_eq(nd_safetensors_meta(&st, "optimizer.steps"), "1");
-    ck_assert_str_eq(nd_safetensors_meta(&st, "ema.decay"), "0.899999976");
+    ck_assert_str_eq(nd_safetensors_meta(&st, "ema.decay"), "0.9");
     ck_assert_str_eq(nd_safetensors_meta(&st, "rng.seed"), "7");
     ck_assert_str_eq(nd_safetensors_meta(&st, "rng.stream"), "3");
     ck_assert_str_eq(nd_safetensors_meta(&st, "rng.offset"), "96");
@@ -276,7 +276,9 @@ START_TEST(every_defect_is_refused_and_nothing_changes) {
          "metadata \"optimizer.steps\" is \"3x\", not a whole number up to "
          "9223372036854775807"},
         {{.meta_key = "ema.decay", .meta_value = "0.99"},
-         "the file's EMA has decay 0.99, this one 0.899999976"},
+         "the file's EMA has decay 0.99, this one 0.9"},
+        {{.meta_key = "ema.decay", .meta_value = "0.9x"},
+         "the file's EMA has decay 0.9x, this one 0.9"},
         {{.meta_key = "ema.decay"}, "no EMA in the file"},
         {{.meta_key = "rng.stream", .meta_value = "4294967296"},
          "metadata \"rng.stream\" is \"4294967296\", not a whole number up to 4294967295"},
@@ -294,6 +296,18 @@ START_TEST(every_defect_is_refused_and_nothing_changes) {
         snprintf(want, sizeof want, "%s: %s", p, cases[i].message);
         ck_assert_str_eq(err.message, want);
         assert_same_state(&b, &before);
+        nd_scope_end(s);
+    }
+    /* files from before the decay was a double hold its float value */
+    {
+        nd_scope *s = nd_scope_begin();
+        defect old_decay = {.meta_key = "ema.decay", .meta_value = "0.899999976"};
+        write_defective(&a, p, &old_decay);
+        run c = run_new(2);
+        nd_checkpoint cc = checkpoint_of(&c, 0);
+        nd_error err;
+        ck_assert_msg(nd_checkpoint_load(p, &cc, &err) == ND_OK, "%s", err.message);
+        run_free(&c);
         nd_scope_end(s);
     }
     /* a broken file is refused by the safetensors reader with its message */

@@ -93,44 +93,44 @@ static void check_against_reference(nd_optim_config c) {
 
 START_TEST(sgd_matches_reference) {
     nd_optim_config c = nd_optim_defaults(ND_SGD);
-    c.lr = 0.1f;
+    c.lr = 0.1;
     check_against_reference(c);
-    c.weight_decay = 0.05f;
+    c.weight_decay = 0.05;
     check_against_reference(c);
 }
 END_TEST
 
 START_TEST(sgd_momentum_matches_reference) {
     nd_optim_config c = nd_optim_defaults(ND_SGD);
-    c.lr = 0.1f;
-    c.momentum = 0.9f;
+    c.lr = 0.1;
+    c.momentum = 0.9;
     check_against_reference(c);
 }
 END_TEST
 
 START_TEST(adam_matches_reference) {
     nd_optim_config c = nd_optim_defaults(ND_ADAM);
-    c.lr = 0.1f;
+    c.lr = 0.1;
     check_against_reference(c);
-    c.beta1 = 0.5f;
-    c.beta2 = 0.9f;
-    c.eps = 1e-3f; /* large enough to matter */
+    c.beta1 = 0.5;
+    c.beta2 = 0.9;
+    c.eps = 1e-3; /* large enough to matter */
     check_against_reference(c);
 }
 END_TEST
 
 START_TEST(adam_weight_decay_matches_reference) {
     nd_optim_config c = nd_optim_defaults(ND_ADAM);
-    c.lr = 0.1f;
-    c.weight_decay = 0.1f;
+    c.lr = 0.1;
+    c.weight_decay = 0.1;
     check_against_reference(c);
 }
 END_TEST
 
 START_TEST(adamw_matches_reference) {
     nd_optim_config c = nd_optim_defaults(ND_ADAMW);
-    c.lr = 0.1f;
-    c.weight_decay = 0.1f;
+    c.lr = 0.1;
+    c.weight_decay = 0.1;
     check_against_reference(c);
     c.warmup_steps = 2; /* the decay and the step both use lr_t */
     check_against_reference(c);
@@ -142,7 +142,7 @@ START_TEST(warmup_ramps_linearly) {
     nd_module *m = flat_new("w", (float[]){0.0f}, 1, NULL, NULL, 0);
     nd_tensor *w = nd_module_find(m, "w");
     nd_optim_config c = nd_optim_defaults(ND_SGD);
-    c.lr = 0.5f;
+    c.lr = 0.5;
     c.warmup_steps = 4;
     nd_optimizer *opt = nd_optimizer_new(m, c);
     const float want[5] = {0.125f, 0.25f, 0.375f, 0.5f, 0.5f}; /* lr {1/4, 1/2, 3/4, 1, 1} */
@@ -174,8 +174,8 @@ START_TEST(params_without_grad_are_skipped) {
         nd_module *m = flat_new("w", W0, 3, "b", b0, 2);
         nd_tensor *w = nd_module_find(m, "w"), *b = nd_module_find(m, "b");
         nd_optim_config c = nd_optim_defaults(kinds[k]);
-        c.momentum = 0.9f;
-        c.weight_decay = 0.1f; /* would move b even with a zero gradient */
+        c.momentum = 0.9;
+        c.weight_decay = 0.1; /* would move b even with a zero gradient */
         nd_optimizer *opt = nd_optimizer_new(m, c);
         for (int t = 0; t < 2; t++) {
             set_grad(w, G[t]);
@@ -220,7 +220,7 @@ START_TEST(state_is_named_and_zero_before_any_step) {
     ck_assert_int_eq(st.n, 0);
     nd_optimizer_free(opt);
     nd_optim_config c = nd_optim_defaults(ND_SGD);
-    c.momentum = 0.9f;
+    c.momentum = 0.9;
     opt = nd_optimizer_new(m, c);
     st = nd_optimizer_state(opt);
     ck_assert_int_eq(st.n, 2);
@@ -242,7 +242,7 @@ START_TEST(resume_from_state_is_bit_identical) {
     nd_optim_config cs[3] = {nd_optim_defaults(ND_ADAM), nd_optim_defaults(ND_ADAMW),
                              nd_optim_defaults(ND_SGD)};
     cs[0].warmup_steps = 10; /* the resumed step is still warming up */
-    cs[2].momentum = 0.9f;
+    cs[2].momentum = 0.9;
     for (int k = 0; k < 3; k++) {
         nd_module *ma = flat_new("w", W0, 3, "b", b0, 2);
         nd_tensor *wa = nd_module_find(ma, "w"), *ba = nd_module_find(ma, "b");
@@ -339,13 +339,43 @@ START_TEST(clip_leaves_small_gradients) {
 }
 END_TEST
 
+/* The scalars 1 - beta are formed in double from the double betas, as
+ * torch.optim does with Python floats: 1 - 0.999 is 1e-3, where the same
+ * in float (0.999f) gives 9.99987e-4 and every exp_avg_sq 1.3e-5 smaller;
+ * likewise the EMA's 1 - decay. */
+START_TEST(one_minus_beta_and_decay_in_double) {
+    const float g = 0.75f;
+    nd_module *m = flat_new("w", (float[]){0.5f}, 1, NULL, NULL, 0);
+    nd_tensor *w = nd_module_find(m, "w");
+    nd_optimizer *opt = nd_optimizer_new(m, nd_optim_defaults(ND_ADAM));
+    set_grad(w, &g);
+    nd_optimizer_step(opt);
+    nd_param_list st = nd_optimizer_state(opt);
+    ck_assert_rel(nd_data(st.items[1].value)[0], 1e-3 * g * g, 1e-7);
+    ck_assert_rel(nd_data(st.items[0].value)[0], 0.1 * g, 1e-7);
+    nd_param_list_free(&st);
+    nd_optimizer_free(opt);
+    /* shadow 0, then p = 1: shadow = (1 - decay) exactly as float(1e-4) */
+    nd_ema *ema = nd_ema_new(m, 0.9999);
+    nd_data(w)[0] = 0.0f;
+    nd_ema_update(ema);
+    nd_data(w)[0] = 1.0f;
+    nd_ema_update(ema);
+    st = nd_ema_state(ema);
+    ck_assert_float_eq(nd_data(st.items[0].value)[0], 1e-4f);
+    nd_param_list_free(&st);
+    nd_ema_free(ema);
+    nd_module_free(m);
+}
+END_TEST
+
 /* ---- EMA --------------------------------------------------------------- */
 
 START_TEST(ema_copies_then_averages) {
     nd_module *m = flat_new("w", (float[]){1.0f, 2.0f, 3.0f}, 3, NULL, NULL, 0);
     nd_tensor *w = nd_module_find(m, "w");
-    nd_ema *ema = nd_ema_new(m, 0.9f);
-    ck_assert_float_eq(nd_ema_decay(ema), 0.9f);
+    nd_ema *ema = nd_ema_new(m, 0.9);
+    ck_assert(nd_ema_decay(ema) == 0.9);
     ck_assert_int_eq(nd_ema_updates(ema), 0);
     nd_param_list st = nd_ema_state(ema);
     ck_assert_int_eq(st.n, 1);
@@ -362,7 +392,7 @@ START_TEST(ema_copies_then_averages) {
     const float p2[3] = {2.0f, 4.0f, -1.0f};
     memcpy(nd_data(w), p2, sizeof p2);
     float want[3];
-    const float rate = (float)(1.0 - (double)0.9f);
+    const float rate = (float)(1.0 - 0.9);
     for (int i = 0; i < 3; i++) { /* the documented form, in float */
         float d = nd_data(s)[i] - p2[i];
         d = rate * d;
@@ -419,18 +449,18 @@ END_TEST
 START_TEST(bad_configs_stop) {
     nd_module *m = flat_new("w", W0, 3, NULL, NULL, 0);
     nd_optim_config c = nd_optim_defaults(ND_ADAM);
-    c.lr = -1.0f;
+    c.lr = -1.0;
     EXPECT_FATAL(nd_optimizer_new(m, c),
                  "nanodiff: optimizer_new: learning rate -1 is not a finite number >= 0");
     c = nd_optim_defaults(ND_ADAM);
-    c.beta2 = 1.0f;
+    c.beta2 = 1.0;
     EXPECT_FATAL(nd_optimizer_new(m, c), "nanodiff: optimizer_new: beta2 1 is outside [0, 1)");
     c = nd_optim_defaults(ND_ADAM);
-    c.beta1 = -0.5f;
+    c.beta1 = -0.5;
     EXPECT_FATAL(nd_optimizer_new(m, c),
                  "nanodiff: optimizer_new: beta1 -0.5 is outside [0, 1)");
     c = nd_optim_defaults(ND_ADAMW);
-    c.weight_decay = -0.01f;
+    c.weight_decay = -0.01;
     EXPECT_FATAL(nd_optimizer_new(m, c), "nanodiff: optimizer_new: weight_decay -0.01 is "
                                          "not a finite number >= 0");
     c = nd_optim_defaults(ND_SGD);
@@ -438,7 +468,7 @@ START_TEST(bad_configs_stop) {
     EXPECT_FATAL(nd_optimizer_new(m, c),
                  "nanodiff: optimizer_new: momentum inf is not a finite number >= 0");
     c = nd_optim_defaults(ND_ADAM);
-    c.eps = -1e-8f;
+    c.eps = -1e-8;
     EXPECT_FATAL(nd_optimizer_new(m, c),
                  "nanodiff: optimizer_new: eps -1e-08 is not a finite number >= 0");
     c = nd_optim_defaults(ND_ADAM);
@@ -467,14 +497,9 @@ END_TEST
 START_TEST(defaults_follow_pytorch) {
     nd_optim_config s = nd_optim_defaults(ND_SGD), a = nd_optim_defaults(ND_ADAM),
                     w = nd_optim_defaults(ND_ADAMW);
-    ck_assert_float_eq(s.lr, 1e-2f);
-    ck_assert_float_eq(s.momentum, 0.0f);
-    ck_assert_float_eq(a.lr, 1e-3f);
-    ck_assert_float_eq(a.beta1, 0.9f);
-    ck_assert_float_eq(a.beta2, 0.999f);
-    ck_assert_float_eq(a.eps, 1e-8f);
-    ck_assert_float_eq(a.weight_decay, 0.0f);
-    ck_assert_float_eq(w.weight_decay, 1e-2f);
+    ck_assert(s.lr == 1e-2 && s.momentum == 0.0);
+    ck_assert(a.lr == 1e-3 && a.beta1 == 0.9 && a.beta2 == 0.999 && a.eps == 1e-8);
+    ck_assert(a.weight_decay == 0.0 && w.weight_decay == 1e-2);
     ck_assert(w.kind == ND_ADAMW && a.kind == ND_ADAM && s.kind == ND_SGD);
     ck_assert_int_eq(a.warmup_steps, 0);
 }
@@ -498,5 +523,6 @@ TCase *tcase_optim(void) {
     tcase_add_test(tc, ema_copy_to_checks_the_structure);
     tcase_add_test(tc, bad_configs_stop);
     tcase_add_test(tc, defaults_follow_pytorch);
+    tcase_add_test(tc, one_minus_beta_and_decay_in_double);
     return tc;
 }

@@ -45,7 +45,7 @@ START_TEST(tiny_unet_fits_a_target) {
     nd_rng g = nd_rng_init(11, 0);
     tiny *t = tiny_new(&g);
     nd_optim_config c = nd_optim_defaults(ND_ADAMW);
-    c.lr = 3e-3f;
+    c.lr = 3e-3;
     nd_optimizer *opt = nd_optimizer_new(&t->base, c);
     nd_tensor *x = nd_persist(nd_randn(&g, ND_SHAPE(2, 1, 8, 8)));
     nd_tensor *target = nd_persist(nd_mul_scalar(nd_sin(nd_mul_scalar(x, 2.0f)), 0.5f));
