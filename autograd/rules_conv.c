@@ -1,6 +1,7 @@
 /* Backward rule of the 2-d convolution (forward: tensor/conv.c). The two
  * passes it calls are ops of their own with no rule, so a convolution
- * cannot be differentiated twice. */
+ * cannot be differentiated twice. Their plain loops, the definitions the
+ * fast passes are tested against: tensor/conv_reference.c. */
 #include "internal.h"
 
 /* y[n,o,i,j] = b[o] + sum_{c,u,v} w[o,c,u,v] x[n,c,i sh-pt+u,j sw-pl+v], so over the same pairs

@@ -126,6 +126,51 @@ static void check_dy(const char *op, const nd_tensor *dy, const char *xname,
     }
 }
 
+geom nd__conv_check_forward(const char *op, const nd_tensor *x, const nd_tensor *w,
+                            const nd_tensor *bias, nd_conv2d_opts opts) {
+    check_rank(op, "x", x, 4, "[N,C,H,W]");
+    check_rank(op, "w", w, 4, "[O,C,KH,KW]");
+    if (bias) check_rank(op, "bias", bias, 1, "[O]");
+    geom g = check_geometry(op, "x", x->shape, "w", w->shape, opts);
+    if (bias && bias->shape[0] != g.o) {
+        char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
+        nd_fatal(op, "bias %s does not match the %lld output channels of w %s",
+                 nd_shape_str(bias->shape, 1, a), (long long)g.o,
+                 nd_shape_str(w->shape, 4, b));
+    }
+    return g;
+}
+
+geom nd__conv_check_backward_input(const char *op, const nd_tensor *dy, const nd_tensor *w,
+                                   const int64_t *x_shape, nd_conv2d_opts opts) {
+    check_rank(op, "dy", dy, 4, "[N,O,OH,OW]");
+    check_rank(op, "w", w, 4, "[O,C,KH,KW]");
+    check_sizes(op, "x_shape", x_shape);
+    char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
+    if (dy->shape[1] != w->shape[0])
+        nd_fatal(op, "dy %s has %lld channels but w %s has %lld output channels",
+                 nd_shape_str(dy->shape, 4, a), (long long)dy->shape[1],
+                 nd_shape_str(w->shape, 4, b), (long long)w->shape[0]);
+    geom g = check_geometry(op, "x_shape", x_shape, "w", w->shape, opts);
+    check_dy(op, dy, "x_shape", x_shape, "w", w->shape, &g);
+    return g;
+}
+
+geom nd__conv_check_backward_weight(const char *op, const nd_tensor *dy, const nd_tensor *x,
+                                    const int64_t *w_shape, nd_conv2d_opts opts) {
+    check_rank(op, "dy", dy, 4, "[N,O,OH,OW]");
+    check_rank(op, "x", x, 4, "[N,C,H,W]");
+    check_sizes(op, "w_shape", w_shape);
+    char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
+    if (dy->shape[1] != w_shape[0])
+        nd_fatal(op, "dy %s has %lld channels but w_shape %s has %lld output channels",
+                 nd_shape_str(dy->shape, 4, a), (long long)dy->shape[1],
+                 nd_shape_str(w_shape, 4, b), (long long)w_shape[0]);
+    geom g = check_geometry(op, "x", x->shape, "w_shape", w_shape, opts);
+    check_dy(op, dy, "x", x->shape, "w_shape", w_shape, &g);
+    return g;
+}
+
 /* Tiles depend on the shapes alone, never on the thread count. */
 static void plan_tiles(geom *g) {
     g->k = g->c * g->kh * g->kw;
@@ -379,16 +424,7 @@ static void emit(nd_op op, nd_tensor *out, const nd_tensor *a, const nd_tensor *
 nd_tensor *nd_conv2d(const nd_tensor *x, const nd_tensor *w, const nd_tensor *bias,
                      nd_conv2d_opts opts) {
     const char *op = "conv2d";
-    check_rank(op, "x", x, 4, "[N,C,H,W]");
-    check_rank(op, "w", w, 4, "[O,C,KH,KW]");
-    if (bias) check_rank(op, "bias", bias, 1, "[O]");
-    geom g = check_geometry(op, "x", x->shape, "w", w->shape, opts);
-    if (bias && bias->shape[0] != g.o) {
-        char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
-        nd_fatal(op, "bias %s does not match the %lld output channels of w %s",
-                 nd_shape_str(bias->shape, 1, a), (long long)g.o,
-                 nd_shape_str(w->shape, 4, b));
-    }
+    geom g = nd__conv_check_forward(op, x, w, bias, opts);
     plan_tiles(&g);
     nd_tensor *y = nd__new(ND_SHAPE(g.n, g.o, g.oh, g.ow), op);
     nd_tensor *wd = dense_weight(w);
@@ -429,16 +465,7 @@ nd_tensor *nd_conv2d(const nd_tensor *x, const nd_tensor *w, const nd_tensor *bi
 nd_tensor *nd_conv2d_backward_input(const nd_tensor *dy, const nd_tensor *w,
                                     const int64_t *x_shape, nd_conv2d_opts opts) {
     const char *op = "conv2d_backward_input";
-    check_rank(op, "dy", dy, 4, "[N,O,OH,OW]");
-    check_rank(op, "w", w, 4, "[O,C,KH,KW]");
-    check_sizes(op, "x_shape", x_shape);
-    char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
-    if (dy->shape[1] != w->shape[0])
-        nd_fatal(op, "dy %s has %lld channels but w %s has %lld output channels",
-                 nd_shape_str(dy->shape, 4, a), (long long)dy->shape[1],
-                 nd_shape_str(w->shape, 4, b), (long long)w->shape[0]);
-    geom g = check_geometry(op, "x_shape", x_shape, "w", w->shape, opts);
-    check_dy(op, dy, "x_shape", x_shape, "w", w->shape, &g);
+    geom g = nd__conv_check_backward_input(op, dy, w, x_shape, opts);
     plan_tiles(&g);
     nd_tensor *dx = nd__new(x_shape, 4, op);
     nd_tensor *wd = dense_weight(w);
@@ -490,16 +517,7 @@ static void transpose_row(void *ctx, int64_t c, int worker) {
 nd_tensor *nd_conv2d_backward_weight(const nd_tensor *dy, const nd_tensor *x,
                                      const int64_t *w_shape, nd_conv2d_opts opts) {
     const char *op = "conv2d_backward_weight";
-    check_rank(op, "dy", dy, 4, "[N,O,OH,OW]");
-    check_rank(op, "x", x, 4, "[N,C,H,W]");
-    check_sizes(op, "w_shape", w_shape);
-    char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
-    if (dy->shape[1] != w_shape[0])
-        nd_fatal(op, "dy %s has %lld channels but w_shape %s has %lld output channels",
-                 nd_shape_str(dy->shape, 4, a), (long long)dy->shape[1],
-                 nd_shape_str(w_shape, 4, b), (long long)w_shape[0]);
-    geom g = check_geometry(op, "x", x->shape, "w_shape", w_shape, opts);
-    check_dy(op, dy, "x", x->shape, "w_shape", w_shape, &g);
+    geom g = nd__conv_check_backward_weight(op, dy, x, w_shape, opts);
     plan_tiles(&g);
     nd_tensor *dw = nd__new(w_shape, 4, op);
     float *dwd = nd_data(dw);

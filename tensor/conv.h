@@ -42,6 +42,16 @@ static inline void run_chunks(int64_t work, int64_t threshold, int64_t chunks, n
         for (int64_t c = 0; c < chunks; c++) fn(ctx, c, 0);
 }
 
+/* The argument checks of the three ops (shapes, channels, strides, pads;
+ * nd_fatal naming op), shared by the fast paths and conv_reference.c.
+ * Return the geometry (k, p, cols and tile not yet planned). */
+geom nd__conv_check_forward(const char *op, const nd_tensor *x, const nd_tensor *w,
+                            const nd_tensor *bias, nd_conv2d_opts opts);
+geom nd__conv_check_backward_input(const char *op, const nd_tensor *dy, const nd_tensor *w,
+                                   const int64_t *x_shape, nd_conv2d_opts opts);
+geom nd__conv_check_backward_weight(const char *op, const nd_tensor *dy, const nd_tensor *x,
+                                    const int64_t *w_shape, nd_conv2d_opts opts);
+
 /* Whether the direct convolution applies: a kernel set with
  * gemm_tile_rows, stride 1, non-empty batch and channels, and an output
  * (height x width, of the convolution the direct path computes) whose

@@ -310,6 +310,15 @@ nd_tensor *nd_conv2d_backward_input(const nd_tensor *dy, const nd_tensor *w,
                                     const int64_t *x_shape, nd_conv2d_opts opts);
 nd_tensor *nd_conv2d_backward_weight(const nd_tensor *dy, const nd_tensor *x,
                                      const int64_t *w_shape, nd_conv2d_opts opts);
+/* The same three as plain loops over the formulas, summed in double
+ * (tensor/conv_reference.c): the specification the fast paths above are
+ * tested against. Same arguments and checks; nothing recorded. */
+nd_tensor *nd_conv2d_reference(const nd_tensor *x, const nd_tensor *w, const nd_tensor *bias,
+                               nd_conv2d_opts opts);
+nd_tensor *nd_conv2d_backward_input_reference(const nd_tensor *dy, const nd_tensor *w,
+                                              const int64_t *x_shape, nd_conv2d_opts opts);
+nd_tensor *nd_conv2d_backward_weight_reference(const nd_tensor *dy, const nd_tensor *x,
+                                               const int64_t *w_shape, nd_conv2d_opts opts);
 
 /* ---- random numbers: Philox-4x32-10 ------------------------------------ */
 

@@ -292,6 +292,43 @@ static void all_cases(void) {
 START_TEST(matches_naive_reference) { for_each_kernel_set(all_cases); }
 END_TEST
 
+/* The library's plain references (tensor/conv_reference.c) against this
+ * file's: both sum in double, so they differ by the final rounding to
+ * float alone (half an ulp of the value, under 1e-7 of the terms' sum). */
+static void expect_rounded(const char *what, const char *label, const nd_tensor *got,
+                           const double *want, const double *scale) {
+    const float *g = nd_data(got);
+    int64_t bad = 0, first = 0;
+    for (int64_t i = 0, n = nd_numel(got); i < n; i++)
+        if (!(fabs(g[i] - want[i]) <= 1e-7 * scale[i] + 1e-30) && bad++ == 0) first = i;
+    ck_assert_msg(bad == 0, "%s: reference %s element %lld is %.9g, expected %.9g (%lld wrong)",
+                  label, what, (long long)first, (double)g[first], want[first], (long long)bad);
+}
+
+START_TEST(library_reference_is_the_definition) {
+    for (int i = 0; i < (int)(sizeof cases / sizeof cases[0]); i++)
+        for (int layout = 0; layout < LAYOUTS; layout++) {
+            const conv_case *k = &cases[i];
+            nd_scope *s = nd_scope_begin();
+            inputs in = make_inputs(k, layout, 100 + 10 * (uint64_t)i);
+            reference ref = compute_reference(k, &in);
+            char label[160];
+            snprintf(label, sizeof label, "%s (%s, %s)", k->name, layout_names[layout],
+                     k->bias ? "bias" : "no bias");
+            expect_rounded("y", label, nd_conv2d_reference(in.x, in.w, in.b, k->opt), ref.y,
+                           ref.ys);
+            expect_rounded("dx", label,
+                           nd_conv2d_backward_input_reference(in.dy, in.w, in.x->shape, k->opt),
+                           ref.dx, ref.dxs);
+            expect_rounded("dw", label,
+                           nd_conv2d_backward_weight_reference(in.dy, in.x, in.w->shape, k->opt),
+                           ref.dw, ref.dws);
+            free_reference(&ref);
+            nd_scope_end(s);
+        }
+}
+END_TEST
+
 static void big_case(void) {
     for (int layout = 0; layout < LAYOUTS; layout++) {
         check_case(&big, layout, 500);
@@ -609,6 +646,7 @@ END_TEST
 TCase *tcase_conv(void) {
     TCase *tc = nd_test_case("conv");
     tcase_add_test(tc, matches_naive_reference);
+    tcase_add_test(tc, library_reference_is_the_definition);
     tcase_add_test(tc, several_tiles_across_images);
     tcase_add_loop_test(tc, last_group_in_more_ranges, 0, 2);
     tcase_add_loop_test(tc, kernel_sets_agree, 0, 2);
