@@ -347,7 +347,8 @@ START_TEST(cross_entropy_matches_formula_and_gradient) {
     for (int64_t i = 0; i < N; i++) {
         const float *row = nd_data(logits) + i * K;
         double top = row[0], z = 0;
-        for (int64_t k = 1; k < K; k++) top = fmax(top, row[k]);
+        for (int64_t k = 1; k < K; k++)
+            if (row[k] > top) top = row[k];
         for (int64_t k = 0; k < K; k++) z += exp((double)row[k] - top);
         double lse = top + log(z);
         want += (lse - row[(int)y[i]]) / (double)N;
