@@ -16,17 +16,7 @@
  * depends on its neighbours, but the paths give the same bits, so the
  * result of an element never depends on where it sits in a row. */
 #if defined(__x86_64__) || defined(_M_X64)
-/* meson compiles this file with -mavx2 -mfma; a plain `cc` of all the
- * sources gets the same from these pragmas of GCC and clang. */
-#if !defined(__AVX2__) || !defined(__FMA__)
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#define ND_AVX2_TARGET_PUSHED
-#elif defined(__GNUC__)
-#pragma GCC target("avx2,fma")
-#endif
-#endif
-#include <immintrin.h>
+#include "avx2_target.h" /* the instruction sets, and immintrin.h */
 #include <math.h>
 #include <string.h>
 
