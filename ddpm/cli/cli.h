@@ -54,10 +54,14 @@ typedef struct cli_command_help {
  * 1 when --help was given (the help is printed), or ND_ERR. */
 int cli_parse(int argc, char **argv, cli_option *opts, int nopts, const cli_command_help *h,
               const char **pos, int max_pos, int *npos, nd_error *err);
-/* After cli_parse (its result pr) of a command that reads one RUN and
- * writes files named PREFIX...: exactly one RUN and a prefix that is a
- * name, not a path. */
-int cli_check_run_args(int pr, int npos, const char *prefix, nd_error *err);
+/* cli_parse for a command that reads one RUN and writes files named
+ * PREFIX...: exactly one RUN (into *run) and a prefix that is a name, not
+ * a path. Returns as cli_parse does. */
+int cli_parse_run(int argc, char **argv, cli_option *opts, int nopts, const cli_command_help *h,
+                  const char **run, const char *prefix, nd_error *err);
+/* Prints "nanodiff <cmd>: message" and where to read the usage; returns
+ * the exit status for usage errors. */
+int cli_usage_error(const char *cmd, const nd_error *err);
 void cli_print_help(FILE *f, const cli_option *opts, int nopts, const cli_command_help *h);
 /* The option of that name (misuse if there is none). */
 cli_option *cli_find(cli_option *opts, int nopts, const char *name);
@@ -111,6 +115,12 @@ void cli_model_free(cli_model *m);
 int cli_model_load(const char *ckpt, const cli_spec *s, bool ema_weights, cli_model *m,
                    int64_t *step, nd_error *err);
 nd_train_config cli_train_config(const cli_spec *s);
+/* RUN (a folder or a checkpoint) opened for a command that reads it: the
+ * checkpoint's path and spec, and the folder its files go to (out, or
+ * RUN's); both buffers of `size`. points_refused: NULL, or the rest of the
+ * message that refuses a model of points ("%s is a model of points" ...). */
+int cli_open_run(const char *run, const char *out, const char *points_refused, char *ckpt,
+                 char *dir, size_t size, cli_spec *s, nd_error *err);
 /* The spec kept in a checkpoint file. */
 int cli_checkpoint_spec(const char *path, cli_spec *s, nd_error *err);
 
@@ -172,6 +182,8 @@ nd_tensor *cli_data_images(const cli_data *d, int64_t n, uint64_t seed, nd_tenso
 int64_t cli_data_classes(const cli_data *d);
 /* A short description: "two moons (points, D = 2)", "60000 images 1x32x32". */
 void cli_data_describe(const cli_data *d, char *buf, size_t size);
+/* --n N images from d's split: ND_ERR when the split has fewer. */
+int cli_check_count(const cli_data *d, int64_t n, const char *split, nd_error *err);
 /* Whether a model kind ("mlp", "unet") fits the data; ND_ERR says why not. */
 int cli_data_check_kind(const cli_data *d, const char *model, nd_error *err);
 /* Whether the model of s fits the data (D or C x H x W); ND_ERR says why not. */

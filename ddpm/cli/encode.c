@@ -60,26 +60,16 @@ int cli_encode(int argc, char **argv) {
     };
     const int no = (int)(sizeof o / sizeof o[0]);
     nd_error err;
-    const char *pos[1];
-    int npos;
-    int pr = cli_parse(argc, argv, o, no, &help, pos, 1, &npos, &err);
+    const char *run;
+    int pr = cli_parse_run(argc, argv, o, no, &help, &run, prefix, &err);
     if (pr == 1) return 0;
-    pr = cli_check_run_args(pr, npos, prefix, &err);
-    if (pr != ND_OK) {
-        fprintf(stderr, "nanodiff encode: %s\n(see nanodiff encode --help)\n", err.message);
-        return CLI_EXIT_USAGE;
-    }
+    if (pr != ND_OK) return cli_usage_error("encode", &err);
     nd_set_num_threads((int)threads);
     char ckpt[1100], dir[1100];
     cli_spec s;
-    if (cli_checkpoint_path(pos[0], ckpt, sizeof ckpt, &err) != ND_OK ||
-        cli_checkpoint_spec(ckpt, &s, &err) != ND_OK)
+    if (cli_open_run(run, out, "; encode is shown on images", ckpt, dir, sizeof ckpt, &s, &err) !=
+        ND_OK)
         return cli_fail("encode", &err);
-    cli_default_dir(ckpt, out, dir, sizeof dir);
-    if (strcmp(s.model, "unet")) {
-        nd_error_set(&err, "%s is a model of points; encode is shown on images", ckpt);
-        return cli_fail("encode", &err);
-    }
     int64_t S[16];
     int nS = 0;
     if (!list[0]) {
@@ -97,9 +87,7 @@ int cli_encode(int argc, char **argv) {
                           &d, &m, &trained, &err) != ND_OK)
         return cli_fail("encode", &err);
     int rc = cli_mkdir(dir, &err);
-    if (rc == ND_OK && !d.generated && n > d.table->shape[0])
-        rc = nd_error_set(&err, "--n %lld: the %s split of %s has %lld images", (long long)n, split,
-                          d.name, (long long)d.table->shape[0]);
+    if (rc == ND_OK) rc = cli_check_count(&d, n, split, &err);
     if (rc != ND_OK) goto done;
 
     nd_scope *scope = nd_scope_begin();

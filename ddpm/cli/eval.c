@@ -150,31 +150,20 @@ int cli_eval(int argc, char **argv) {
     };
     const int no = (int)(sizeof o / sizeof o[0]);
     nd_error err;
-    const char *pos[1];
-    int npos;
-    int pr = cli_parse(argc, argv, o, no, &help, pos, 1, &npos, &err);
+    const char *run;
+    int pr = cli_parse_run(argc, argv, o, no, &help, &run, prefix, &err);
     if (pr == 1) return 0;
-    pr = cli_check_run_args(pr, npos, prefix, &err);
     if (pr == ND_OK && ksteps == 1)
         pr = nd_error_set(&err, "--t-samples 1: an estimate needs L_0 and at least one more");
-    if (pr != ND_OK) {
-        fprintf(stderr, "nanodiff eval: %s\n(see nanodiff eval --help)\n", err.message);
-        return CLI_EXIT_USAGE;
-    }
+    if (pr != ND_OK) return cli_usage_error("eval", &err);
     nd_set_num_threads((int)threads);
     char ckpt[1100], dir[1100];
     cli_spec s;
-    if (cli_checkpoint_path(pos[0], ckpt, sizeof ckpt, &err) != ND_OK ||
-        cli_checkpoint_spec(ckpt, &s, &err) != ND_OK)
+    if (cli_open_run(run, out,
+                     ": bits per dimension are for 8-bit images (measure points with nanodiff "
+                     "score)",
+                     ckpt, dir, sizeof ckpt, &s, &err) != ND_OK)
         return cli_fail("eval", &err);
-    cli_default_dir(ckpt, out, dir, sizeof dir);
-    if (strcmp(s.model, "unet")) {
-        nd_error_set(&err,
-                     "%s is a model of points: bits per dimension are for 8-bit images "
-                     "(measure points with bench/toy_quality)",
-                     ckpt);
-        return cli_fail("eval", &err);
-    }
     cli_data d;
     cli_model m;
     int64_t trained = 0;
@@ -182,9 +171,7 @@ int cli_eval(int argc, char **argv) {
                           &d, &m, &trained, &err) != ND_OK)
         return cli_fail("eval", &err);
     int rc = cli_mkdir(dir, &err);
-    if (rc == ND_OK && !d.generated && n > d.table->shape[0])
-        rc = nd_error_set(&err, "--n %lld: the %s split of %s has %lld images", (long long)n, split,
-                          d.name, (long long)d.table->shape[0]);
+    if (rc == ND_OK) rc = cli_check_count(&d, n, split, &err);
     if (rc != ND_OK) goto done;
 
     nd_scope *scope = nd_scope_begin();

@@ -33,21 +33,14 @@ int cli_field(int argc, char **argv) {
     };
     const int no = (int)(sizeof o / sizeof o[0]);
     nd_error err;
-    const char *pos[1];
-    int npos;
-    int pr = cli_parse(argc, argv, o, no, &help, pos, 1, &npos, &err);
+    const char *run;
+    int pr = cli_parse_run(argc, argv, o, no, &help, &run, prefix, &err);
     if (pr == 1) return 0;
-    pr = cli_check_run_args(pr, npos, prefix, &err);
-    if (pr != ND_OK) {
-        fprintf(stderr, "nanodiff field: %s\n(see nanodiff field --help)\n", err.message);
-        return CLI_EXIT_USAGE;
-    }
+    if (pr != ND_OK) return cli_usage_error("field", &err);
     char ckpt[1100], dir[1100];
     cli_spec s;
-    if (cli_checkpoint_path(pos[0], ckpt, sizeof ckpt, &err) != ND_OK ||
-        cli_checkpoint_spec(ckpt, &s, &err) != ND_OK)
+    if (cli_open_run(run, out, NULL, ckpt, dir, sizeof ckpt, &s, &err) != ND_OK)
         return cli_fail("field", &err);
-    cli_default_dir(ckpt, out, dir, sizeof dir);
     if (strcmp(s.model, "mlp") || s.mlp.dim != 2) {
         nd_error_set(&err, "%s is not a model of 2-D points: a score field is drawn on the plane",
                      ckpt);

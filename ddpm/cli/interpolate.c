@@ -48,27 +48,16 @@ int cli_interpolate(int argc, char **argv) {
     };
     const int no = (int)(sizeof o / sizeof o[0]);
     nd_error err;
-    const char *pos[1];
-    int npos;
-    int pr = cli_parse(argc, argv, o, no, &help, pos, 1, &npos, &err);
+    const char *run;
+    int pr = cli_parse_run(argc, argv, o, no, &help, &run, prefix, &err);
     if (pr == 1) return 0;
-    pr = cli_check_run_args(pr, npos, prefix, &err);
-    if (pr != ND_OK) {
-        fprintf(stderr, "nanodiff interpolate: %s\n(see nanodiff interpolate --help)\n",
-                err.message);
-        return CLI_EXIT_USAGE;
-    }
+    if (pr != ND_OK) return cli_usage_error("interpolate", &err);
     nd_set_num_threads((int)threads);
     char ckpt[1100], dir[1100];
     cli_spec s;
-    if (cli_checkpoint_path(pos[0], ckpt, sizeof ckpt, &err) != ND_OK ||
-        cli_checkpoint_spec(ckpt, &s, &err) != ND_OK)
+    if (cli_open_run(run, out, "; interpolation is shown on images", ckpt, dir, sizeof ckpt, &s,
+                     &err) != ND_OK)
         return cli_fail("interpolate", &err);
-    cli_default_dir(ckpt, out, dir, sizeof dir);
-    if (strcmp(s.model, "unet")) {
-        nd_error_set(&err, "%s is a model of points; interpolation is shown on images", ckpt);
-        return cli_fail("interpolate", &err);
-    }
     int64_t steps[16];
     int nsteps = 4;
     for (int k = 0; k < 4; k++) steps[k] = s.T * (k + 1) / 4 > 0 ? s.T * (k + 1) / 4 : 1;

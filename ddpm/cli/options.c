@@ -114,8 +114,12 @@ int cli_parse(int argc, char **argv, cli_option *opts, int nopts, const cli_comm
         }
         int rc = ND_OK;
         switch (o->kind) {
-        case CLI_INT: rc = parse_int(name, v, o->lo, o->hi, o->value, err); break;
-        case CLI_REAL: rc = parse_real(name, v, o->lo, o->hi, o->value, err); break;
+        case CLI_INT:
+            rc = parse_int(name, v, o->lo, o->hi, o->value, err);
+            break;
+        case CLI_REAL:
+            rc = parse_real(name, v, o->lo, o->hi, o->value, err);
+            break;
         case CLI_TEXT:
             if (!*v)
                 rc = nd_error_set(err, "%s needs a value (%s)", name, o->arg);
@@ -124,7 +128,8 @@ int cli_parse(int argc, char **argv, cli_option *opts, int nopts, const cli_comm
             else
                 *(const char **)o->value = v;
             break;
-        case CLI_FLAG: break;
+        case CLI_FLAG:
+            break;
         }
         if (rc != ND_OK) return ND_ERR;
     }
@@ -162,7 +167,9 @@ void cli_print_help(FILE *f, const cli_option *opts, int nopts, const cli_comman
         snprintf(head, sizeof head, "  %s%s%s", o->name, o->kind == CLI_FLAG ? "" : " ",
                  o->kind == CLI_FLAG ? "" : o->arg);
         switch (o->kind) {
-        case CLI_FLAG: snprintf(text, sizeof text, "%s", o->help); break;
+        case CLI_FLAG:
+            snprintf(text, sizeof text, "%s", o->help);
+            break;
         case CLI_INT:
             snprintf(text, sizeof text, "%s (default %lld)", o->help,
                      (long long)*(const int64_t *)o->value);
@@ -193,9 +200,17 @@ void cli_print_help(FILE *f, const cli_option *opts, int nopts, const cli_comman
     fprintf(f, "  -h, --help            this text\n");
 }
 
-int cli_check_run_args(int pr, int npos, const char *prefix, nd_error *err) {
+int cli_parse_run(int argc, char **argv, cli_option *opts, int nopts, const cli_command_help *h,
+                  const char **run, const char *prefix, nd_error *err) {
+    int npos;
+    int pr = cli_parse(argc, argv, opts, nopts, h, run, 1, &npos, err);
     if (pr != ND_OK) return pr;
     if (npos != 1) return nd_error_set(err, "which run? (a folder or checkpoint)");
     if (strchr(prefix, '/')) return nd_error_set(err, "--prefix is a name, not a path");
     return ND_OK;
+}
+
+int cli_usage_error(const char *cmd, const nd_error *err) {
+    fprintf(stderr, "nanodiff %s: %s\n(see nanodiff %s --help)\n", cmd, err->message, cmd);
+    return CLI_EXIT_USAGE;
 }

@@ -179,22 +179,15 @@ int cli_sample(int argc, char **argv) {
     };
     const int no = (int)(sizeof o / sizeof o[0]);
     nd_error err;
-    const char *pos[1];
-    int npos;
-    int pr = cli_parse(argc, argv, o, no, &help, pos, 1, &npos, &err);
+    const char *run;
+    int pr = cli_parse_run(argc, argv, o, no, &help, &run, prefix, &err);
     if (pr == 1) return 0;
-    pr = cli_check_run_args(pr, npos, prefix, &err);
-    if (pr != ND_OK) {
-        fprintf(stderr, "nanodiff sample: %s\n(see nanodiff sample --help)\n", err.message);
-        return CLI_EXIT_USAGE;
-    }
+    if (pr != ND_OK) return cli_usage_error("sample", &err);
     nd_set_num_threads((int)threads);
     char ckpt[1100], dir[1100];
-    if (cli_checkpoint_path(pos[0], ckpt, sizeof ckpt, &err) != ND_OK)
-        return cli_fail("sample", &err);
-    cli_default_dir(ckpt, out, dir, sizeof dir);
     cli_spec s;
-    if (cli_checkpoint_spec(ckpt, &s, &err) != ND_OK) return cli_fail("sample", &err);
+    if (cli_open_run(run, out, NULL, ckpt, dir, sizeof ckpt, &s, &err) != ND_OK)
+        return cli_fail("sample", &err);
     if (steps == 1 || (steps > 0 && steps > s.T)) {
         nd_error_set(&err, "--steps %lld: use 2..%lld respaced steps, or 0 for all",
                      (long long)steps, (long long)s.T);

@@ -375,3 +375,20 @@ int cli_open_run_data(const char *ckpt, const cli_spec *s, const char *data, con
     cli_data_close(d);
     return ND_ERR;
 }
+
+int cli_open_run(const char *run, const char *out, const char *points_refused, char *ckpt,
+                 char *dir, size_t size, cli_spec *s, nd_error *err) {
+    if (cli_checkpoint_path(run, ckpt, size, err) != ND_OK ||
+        cli_checkpoint_spec(ckpt, s, err) != ND_OK)
+        return ND_ERR;
+    cli_default_dir(ckpt, out, dir, size);
+    if (points_refused && strcmp(s->model, "unet"))
+        return nd_error_set(err, "%s is a model of points%s", ckpt, points_refused);
+    return ND_OK;
+}
+
+int cli_check_count(const cli_data *d, int64_t n, const char *split, nd_error *err) {
+    if (d->generated || n <= d->table->shape[0]) return ND_OK;
+    return nd_error_set(err, "--n %lld: the %s split of %s has %lld images", (long long)n, split,
+                        d->name, (long long)d->table->shape[0]);
+}
