@@ -1,6 +1,7 @@
-/* Backward rules of the views, joins and matmul (forwards: tensor/view.c,
- * tensor/join.c, tensor/matmul.c). A view's backward is the inverse view
- * of dy; a join's is the matching slice of dy. */
+/* Backward rules of the views, joins, indexing and matmul (forwards:
+ * tensor/view.c, tensor/join.c, tensor/index.c, tensor/matmul.c). A view's
+ * backward is the inverse view of dy; a join's is the matching slice of
+ * dy; index_select and index_add are each other's backward. */
 #include <string.h>
 
 #include "internal.h"
@@ -74,9 +75,26 @@ static void pad_bw(const nd_record *r, const nd_tensor *dy) {
     nd__accumulate(r, 0, g);
 }
 
-/* y = a b (batched):  da = dy b^T, db = a^T dy, each summed over the batch
- * axes its operand was broadcast along. A 1-d a is the row (1, k) and a
- * 1-d b the column (k, 1); dy gets those axes back first. */
+/* y[.., k, ..] = x[.., index[k], ..]:  dx = zeros, then dx[.., index[k], ..]
+ * += dy[.., k, ..] (an index that repeats collects every slice it picked) */
+static void index_select_bw(const nd_record *r, const nd_tensor *dy) {
+    const nd_tensor *x = X(r);
+    nd__accumulate(r, 0, nd_index_add(nd_zeros(x->shape, x->ndim), r->ev.axis, r->ins[1], dy));
+}
+
+/* y = x; y[.., index[k], ..] += src[.., k, ..]:  dx = dy,
+ * dsrc[.., k, ..] = dy[.., index[k], ..] */
+static void index_add_bw(const nd_record *r, const nd_tensor *dy) {
+    nd__accumulate(r, 0, dy);
+    if (r->ins[2]->requires_grad)
+        nd__accumulate(r, 2, nd_index_select(dy, r->ev.axis, r->ins[1]));
+}
+
+/* y = a b (batched), y[i,j] = sum_p a[i,p] b[p,j] (tensor/matmul.c):
+ *   da[i,p] = sum_j dy[i,j] b[p,j] = (dy b^T)[i,p],  db = a^T dy,
+ * each summed over the batch axes its operand was broadcast along. A 1-d
+ * a is the row (1, k) and a 1-d b the column (k, 1); dy gets those axes
+ * back first. */
 static void matmul_bw(const nd_record *r, const nd_tensor *dy) {
     const nd_tensor *a = r->ins[0], *b = r->ins[1];
     const nd_tensor *a2 = a->ndim == 1 ? nd_unsqueeze(a, 0) : a;
@@ -109,5 +127,7 @@ void nd__rules_shape(nd_rule *t) {
     t[ND_OP_CONCAT].backward = concat_bw;
     t[ND_OP_STACK].backward = stack_bw;
     t[ND_OP_PAD].backward = pad_bw;
+    t[ND_OP_INDEX_SELECT].backward = index_select_bw;
+    t[ND_OP_INDEX_ADD].backward = index_add_bw;
     t[ND_OP_MATMUL].backward = matmul_bw;
 }

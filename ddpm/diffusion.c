@@ -166,15 +166,7 @@ nd_gaussian nd_p_mean_variance(const nd_schedule *s, const nd_tensor *out,
 nd_tensor *nd_sample_timesteps(const nd_schedule *s, int64_t n, nd_rng *rng) {
     if (!s || !rng) nd_fatal("sample_timesteps", "schedule or rng is NULL");
     if (n < 0) nd_fatal("sample_timesteps", "%lld steps asked for", (long long)n);
-    nd_tensor *t = nd_rand(rng, ND_SHAPE(n));
-    float *p = nd_data(t);
-    for (int64_t k = 0; k < n; k++) {
-        /* u in [0, 1): floor(u T) is uniform on 0..T-1; the double
-         * product cannot round up to T */
-        int64_t i = (int64_t)floor((double)p[k] * (double)s->T);
-        p[k] = (float)(i < s->T ? i : s->T - 1);
-    }
-    return t;
+    return nd_randint(rng, 0, s->T, ND_SHAPE(n));
 }
 
 /* Eq. 14: || eps - eps_theta(sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, t) ||^2,

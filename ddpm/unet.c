@@ -256,18 +256,18 @@ nd_tensor *nd_unet_forward(nd_unet *u, const nd_tensor *x, const nd_tensor *t, n
     return nd_unet_forward_labels(u, x, t, NULL, rng);
 }
 
-/* one_hot(labels, K + 1) @ label_emb, row K for "no label" (-1) */
+/* label_emb[label], row K for "no label" (-1) */
 static nd_tensor *label_embedding(const nd_unet *u, const nd_tensor *labels, int64_t n) {
     int64_t k = u->c.num_classes;
-    nd_tensor *onehot = nd_zeros(ND_SHAPE(n, k + 1));
+    nd_tensor *rows = nd_empty(ND_SHAPE(n));
     for (int64_t e = 0; e < n; e++) {
         float y = labels ? nd_get(labels, &e) : -1.0f;
         if (!(y == floorf(y) && y >= -1.0f && y < (float)k))
             nd_fatal("unet", "label[%lld] = %g is not a class in 0..%lld or -1 (none)",
                      (long long)e, y, (long long)(k - 1));
-        nd_data(onehot)[e * (k + 1) + (y < 0 ? k : (int64_t)y)] = 1.0f;
+        nd_data(rows)[e] = y < 0 ? (float)k : y;
     }
-    return nd_matmul(onehot, u->label_emb);
+    return nd_index_select(u->label_emb, 0, rows);
 }
 
 nd_tensor *nd_unet_forward_labels(nd_unet *u, const nd_tensor *x, const nd_tensor *t,

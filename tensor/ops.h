@@ -67,6 +67,8 @@
     X(CONCAT, "concat", RULE, MEMORY)                                           \
     X(STACK, "stack", RULE, MEMORY)                                             \
     X(PAD, "pad", RULE, MEMORY)                                                 \
+    X(INDEX_SELECT, "index_select", RULE, MEMORY)                               \
+    X(INDEX_ADD, "index_add", RULE, MEMORY)                                     \
     X(CONV2D, "conv2d", RULE, MEMORY)                                           \
     X(CONV2D_BACKWARD_INPUT, "conv2d_backward_input", NEVER, MEMORY)            \
     X(CONV2D_BACKWARD_WEIGHT, "conv2d_backward_weight", NEVER, MEMORY)          \

@@ -119,3 +119,22 @@ nd_tensor *nd_rand(nd_rng *g, const int64_t *shape, int ndim) {
 nd_tensor *nd_randn(nd_rng *g, const int64_t *shape, int ndim) {
     return draw(g, shape, ndim, DIST_NORMAL, "randn");
 }
+
+/* floor(u (high - low)) + low for u ~ U[0, 1): each whole number in
+ * [low, high) equally likely (to the 2^-24 grid of u). u has 24 bits and
+ * the span at most 25, so their product in double is exact and its floor
+ * stays below the span. */
+nd_tensor *nd_randint(nd_rng *g, int64_t low, int64_t high, const int64_t *shape, int ndim) {
+    const int64_t exact = (int64_t)1 << 24; /* floats hold every whole number up to it */
+    if (!(low < high))
+        nd_fatal("randint", "low %lld must be below high %lld", (long long)low, (long long)high);
+    if (low < -exact || high > exact)
+        nd_fatal("randint", "[%lld, %lld) reaches past +-2^24, beyond the whole numbers a "
+                 "float holds", (long long)low, (long long)high);
+    nd_tensor *t = draw(g, shape, ndim, DIST_UNIFORM, "randint");
+    float *p = nd_data(t);
+    double span = (double)(high - low);
+    for (int64_t i = 0, n = nd_numel(t); i < n; i++)
+        p[i] = (float)(low + (int64_t)floor((double)p[i] * span));
+    return t;
+}

@@ -288,6 +288,15 @@ nd_tensor *nd_stack(const nd_tensor *const *xs, int n, int axis);
 /* pads[2*i], pads[2*i+1]: elements added before and after along axis i
  * (ndim pairs, all >= 0), filled with value. */
 nd_tensor *nd_pad(const nd_tensor *x, const int64_t *pads, float value);
+/* Indexing along an axis by positions, index [K] of whole numbers (as
+ * floats) in [0, D) where D is x's size on that axis (tensor/index.c):
+ *   index_select: y[..., k, ...] = x[..., index[k], ...]   -> K at axis
+ *   index_add:    y = x; y[..., index[k], ...] += src[..., k, ...]
+ * (PyTorch's index_select and index_add). An embedding lookup is
+ * nd_index_select(table, 0, ids). The index carries no gradient. */
+nd_tensor *nd_index_select(const nd_tensor *x, int axis, const nd_tensor *index);
+nd_tensor *nd_index_add(const nd_tensor *x, int axis, const nd_tensor *index,
+                        const nd_tensor *src);
 
 /* ---- convolution (NCHW) ------------------------------------------------ */
 
@@ -338,6 +347,9 @@ typedef struct nd_rng {
 nd_rng nd_rng_init(uint64_t seed, uint32_t stream);
 nd_tensor *nd_rand(nd_rng *rng, const int64_t *shape, int ndim);  /* U[0,1) */
 nd_tensor *nd_randn(nd_rng *rng, const int64_t *shape, int ndim); /* N(0,1) */
+/* Whole numbers uniform in [low, high), as floats (so |low|, |high| <=
+ * 2^24): one U[0,1) draw each, floor(u (high - low)) + low. */
+nd_tensor *nd_randint(nd_rng *rng, int64_t low, int64_t high, const int64_t *shape, int ndim);
 /* Element i alone. */
 float nd_rand_at(uint64_t seed, uint32_t stream, uint64_t i);
 float nd_randn_at(uint64_t seed, uint32_t stream, uint64_t i);

@@ -1100,6 +1100,60 @@ static nd_tensor *f_pad(nd_tensor *const *in, void *ctx) {
     return nd_pad(in[0], in[0]->ndim ? pads : NULL, 0.5f);
 }
 
+/* index_select and index_add along ctx's axis, with repeated positions:
+ * the gradient of a repeated row collects every slice that used it */
+typedef struct {
+    int axis;
+    const float *at;
+    int64_t k;
+} index_ctx;
+
+static nd_tensor *f_index_select(nd_tensor *const *in, void *ctx) {
+    const index_ctx *c = ctx;
+    return nd_index_select(in[0], c->axis, nd_from_buffer(c->at, ND_SHAPE(c->k)));
+}
+
+static nd_tensor *f_index_add(nd_tensor *const *in, void *ctx) {
+    const index_ctx *c = ctx;
+    return nd_index_add(in[0], c->axis, nd_from_buffer(c->at, ND_SHAPE(c->k)), in[1]);
+}
+
+START_TEST(test_grad_index) {
+    static const float at[] = {2, 0, 2, 1, 2};
+    static const struct {
+        spec x;
+        int axis;
+        int64_t k;
+        int src_layout;
+    } cases[] = {
+        {{L_CONTIG, {2, {3, 4}}}, 0, 5, L_CONTIG},
+        {{L_PERM, {3, {2, 3, 4}}}, 1, 4, L_STRIDED},
+        {{L_STRIDED, {2, {4, 3}}}, -1, 5, L_PERM},
+        {{L_EXPANDED, {2, {3, 5}}}, 0, 3, L_PERM_STRIDED},
+        {{L_CONTIG, {1, {3}}}, 0, 0, L_CONTIG},
+    };
+    gc_reset();
+    for (int k = 0; k < COUNT(cases); k++) {
+        const spec *x = &cases[k].x;
+        int a = cases[k].axis < 0 ? cases[k].axis + x->s.ndim : cases[k].axis;
+        index_ctx ctx = {cases[k].axis, at, cases[k].k};
+        shp ss = x->s;
+        ss.d[a] = cases[k].k;
+        nd_tensor *in[2] = {make_input(x->layout, x->s, 1500 + 2 * (uint64_t)k, &D_ANY),
+                            make_input(cases[k].src_layout, ss, 1501 + 2 * (uint64_t)k, &D_ANY)};
+        char label[512], s[128];
+        snprintf(label, sizeof label, "index_select(%s, axis %d, %lld positions)",
+                 spec_str(x->layout, x->s, s, sizeof s), cases[k].axis, (long long)cases[k].k);
+        gc_check(label, f_index_select, &ctx, in, 1, TOL);
+        snprintf(label, sizeof label, "index_add(%s, axis %d, %lld positions, src %s)",
+                 spec_str(x->layout, x->s, s, sizeof s), cases[k].axis, (long long)cases[k].k,
+                 layout_names[cases[k].src_layout]);
+        gc_check(label, f_index_add, &ctx, in, 2, TOL);
+    }
+    gc_finish();
+}
+END_TEST
+
 START_TEST(test_grad_pad) {
     static const struct {
         spec in;
@@ -1352,6 +1406,7 @@ TCase *tcase_grad_shape(void) {
     tcase_add_test(tc, test_grad_concat);
     tcase_add_test(tc, test_grad_stack);
     tcase_add_test(tc, test_grad_pad);
+    tcase_add_test(tc, test_grad_index);
     tcase_add_test(tc, test_grad_views);
     tcase_add_test(tc, test_empty_slice_gives_zero_gradient);
     tcase_add_test(tc, test_views_by_hand);

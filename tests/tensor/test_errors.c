@@ -115,7 +115,7 @@ START_TEST(test_every_op_has_a_name_and_properties) {
     ck_assert_int_eq(marked, 11);
     ck_assert_str_eq(nd_op_name(ND_OP_COUNT), "unknown op");
     ck_assert(!nd_op_arithmetic(ND_OP_COUNT));
-    EXPECT_FATAL(nd_op_grad_kind(ND_OP_COUNT), "nanodiff: op_grad_kind: no op 59");
+    EXPECT_FATAL(nd_op_grad_kind(ND_OP_COUNT), "nanodiff: op_grad_kind: no op 61");
 }
 END_TEST
 

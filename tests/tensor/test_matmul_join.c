@@ -1,5 +1,5 @@
-/* Matrix products, concat, stack and pad, checked element by element
- * against loops that read the inputs through their strides. */
+/* Matrix products, concat, stack, pad and indexing, checked element by
+ * element against loops that read the inputs through their strides. */
 #include <stdio.h>
 #include <string.h>
 
@@ -549,6 +549,118 @@ START_TEST(test_pad_errors) {
 }
 END_TEST
 
+/* ---- index_select and index_add ---------------------------------------- */
+
+/* The flat position f of a shape as an index, row-major. */
+static void unflatten(int64_t f, const int64_t *shape, int ndim, int64_t *idx) {
+    for (int d = ndim - 1; d >= 0; d--) {
+        idx[d] = shape[d] ? f % shape[d] : 0;
+        f = shape[d] ? f / shape[d] : 0;
+    }
+}
+
+/* index_select element by element: y[.., k, ..] = x[.., index[k], ..] */
+static void check_index_select(const nd_tensor *x, int axis, const float *at, int64_t k) {
+    nd_tensor *index = nd_from_buffer(at, ND_SHAPE(k));
+    nd_tensor *y = nd_index_select(x, axis, index);
+    int a = axis < 0 ? axis + x->ndim : axis;
+    int64_t want[ND_MAX_DIMS], idx[ND_MAX_DIMS], src[ND_MAX_DIMS];
+    memcpy(want, x->shape, sizeof want);
+    want[a] = k;
+    assert_shape(y, want, x->ndim);
+    ck_assert(nd_is_contiguous(y));
+    for (int64_t f = 0; f < nd_numel(y); f++) {
+        unflatten(f, y->shape, y->ndim, idx);
+        memcpy(src, idx, sizeof src);
+        src[a] = (int64_t)at[idx[a]];
+        if (t_raw(y, idx) != t_raw(x, src))
+            ck_abort_msg("index_select axis %d element %lld: got %.9g, expected %.9g", axis,
+                         (long long)f, t_raw(y, idx), t_raw(x, src));
+    }
+}
+
+/* index_add against sums in double: y = x + sum over k with index[k] = i */
+static void check_index_add(const nd_tensor *x, int axis, const float *at, int64_t k,
+                            const nd_tensor *src) {
+    nd_tensor *index = nd_from_buffer(at, ND_SHAPE(k));
+    nd_tensor *y = nd_index_add(x, axis, index, src);
+    int a = axis < 0 ? axis + x->ndim : axis;
+    assert_shape(y, x->shape, x->ndim);
+    int64_t idx[ND_MAX_DIMS], from[ND_MAX_DIMS];
+    for (int64_t f = 0; f < nd_numel(y); f++) {
+        unflatten(f, y->shape, y->ndim, idx);
+        double want = t_raw(x, idx);
+        memcpy(from, idx, sizeof from);
+        for (int64_t j = 0; j < k; j++) {
+            from[a] = j;
+            if ((int64_t)at[j] == idx[a]) want += t_raw(src, from);
+        }
+        if (fabs(t_raw(y, idx) - want) > 1e-6 * (1.0 + fabs(want)))
+            ck_abort_msg("index_add axis %d element %lld: got %.9g, expected %.9g", axis,
+                         (long long)f, t_raw(y, idx), want);
+    }
+}
+
+START_TEST(test_index_select_values) {
+    nd_tensor *x = reversed(600, ND_SHAPE(3, 4, 5));
+    const float a0[] = {2, 0, 2}, a1[] = {3, 1}, a2[] = {4, 4, 0, 1, 2, 3, 0};
+    check_index_select(x, 0, a0, 3);
+    check_index_select(x, 1, a1, 2);
+    check_index_select(x, 2, a2, 7);
+    check_index_select(x, -1, a2, 7);
+    check_index_select(x, 1, a1, 0); /* an empty index: an empty axis */
+    nd_tensor *s = stepped(601, ND_SHAPE(4, 3), 0);
+    check_index_select(s, 0, a1, 2);
+    /* the embedding lookup by hand: rows of a table */
+    const float table[] = {1, 2, 3, 4, 5, 6}, ids[] = {2, 0, 2};
+    nd_tensor *t = nd_from_buffer(table, ND_SHAPE(3, 2));
+    nd_tensor *y = nd_index_select(t, 0, nd_from_buffer(ids, ND_SHAPE(3)));
+    const float want[] = {5, 6, 1, 2, 5, 6};
+    for (int i = 0; i < 6; i++) ck_assert_float_eq(nd_data(y)[i], want[i]);
+}
+END_TEST
+
+START_TEST(test_index_add_values) {
+    nd_tensor *x = reversed(610, ND_SHAPE(3, 4, 5));
+    const float a0[] = {2, 0, 2, 2}, a1[] = {3, 1, 3}, a2[] = {4, 4, 0};
+    check_index_add(x, 0, a0, 4, stepped(611, ND_SHAPE(4, 4, 5), 2));
+    check_index_add(x, 1, a1, 3, reversed(612, ND_SHAPE(3, 3, 5)));
+    check_index_add(x, -1, a2, 3, t_uniform(613, ND_SHAPE(3, 4, 3), -1.0f, 1.0f));
+    check_index_add(x, 1, a1, 0, nd_zeros(ND_SHAPE(3, 0, 5))); /* nothing added */
+    /* by hand: repeated positions add each of their slices, in order */
+    const float v[] = {10, 20, 30}, at[] = {1, 1, 0}, add[] = {1, 2, 4};
+    nd_tensor *y = nd_index_add(nd_from_buffer(v, ND_SHAPE(3)), 0,
+                                nd_from_buffer(at, ND_SHAPE(3)), nd_from_buffer(add, ND_SHAPE(3)));
+    const float want[] = {14, 23, 30};
+    for (int i = 0; i < 3; i++) ck_assert_float_eq(nd_data(y)[i], want[i]);
+    /* x is left as it was */
+    ck_assert_float_eq(v[0], 10.0f);
+}
+END_TEST
+
+START_TEST(test_index_errors) {
+    nd_tensor *x = nd_zeros(ND_SHAPE(2, 3));
+    const float bad[] = {0, 3}, half[] = {1.5f}, neg[] = {-1}, ok[] = {1, 0};
+    EXPECT_FATAL(nd_index_select(x, 1, nd_from_buffer(bad, ND_SHAPE(2))),
+                 "nanodiff: index_select: index[1] = 3 is not a whole number in [0, 3)");
+    EXPECT_FATAL(nd_index_select(x, 0, nd_from_buffer(half, ND_SHAPE(1))),
+                 "nanodiff: index_select: index[0] = 1.5 is not a whole number in [0, 2)");
+    EXPECT_FATAL(nd_index_select(x, 0, nd_from_buffer(neg, ND_SHAPE(1))),
+                 "nanodiff: index_select: index[0] = -1 is not a whole number in [0, 2)");
+    EXPECT_FATAL(nd_index_select(x, 0, nd_zeros(ND_SHAPE(1, 1))),
+                 "nanodiff: index_select: index [1,1] must be 1-d, [K]");
+    EXPECT_FATAL(nd_index_select(x, 2, nd_from_buffer(ok, ND_SHAPE(2))),
+                 "nanodiff: index_select: axis 2 is out of range for a 2-d tensor");
+    EXPECT_FATAL(nd_index_select(nd_scalar(1.0f), 0, nd_from_buffer(ok, ND_SHAPE(1))),
+                 "nanodiff: index_select: x is 0-d: there is no axis to index");
+    EXPECT_FATAL(nd_index_add(x, 0, nd_from_buffer(ok, ND_SHAPE(2)), nd_zeros(ND_SHAPE(2, 2))),
+                 "nanodiff: index_add: src [2,2] must be x [2,3] with 2 (the index's length) "
+                 "at axis 0");
+    EXPECT_FATAL(nd_index_add(x, 0, nd_from_buffer(bad, ND_SHAPE(2)), nd_zeros(ND_SHAPE(2, 3))),
+                 "nanodiff: index_add: index[1] = 3 is not a whole number in [0, 2)");
+}
+END_TEST
+
 TCase *tcase_matmul_join(void) {
     TCase *tc = nd_test_case("matmul_join");
     tcase_add_test(tc, test_matmul_hand_values);
@@ -568,5 +680,8 @@ TCase *tcase_matmul_join(void) {
     tcase_add_test(tc, test_pad_values);
     tcase_add_test(tc, test_pad_hand_values);
     tcase_add_test(tc, test_pad_errors);
+    tcase_add_test(tc, test_index_select_values);
+    tcase_add_test(tc, test_index_add_values);
+    tcase_add_test(tc, test_index_errors);
     return tc;
 }

@@ -118,6 +118,46 @@ START_TEST(uniform_moments_and_range) {
 }
 END_TEST
 
+START_TEST(randint_formula_range_and_counts) {
+    /* element i is low + floor(u_i (high - low)) with u_i the uniform draw
+     * at the same place of the stream */
+    nd_rng g = nd_rng_init(31, 4);
+    nd_tensor *skip = nd_rand(&g, ND_SHAPE(5));
+    nd_tensor *r = nd_randint(&g, -3, 4, ND_SHAPE(700, 100));
+    ck_assert_uint_eq(g.offset, 5 + 70000);
+    int64_t count[7] = {0};
+    for (int64_t i = 0; i < 70000; i++) {
+        float v = nd_data(r)[i];
+        double u = nd_rand_at(31, 4, 5 + (uint64_t)i);
+        ck_assert_msg(v == (float)(-3 + (int64_t)floor(u * 7.0)), "element %lld: %g", (long long)i,
+                      (double)v);
+        ck_assert(v >= -3.0f && v < 4.0f && v == floorf(v));
+        count[(int)v + 3]++;
+    }
+    /* each of 7 values 10,000 times on average, s.e. sqrt(70000 p (1 - p)) */
+    double se = sqrt(70000.0 * (1.0 / 7) * (6.0 / 7));
+    for (int k = 0; k < 7; k++)
+        ck_assert_msg(fabs((double)count[k] - 10000.0) < 5.0 * se, "value %d drawn %lld times",
+                      k - 3, (long long)count[k]);
+    /* the widest span a float holds: both ends reachable, exact */
+    nd_rng h = nd_rng_init(1, 1);
+    nd_tensor *w = nd_randint(&h, -(1 << 24), 1 << 24, ND_SHAPE(1000));
+    for (int i = 0; i < 1000; i++) {
+        float v = nd_data(w)[i];
+        ck_assert(v >= -16777216.0f && v < 16777216.0f && v == floorf(v));
+    }
+    nd_rng one = nd_rng_init(2, 0);
+    nd_tensor *o = nd_randint(&one, 5, 6, ND_SHAPE(3));
+    for (int i = 0; i < 3; i++) ck_assert_float_eq(nd_data(o)[i], 5.0f);
+    nd_free(skip);
+    EXPECT_FATAL(nd_randint(&one, 3, 3, ND_SHAPE(1)), "nanodiff: randint: low 3 must be below high 3");
+    EXPECT_FATAL(nd_randint(&one, 0, (1 << 24) + 1, ND_SHAPE(1)),
+                 "nanodiff: randint: [0, 16777217) reaches past +-2^24, beyond the whole "
+                 "numbers a float holds");
+    EXPECT_FATAL(nd_randint(NULL, 0, 2, ND_SHAPE(1)), "nanodiff: randint: generator is NULL");
+}
+END_TEST
+
 START_TEST(alone_equals_bulk) {
     /* Element i does not depend on how many were drawn at once. */
     nd_rng g = nd_rng_init(7, 2);
@@ -188,6 +228,7 @@ TCase *tcase_rng(void) {
     tcase_add_test(tc, philox_known_answers);
     tcase_add_test(tc, golden_values);
     tcase_add_test(tc, normal_moments);
+    tcase_add_test(tc, randint_formula_range_and_counts);
     tcase_add_test(tc, uniform_moments_and_range);
     tcase_add_test(tc, alone_equals_bulk);
     tcase_add_test(tc, streams_and_seeds_differ);
