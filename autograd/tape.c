@@ -228,10 +228,10 @@ nd_tensor *nd_detach(const nd_tensor *x) {
  * gradient for a non-leaf whose gradient does not own its storage is
  * therefore added out of place. Leaves' gradients, which optimizers
  * update and later backward passes add into, are always their own, as is
- * the seed's copy of the caller's dy. Strided views are still copied:
- * sharing them too made the attention block only 1.5-2% faster, and a
+ * the seed's copy of the caller's dy. Strided views are still copied: a
  * rule that reads a strided gradient element by element can lose more
- * than the copy costs. */
+ * than the copy costs, and sharing them gained little (docs/PERFORMANCE.md,
+ * "The autograd tape"). */
 static nd_scope *rule_scope;
 
 void nd__accumulate(const nd_record *r, int k, const nd_tensor *g) {

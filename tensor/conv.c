@@ -33,8 +33,8 @@
  * K = 576), within [TILE_MIN, TILE_MAX]. Wide tiles let the GEMM amortise
  * packing W, which it repacks for every block of columns it cuts; the
  * budget (4 MiB) keeps col in the last-level cache between im2col and the
- * GEMM's packing. Measured on a 3x3, 64 -> 64 channel layer: 1 Mi floats
- * ran ~5% faster than 192 Ki (col within L2) and than 2 Mi. */
+ * GEMM's packing (the size was measured: docs/PERFORMANCE.md,
+ * "Convolution"). */
 #define COL_BUDGET (1024 * 1024)
 #define TILE_MIN 256
 #define TILE_MAX 4096

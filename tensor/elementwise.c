@@ -24,23 +24,15 @@
 /* Outputs larger than the last-level cache: each row is computed into a
  * small buffer, which stays in L1, and copied out with streaming stores,
  * so the output's lines are never read in before being overwritten; the
- * contiguous inputs are prefetched STREAM_AHEAD buffers ahead (on a large
- * x86 server core, 12.6 -> 18 GB/s for a scaled copy, 19.5 with the
- * prefetch). The values are the row function's own.
+ * contiguous inputs are prefetched STREAM_AHEAD buffers ahead. The values
+ * are the row function's own.
  *
- * That pays where memory is the bound. An op whose arithmetic takes
- * longer than its memory traffic (on one core, 8 floats in and out cross
- * the bus in 9-12 cycles; in L1, sigmoid and silu take 10-11, log 14,
- * tanh 16, gelu 16, libm's functions more) gains nothing from it and
- * pays the copy: alternating both in one process on an AMD EPYC core,
- * gelu ran 12-16% slower streamed and silu up to 30%, while add and
- * exp on two threads ran 1.2-1.4x faster. Those ops, ARITH in ops.h
- * (nd_op_arithmetic), write in place, but
- * an input beyond L2 is still prefetched the same distance ahead: while
- * the core is busy with the arithmetic it issues no loads, and the
- * hardware prefetchers, which stop at each 4 KiB page, leave it waiting
- * on memory at the start of every page (on an Intel Xeon core, silu
- * +7%, gelu +10-14% on one and two threads). */
+ * That pays only where memory is the bound. Ops whose arithmetic takes
+ * longer than their memory traffic, ARITH in ops.h (nd_op_arithmetic),
+ * would pay the copy for nothing and write in place; an input of theirs
+ * beyond L2 is still prefetched, as the core issues no loads while busy
+ * with the arithmetic and the hardware prefetchers stop at each 4 KiB
+ * page. Figures: docs/PERFORMANCE.md, "Elementwise loops". */
 #define STREAM_BLOCK 256
 #define STREAM_AHEAD 2
 

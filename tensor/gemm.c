@@ -17,9 +17,7 @@
  * while they sit in L1, and no thread waits for a packing phase. That is
  * how two threads split a 256^3 product: a column half each. Where two
  * panels fit in L1d they are packed two at a time, so that a row-major B
- * is read 128 bytes per row, the pair of lines the L2 fetches together
- * (4-8% faster on an x86 server core with 48 KiB of L1d; on a 32 KiB L1d,
- * pairs at kc 288 and 384 evict themselves and ran 5-25% slower). A
+ * is read 128 bytes per row, the pair of lines the L2 fetches together. A
  * row-major B larger than L2 is another matter. In the conv-shaped GEMMs
  * its rows are 16 KiB apart: each row of a panel is a line of its own
  * page, all in the same few cache sets, so the lines are neither kept nor
@@ -28,28 +26,20 @@
  * rows read 256 bytes at a time), the next group while the current one
  * computes: a part after each tile, with that part's rows prefetched
  * before the tile, so that a few lines are in flight at a time and arrive
- * while the FMAs run. On an AMD EPYC core, against prefetching a whole
- * panel's rows right after each pack: M=128 N=4096 K=1152 ran 7-11%
- * faster on one thread and 5-9% on two, M=64 K=576 4-7% and 0-3%, M=64
- * N=16384 K=144 40% on one (groups of 4 rather than single panels gave
- * 1-2, 4 and 16 points of that). B in L2, as in 256^3, keeps the
- * pack-at-once order. Only the packing order changes, never the
- * bits. A shared packed B is read panel after panel from L3; the next
- * panel's lines are prefetched into L2 a part per tile (1024^3 on one and
- * two threads: +2-3%; 512^3 and 768^3 within noise).
+ * while the FMAs run. B in L2, as in 256^3, keeps the pack-at-once order.
+ * Only the packing order changes, never the bits. A shared packed B is
+ * read panel after panel from L3; the next panel's lines are prefetched
+ * into L2 a part per tile.
  * Tiles cut by the edges of C run the kernels' edge variant (fewer rows
  * computed, masked columns) rather than a full tile through a copy.
  *
  * Packing reads A and B through any strides, so transposed and strided
- * operands cost nothing extra. (Reading a row-major B in place instead
- * was slower: rows a power of two apart collide in the same L1 sets.) Each C
- * element is summed in ascending k, in kc-slices fixed by k, by one thread:
- * the bits do not depend on the thread count. Measured on 1 core of the
- * reference machine: kc 256..512 and mc 96..288 all within noise of each
- * other (256^3..1024^3), kc 384 with mc 192 kept. On two threads, chunks
- * in a multiple of the thread count, and the 256^3 column split, gave
- * 5-15% more than four chunks per two threads (one process alternating
- * both builds, as the machine's second core is shared). */
+ * operands cost nothing extra. (A row-major B is not read in place: rows a
+ * power of two apart collide in the same L1 sets.) Each C element is
+ * summed in ascending k, in kc-slices fixed by k, by one thread: the bits
+ * do not depend on the thread count. KC_MAX, MC_MAX, the packing
+ * orders and the cut into chunks were chosen by measurement; the figures
+ * are in docs/PERFORMANCE.md, "GEMM". */
 #include <string.h>
 
 #include "internal.h"

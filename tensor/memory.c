@@ -15,14 +15,11 @@
 
 /* Blocks from 64 KiB up are kept for reuse instead of going back to the
  * system: a training step frees and allocates the same sizes every time,
- * and fresh pages cost a page fault each (writing a new 256 MiB output ran
- * at a fifth of the speed of writing a reused one; an MLP step on batches
- * of 256 x 128, blocks the C library maps and unmaps each time, spent
- * more time in page faults than in arithmetic). Enough slots for every
- * block of a step: a guided sampling step (two UNet passes) freed more
- * than 256, and with the oldest evicted first every block then came fresh
- * from the system (9x slower). Cached bytes are not live bytes;
- * nd_mem_trim gives them back. */
+ * and fresh pages cost a page fault each. Enough slots for every block of
+ * a step (a guided sampling step, two UNet passes, frees more than 256):
+ * too few, with the oldest evicted first, and every block comes fresh from
+ * the system. Figures: docs/PERFORMANCE.md, "Memory". Cached bytes are
+ * not live bytes; nd_mem_trim gives them back. */
 #define CACHE_MIN_BYTES ((size_t)1 << 16)
 #define CACHE_MAX_BYTES ((size_t)1 << 30)
 #define CACHE_SLOTS 4096

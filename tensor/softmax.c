@@ -9,10 +9,10 @@
  * run on the thread pool in chunks of about ND_GRAIN elements, each fibre
  * whole in one thread, so the thread count does not change a bit.
  * Outputs are written in place whatever their size: softmax is bound by
- * its arithmetic (11-12 cycles per 8 floats in L1), and streaming stores
- * through a row of scratch made it 7-11% slower on one AMD EPYC core, no
- * faster on two. When x is larger than L2, each contiguous fibre is
- * passed the chunk's next one to prefetch as it computes. */
+ * its arithmetic, so streaming stores through a row of scratch would only
+ * add a copy (docs/PERFORMANCE.md, "Elementwise loops"). When x is larger
+ * than L2, each contiguous fibre is passed the chunk's next one to
+ * prefetch as it computes. */
 #include <string.h>
 
 #include "internal.h"

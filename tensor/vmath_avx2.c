@@ -84,8 +84,8 @@ static inline exp8_parts exp8_split(__m256 hi, __m256 lo, bool has_lo, int range
  * scale, applied by adding n to the exponent field of p, and no clamps.
  * Rounding t with the twin's 1.5 2^23 leaves n in the low bits of tm, so
  * tm << 23 is n in the exponent field. A vector takes this path when all
- * its lanes qualify, and gets the bits of the general one. It is ~1.5x
- * faster, and, with fewer steps on each lane's dependency chain, lets the
+ * its lanes qualify, and gets the bits of the general one. It does less
+ * work, and, with fewer steps on each lane's dependency chain, lets the
  * core overlap more vectors. */
 #define EXP_FAST 86.0f
 
@@ -236,9 +236,9 @@ static inline __m256 silu8_from(__m256 x, __m256 s) {
 /* sigmoid and silu go over a row in blocks of SPLIT floats, in two
  * passes: e^{-|x|} for the block into a buffer, then the quotients. In
  * one loop, every division waits for a whole exp and the core overlaps
- * too few vectors; split, each loop's chain is short (1.6x faster for
- * silu). Vectors with a lane beyond EXP_FAST take the general path in
- * the second pass, and a row's last n % 8 elements take it padded. */
+ * too few vectors; split, each loop's chain is short. Vectors with a
+ * lane beyond EXP_FAST take the general path in the second pass, and a
+ * row's last n % 8 elements take it padded. */
 #define SPLIT 256
 
 static void exp_neg_abs_block(int64_t n, const float *x, float *s) {
@@ -313,7 +313,7 @@ static inline __m256 gelu8_central_exp(__m256 a) { /* e^{-a^2/2} */
  * As Q <= 1/2, that is the larger of the two: x - xQ >= x/2 >= xQ for
  * x >= 0, and the reverse for x < 0 (max returns its second operand, xQ,
  * for -0 and +0: gelu(-0) = -0). A max costs less than a blend by the
- * sign (3% of gelu on an AMD EPYC core). Where xQ rounds
+ * sign. Where xQ rounds
  * past x/2 (subnormal results, |x| < 2^-125), the max picks the value
  * nearer the true one, where the twin's choice by sign is 1 ulp off. */
 static inline __m256 gelu8_central_from(__m256 x, __m256 a, __m256 e) {
@@ -352,8 +352,8 @@ static inline __m256 gelu8(__m256 x) {
 /* Two passes per block of SPLIT floats, as for silu: the exps of the
  * vectors within the cut into a buffer, then the rational function and
  * the products. Each loop's chain is shorter than the whole, so the core
- * overlaps more vectors: 6% faster on an AMD EPYC core (the same
- * operations, so the same bits; checked over all 2^32 inputs). */
+ * overlaps more vectors (the same operations, so the same bits; checked
+ * over all 2^32 inputs). */
 void nd__gelu_avx2(int64_t n, const float *x, float *y) {
     float e[SPLIT];
     int64_t i = 0;
@@ -541,12 +541,10 @@ static inline void exp_block(const float *x, __m256 vm, float *e) {
  * first as in the twin. Up to SPLIT floats at a time go in two passes,
  * the exps (into y, or a buffer) and then their sums: in one loop the
  * sums lengthen each block's chain and the core overlaps fewer blocks
- * (the split is about 6% faster on L1-resident rows of 1024; the bits are
- * the same). Each block also prefetches the same stretch of `next`, so
- * that the next row arrives while this one computes: the core issues no
- * loads of its own meanwhile, and the hardware prefetchers stop at each
- * new page (rows of 256 to 4096 from memory, on an Intel Xeon core: 7-30%
- * faster than no hint, and than prefetching the whole next row at once). */
+ * (the bits are the same). Each block also prefetches the same stretch of
+ * `next`, so that the next row arrives while this one computes: the core
+ * issues no loads of its own meanwhile, and the hardware prefetchers stop
+ * at each new page. Figures: docs/PERFORMANCE.md, "Elementwise loops". */
 static void exp_sum(int64_t n, const float *x, float m, float *y, double *l,
                     const float *next) {
     __m256 vm = set1(m);
