@@ -39,7 +39,7 @@ struct nd_unet {
     nd_resblock_layer *mid_block_1, *mid_block_2;
     nd_attention_layer *mid_attn_1;
     nd_group_norm_layer *norm_out;
-    nd_tensor *label_emb; /* [num_classes + 1, 4 ch], or NULL */
+    nd_embedding_layer *label_emb; /* num_classes + 1 rows of 4 ch, or NULL */
 };
 
 /* ---- configurations ---------------------------------------------------- */
@@ -120,28 +120,22 @@ static bool attn_at(const nd_unet_config *c, int64_t res) {
 static void destroy(nd_module *m) { nd_dealloc(m, sizeof(nd_unet)); }
 
 /* DDPM's initialisation: variance_scaling(1, fan_avg, uniform) on every
- * dense and conv weight, zero biases, and scale 0 (1e-10) on the last
- * conv of each residual branch (conv2, proj_out) and on conv_out, so that
- * each block starts as the identity and the network as eps = 0. */
+ * dense and conv weight (the class embedding's too), zero biases, and
+ * scale 0 (1e-10) on the last conv of each residual branch (conv2,
+ * proj_out) and on conv_out, so that each block starts as the identity
+ * and the network as eps = 0. */
 static bool ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), k = strlen(suffix);
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
-static void ddpm_init(nd_module *m, nd_rng *rng) {
-    nd_param_list ps = nd_parameters(m);
-    for (int i = 0; i < ps.n; i++) {
-        const char *name = ps.items[i].name;
-        nd_tensor *p = ps.items[i].value;
-        if (p->ndim >= 2) {
-            bool zero = ends_with(name, "conv2.weight") || ends_with(name, "proj_out.weight") ||
-                        !strcmp(name, "conv_out.weight");
-            nd_init_variance_scaling_(p, NULL, zero ? 0.0f : 1.0f, rng);
-        } else if (ends_with(name, ".bias")) {
-            nd_fill_(p, 0.0f);
-        }
-    }
-    nd_param_list_free(&ps);
+static void ddpm_init_module(void *rng, const char *name, nd_module *m) {
+    if (strcmp(m->type, "Conv2d") && strcmp(m->type, "Linear") && strcmp(m->type, "Embedding"))
+        return;
+    bool zero = ends_with(name, "conv2") || ends_with(name, "proj_out") ||
+                !strcmp(name, "conv_out");
+    nd_init_variance_scaling_(nd_module_param_get(m, "weight"), nd_module_param_get(m, "bias"),
+                              zero ? 0.0f : 1.0f, rng);
 }
 
 nd_unet *nd_unet_new(const nd_unet_config *c, nd_rng *rng) {
@@ -163,11 +157,9 @@ nd_unet *nd_unet_new(const nd_unet_config *c, nd_rng *rng) {
         dense, 1, &nd_linear_new(temb_ch, temb_ch, true, rng)->base);
     if (c->num_classes > 0) {
         /* Ho and Salimans (2022): a learned vector per class, and one for
-         * "no label", added to the time embedding; N(0, 1) as PyTorch's
-         * nn.Embedding starts */
-        nd_module *labels = nd_module_child(b, "label_emb", nd_module_new("Embedding"));
-        u->label_emb = nd_module_param(labels, "weight",
-                                       nd_randn(rng, ND_SHAPE(c->num_classes + 1, temb_ch)));
+         * "no label", added to the time embedding */
+        u->label_emb = (nd_embedding_layer *)nd_module_child(
+            b, "label_emb", &nd_embedding_new(c->num_classes + 1, temb_ch, rng)->base);
     }
     u->conv_in = (nd_conv2d_layer *)nd_module_child(
         b, "conv_in", &nd_conv2d_new(c->in_channels, ch, 3, 3, nd_conv2d_same(3), true, rng)->base);
@@ -243,7 +235,7 @@ nd_unet *nd_unet_new(const nd_unet_config *c, nd_rng *rng) {
     u->conv_out = (nd_conv2d_layer *)nd_module_child(
         b, "conv_out",
         &nd_conv2d_new(cur, c->out_channels, 3, 3, nd_conv2d_same(3), true, rng)->base);
-    ddpm_init(b, rng);
+    nd_module_apply(b, ddpm_init_module, rng);
     return u;
 }
 
@@ -267,7 +259,7 @@ static nd_tensor *label_embedding(const nd_unet *u, const nd_tensor *labels, int
                      (long long)e, y, (long long)(k - 1));
         nd_data(rows)[e] = y < 0 ? (float)k : y;
     }
-    return nd_index_select(u->label_emb, 0, rows);
+    return nd_embedding_forward(u->label_emb, rows);
 }
 
 nd_tensor *nd_unet_forward_labels(nd_unet *u, const nd_tensor *x, const nd_tensor *t,

@@ -15,6 +15,10 @@
 
 static void destroy(nd_module *m) { nd_dealloc(m, sizeof(nd_attention_layer)); }
 
+static nd_tensor *forward(nd_module *m, const nd_tensor *x) {
+    return nd_attention_forward((nd_attention_layer *)m, x);
+}
+
 nd_attention_layer *nd_attention_new(int64_t channels, int64_t heads, int64_t groups,
                                      nd_rng *rng) {
     if (channels < 1 || heads < 1 || channels % heads != 0)
@@ -22,6 +26,7 @@ nd_attention_layer *nd_attention_new(int64_t channels, int64_t heads, int64_t gr
                  (long long)heads, (long long)channels);
     nd_attention_layer *l = nd_alloc(sizeof *l);
     nd_module_init(&l->base, "AttnBlock", destroy);
+    l->base.forward = forward;
     l->channels = channels;
     l->heads = heads;
     l->norm = nd_group_norm_new(groups, channels, 1e-6f, true);

@@ -9,6 +9,10 @@ nd_conv2d_opts nd_conv2d_same(int64_t kernel) {
     return (nd_conv2d_opts){1, 1, p, p, p, p};
 }
 
+static nd_tensor *forward(nd_module *m, const nd_tensor *x) {
+    return nd_conv2d_forward((nd_conv2d_layer *)m, x);
+}
+
 nd_conv2d_layer *nd_conv2d_new(int64_t in_channels, int64_t out_channels,
                                int64_t kernel_h, int64_t kernel_w,
                                nd_conv2d_opts opts, bool bias, nd_rng *rng) {
@@ -22,6 +26,7 @@ nd_conv2d_layer *nd_conv2d_new(int64_t in_channels, int64_t out_channels,
     if (!rng) nd_fatal("conv2d_new", "rng is NULL");
     nd_conv2d_layer *l = nd_alloc(sizeof *l);
     nd_module_init(&l->base, "Conv2d", destroy);
+    l->base.forward = forward;
     l->in_channels = in_channels;
     l->out_channels = out_channels;
     l->kernel_h = kernel_h;

@@ -15,3 +15,26 @@ nd_tensor *nd_dropout(const nd_tensor *x, float p, bool training, nd_rng *rng) {
     nd_tensor *mask = nd_mul_scalar(nd_ge(u, nd_scalar(p)), scale);
     return nd_mul(x, mask);
 }
+
+static void destroy(nd_module *m) { nd_dealloc(m, sizeof(nd_dropout_layer)); }
+
+static nd_tensor *forward(nd_module *m, const nd_tensor *x) {
+    return nd_dropout_forward((nd_dropout_layer *)m, x);
+}
+
+nd_dropout_layer *nd_dropout_new(float p) {
+    if (!(p >= 0.0f && p <= 1.0f)) nd_fatal("dropout_new", "p = %g is not in [0, 1]", p);
+    nd_dropout_layer *l = nd_alloc(sizeof *l);
+    nd_module_init(&l->base, "Dropout", destroy);
+    l->base.forward = forward;
+    l->p = p;
+    return l;
+}
+
+nd_tensor *nd_dropout_forward(nd_dropout_layer *l, const nd_tensor *x) {
+    if (!l) nd_fatal("dropout", "layer is NULL");
+    if (l->base.training && l->p > 0.0f && !l->base.rng)
+        nd_fatal("dropout", "the module has no generator: give its tree one with "
+                 "nd_module_set_rng");
+    return nd_dropout(x, l->p, l->base.training, l->base.rng);
+}

@@ -196,6 +196,10 @@ nd_tensor *nd_group_norm(const nd_tensor *x, int64_t groups, const nd_tensor *ga
 
 static void destroy(nd_module *m) { nd_dealloc(m, sizeof(nd_group_norm_layer)); }
 
+static nd_tensor *forward(nd_module *m, const nd_tensor *x) {
+    return nd_group_norm_forward((nd_group_norm_layer *)m, x);
+}
+
 nd_group_norm_layer *nd_group_norm_new(int64_t groups, int64_t channels, float eps,
                                        bool affine) {
     if (groups < 1 || channels < 1 || channels % groups != 0)
@@ -204,6 +208,7 @@ nd_group_norm_layer *nd_group_norm_new(int64_t groups, int64_t channels, float e
     if (!(eps >= 0.0f)) nd_fatal("group_norm_new", "eps %g is negative", eps);
     nd_group_norm_layer *l = nd_alloc(sizeof *l);
     nd_module_init(&l->base, "GroupNorm", destroy);
+    l->base.forward = forward;
     l->groups = groups;
     l->channels = channels;
     l->eps = eps;

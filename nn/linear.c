@@ -19,6 +19,10 @@ nd_tensor *nd_linear(const nd_tensor *x, const nd_tensor *w, const nd_tensor *b)
 
 static void destroy(nd_module *m) { nd_dealloc(m, sizeof(nd_linear_layer)); }
 
+static nd_tensor *forward(nd_module *m, const nd_tensor *x) {
+    return nd_linear_forward((nd_linear_layer *)m, x);
+}
+
 nd_linear_layer *nd_linear_new(int64_t in_features, int64_t out_features, bool bias,
                                nd_rng *rng) {
     if (in_features < 1 || out_features < 1)
@@ -27,6 +31,7 @@ nd_linear_layer *nd_linear_new(int64_t in_features, int64_t out_features, bool b
     if (!rng) nd_fatal("linear_new", "rng is NULL");
     nd_linear_layer *l = nd_alloc(sizeof *l);
     nd_module_init(&l->base, "Linear", destroy);
+    l->base.forward = forward;
     l->in_features = in_features;
     l->out_features = out_features;
     l->weight = nd_module_param(&l->base, "weight",

@@ -68,6 +68,7 @@ nd_module *nd_module_child(nd_module *m, const char *name, nd_module *child) {
     if (!child) nd_fatal("module_child", "child \"%s\" is NULL", name);
     if (child == m) nd_fatal("module_child", "a module cannot contain itself");
     add_entry(m, name)->child = child;
+    if (!child->rng && m->rng) nd_module_set_rng(child, m->rng);
     return child;
 }
 
@@ -107,7 +108,51 @@ void nd_module_train(nd_module *m, bool on) {
         if (m->entries[i].child) nd_module_train(m->entries[i].child, on);
 }
 
+void nd_module_set_rng(nd_module *m, nd_rng *rng) {
+    if (!m) nd_fatal("module_set_rng", "module is NULL");
+    m->rng = rng;
+    for (int i = 0; i < m->n; i++)
+        if (m->entries[i].child) nd_module_set_rng(m->entries[i].child, rng);
+}
+
+nd_tensor *nd_module_forward(nd_module *m, const nd_tensor *x) {
+    if (!m) nd_fatal("module_forward", "module is NULL");
+    if (!m->forward)
+        nd_fatal("module_forward", "a %s has no one-input forward; call its own "
+                 "forward function", m->type);
+    return m->forward(m, x);
+}
+
+nd_tensor *nd_module_param_get(const nd_module *m, const char *name) {
+    if (!m || !name) nd_fatal("module_param_get", "module or name is NULL");
+    for (int i = 0; i < m->n; i++)
+        if (m->entries[i].param && !strcmp(m->entries[i].name, name)) return m->entries[i].param;
+    return NULL;
+}
+
 /* ---- walking the tree -------------------------------------------------- */
+
+static void visit(nd_module *m, char *path, size_t len, nd_module_visit_fn fn, void *ctx) {
+    fn(ctx, path, m);
+    for (int i = 0; i < m->n; i++) {
+        const nd_module_entry *e = &m->entries[i];
+        if (!e->child) continue;
+        size_t n = strlen(e->name), at = len + (len > 0);
+        if (at + n + 1 > ND_NAME_MAX)
+            nd_fatal("module_apply", "the name %s.%s is longer than %d characters", path,
+                     e->name, ND_NAME_MAX - 1);
+        if (len) path[len] = '.';
+        memcpy(path + at, e->name, n + 1);
+        visit(e->child, path, at + n, fn, ctx);
+        path[len] = '\0';
+    }
+}
+
+void nd_module_apply(nd_module *m, nd_module_visit_fn fn, void *ctx) {
+    if (!m || !fn) nd_fatal("module_apply", "module or function is NULL");
+    char path[ND_NAME_MAX] = "";
+    visit(m, path, 0, fn, ctx);
+}
 
 typedef void (*visit_fn)(void *ctx, const char *name, nd_tensor *param);
 

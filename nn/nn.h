@@ -36,6 +36,15 @@ struct nd_module {
     bool training;     /* train mode (the default) or eval mode */
     int n, cap;        /* entries, in registration order */
     nd_module_entry *entries;
+    /* The generator its random layers (dropout) draw from in train mode
+     * when no rng is passed to their forward, or NULL; borrowed, not
+     * owned. nd_module_set_rng sets it for a whole tree. */
+    nd_rng *rng;
+    /* One tensor in, one out, for the modules used that way (Linear,
+     * Conv2d, GroupNorm, ...): what nd_module_forward and a Sequential
+     * call. NULL for modules with other inputs (a residual block takes
+     * the time embedding too). */
+    nd_tensor *(*forward)(nd_module *self, const nd_tensor *x);
     /* Frees the struct that embeds this base (NULL: nothing to free). */
     void (*destroy)(nd_module *m);
 };
@@ -58,6 +67,21 @@ void nd_module_free(nd_module *m);
 
 /* Train mode (dropout on) or eval mode (off), for the whole tree. */
 void nd_module_train(nd_module *m, bool on);
+/* The generator the tree's random layers draw from (NULL: none); every
+ * module of the tree gets it, and a child registered later takes its
+ * parent's. The caller keeps rng alive as long as the tree uses it. A
+ * model that owns its generator keeps the nd_rng in its own struct. */
+void nd_module_set_rng(nd_module *m, nd_rng *rng);
+/* m->forward(m, x); stops if m has none. */
+nd_tensor *nd_module_forward(nd_module *m, const nd_tensor *x);
+/* fn(ctx, name, module) on m and every module below it, parents before
+ * children, in registration order; name is the dotted path ("" for m),
+ * the prefix of the module's parameters. The way to initialise by type
+ * and name: if (!strcmp(mod->type, "Conv2d")) ... */
+typedef void (*nd_module_visit_fn)(void *ctx, const char *name, nd_module *module);
+void nd_module_apply(nd_module *m, nd_module_visit_fn fn, void *ctx);
+/* A parameter of m itself (not of its children) by name, or NULL. */
+nd_tensor *nd_module_param_get(const nd_module *m, const char *name);
 
 /* Every parameter of the tree, depth first in registration order, with
  * its dotted name. One call; free the list with nd_param_list_free. */
@@ -143,6 +167,33 @@ nd_tensor *nd_group_norm_forward(nd_group_norm_layer *l, const nd_tensor *x);
  * the rest by 1 / (1 - p); the identity otherwise. The mask is drawn from
  * rng (counter-based), so a step replays exactly from the same state. */
 nd_tensor *nd_dropout(const nd_tensor *x, float p, bool training, nd_rng *rng);
+/* The module form: p fixed, the mask drawn from the module's generator
+ * (nd_module_set_rng) in train mode. */
+typedef struct nd_dropout_layer {
+    nd_module base;
+    float p;
+} nd_dropout_layer;
+nd_dropout_layer *nd_dropout_new(float p);
+nd_tensor *nd_dropout_forward(nd_dropout_layer *l, const nd_tensor *x);
+
+/* Embedding: y[n] = weight[ids[n]]; weight [num, dim] starts N(0, 1) as in
+ * PyTorch; ids [N] whole numbers in [0, num) -> [N, dim]. */
+typedef struct nd_embedding_layer {
+    nd_module base;
+    int64_t num_embeddings, dim;
+    nd_tensor *weight;
+} nd_embedding_layer;
+nd_embedding_layer *nd_embedding_new(int64_t num_embeddings, int64_t dim, nd_rng *rng);
+nd_tensor *nd_embedding_forward(nd_embedding_layer *l, const nd_tensor *ids);
+
+/* Sequential: children "0", "1", ... run in order, each on the output of
+ * the one before (PyTorch's nn.Sequential). Children must have a
+ * one-input forward; nd_module_forward runs the whole. */
+nd_module *nd_sequential_new(void);
+nd_module *nd_sequential_add(nd_module *seq, nd_module *child); /* returns child */
+/* A unary op as a module with no parameters, for a Sequential:
+ * nd_activation_new("SiLU", nd_silu). */
+nd_module *nd_activation_new(const char *type, nd_tensor *(*fn)(const nd_tensor *x));
 
 /* Nearest-neighbour upsampling by 2: [N, C, H, W] -> [N, C, 2H, 2W]. */
 nd_tensor *nd_upsample_nearest2x(const nd_tensor *x);
@@ -200,7 +251,8 @@ typedef struct nd_resblock_layer {
 nd_resblock_layer *nd_resblock_new(int64_t in_channels, int64_t out_channels,
                                    int64_t temb_dim, int64_t groups, float dropout,
                                    nd_rng *rng);
-/* rng draws the dropout mask (used in train mode only). */
+/* rng draws the dropout mask (used in train mode only); NULL: the
+ * module's own generator (nd_module_set_rng). */
 nd_tensor *nd_resblock_forward(nd_resblock_layer *l, const nd_tensor *x,
                                const nd_tensor *temb, nd_rng *rng);
 

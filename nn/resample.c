@@ -21,9 +21,14 @@ nd_tensor *nd_upsample_nearest2x(const nd_tensor *x) {
 static void destroy_up(nd_module *m) { nd_dealloc(m, sizeof(nd_upsample_layer)); }
 static void destroy_down(nd_module *m) { nd_dealloc(m, sizeof(nd_downsample_layer)); }
 
+static nd_tensor *forward_up(nd_module *m, const nd_tensor *x) {
+    return nd_upsample_forward((nd_upsample_layer *)m, x);
+}
+
 nd_upsample_layer *nd_upsample_new(int64_t channels, nd_rng *rng) {
     nd_upsample_layer *l = nd_alloc(sizeof *l);
     nd_module_init(&l->base, "Upsample", destroy_up);
+    l->base.forward = forward_up;
     l->conv = nd_conv2d_new(channels, channels, 3, 3, nd_conv2d_same(3), true, rng);
     nd_module_child(&l->base, "conv", &l->conv->base);
     return l;
@@ -34,9 +39,14 @@ nd_tensor *nd_upsample_forward(nd_upsample_layer *l, const nd_tensor *x) {
     return nd_conv2d_forward(l->conv, nd_upsample_nearest2x(x));
 }
 
+static nd_tensor *forward_down(nd_module *m, const nd_tensor *x) {
+    return nd_downsample_forward((nd_downsample_layer *)m, x);
+}
+
 nd_downsample_layer *nd_downsample_new(int64_t channels, nd_rng *rng) {
     nd_downsample_layer *l = nd_alloc(sizeof *l);
     nd_module_init(&l->base, "Downsample", destroy_down);
+    l->base.forward = forward_down;
     /* TensorFlow's "SAME" for stride 2 on an even size pads 0 before and 1
      * after: output i sees inputs 2i, 2i + 1, 2i + 2. */
     nd_conv2d_opts same = {2, 2, 0, 1, 0, 1};
