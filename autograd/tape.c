@@ -214,11 +214,31 @@ nd_tensor *nd_detach(const nd_tensor *x) {
 
 /* ---- accumulation ------------------------------------------------------ */
 
-/* The scope of the rule running now (NULL outside one): a gradient it
- * made and that nothing else holds or views becomes the input's own
- * gradient as it is, where a copy would cost as much as a pass of the op
- * over memory. A persisted tensor has no scope either, hence the test
- * that gx has one.
+/* The math: an input broadcast in forward gets its gradient summed in
+ * backward, over the leading axes broadcasting added and over the size-1
+ * axes it stretched, so that dx has x's shape. */
+static const nd_tensor *unbroadcast(const nd_record *r, const nd_tensor *x,
+                                    const nd_tensor *g) {
+    int axes[ND_MAX_DIMS], n = 0, lead = g->ndim - x->ndim;
+    for (int i = 0; i < g->ndim; i++)
+        if (i < lead || (x->shape[i - lead] == 1 && g->shape[i] != 1)) axes[n++] = i;
+    const nd_tensor *gx = n > 0 ? nd_reshape(nd_sum(g, axes, n, true), x->shape, x->ndim) : g;
+    if (!nd_same_shape(gx, x)) {
+        char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
+        nd_fatal(nd__record_name(r), "backward produced a gradient of shape %s for "
+                 "an input of shape %s", nd_shape_str(g->shape, g->ndim, a),
+                 nd_shape_str(x->shape, x->ndim, b));
+    }
+    return gx;
+}
+
+/* The storage: x.grad += gx, as a copy only where sharing is unsafe.
+ *
+ * rule_scope is the scope of the rule running now (NULL outside one): a
+ * gradient it made and that nothing else holds or views becomes the
+ * input's own gradient as it is, where a copy would cost as much as a
+ * pass of the op over memory. A persisted tensor has no scope either,
+ * hence the test that gx has one.
  *
  * Any other contiguous gradient a rule hands to a non-leaf (dy itself, as
  * add's rule gives it to both inputs, or a reshaped view of it) becomes
@@ -234,22 +254,7 @@ nd_tensor *nd_detach(const nd_tensor *x) {
  * "The autograd tape"). */
 static nd_scope *rule_scope;
 
-void nd__accumulate(const nd_record *r, int k, const nd_tensor *g) {
-    nd_tensor *x = r->ins[k];
-    if (!x->requires_grad) return;
-    /* Broadcasting in forward means summing in backward: over the leading
-     * axes it added and over the size-1 axes it stretched. */
-    int axes[ND_MAX_DIMS], n = 0, lead = g->ndim - x->ndim;
-    for (int i = 0; i < g->ndim; i++)
-        if (i < lead || (x->shape[i - lead] == 1 && g->shape[i] != 1)) axes[n++] = i;
-    const nd_tensor *gx = g;
-    if (n > 0) gx = nd_reshape(nd_sum(g, axes, n, true), x->shape, x->ndim);
-    if (!nd_same_shape(gx, x)) {
-        char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
-        nd_fatal(nd__record_name(r), "backward produced a gradient of shape %s for "
-                 "an input of shape %s", nd_shape_str(g->shape, g->ndim, a),
-                 nd_shape_str(x->shape, x->ndim, b));
-    }
+static void add_to_grad(nd_tensor *x, const nd_tensor *gx) {
     bool leaf = !x->record;
     if (x->grad && (leaf || nd_owns_storage(x->grad))) {
         nd_add_(x->grad, gx);
@@ -265,6 +270,13 @@ void nd__accumulate(const nd_record *r, int k, const nd_tensor *g) {
     } else {
         x->grad = nd_persist(nd_clone(gx));
     }
+}
+
+/* dx += unbroadcast(g) */
+void nd__accumulate(const nd_record *r, int k, const nd_tensor *g) {
+    nd_tensor *x = r->ins[k];
+    if (!x->requires_grad) return;
+    add_to_grad(x, unbroadcast(r, x, g));
 }
 
 nd_tensor *nd__unreduce(const nd_record *r, const nd_tensor *dy) {
