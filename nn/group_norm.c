@@ -94,7 +94,9 @@ static void backward_row(void *ctx, int64_t row, int worker) {
     }
 }
 
-/* in: x, then gamma and beta when affine; saved: x and gamma contiguous,
+/* The backward of the formulas at the top of this file: dbeta, dgamma
+ * and dx = rstd (g - mean(g) - xhat mean(g xhat)) per row, g = dy gamma.
+ * in: x, then gamma and beta when affine; saved: x and gamma contiguous,
  * mean and rstd */
 static void group_norm_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
                                 nd_tensor **grads) {
