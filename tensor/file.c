@@ -2,30 +2,100 @@
  * bytes go to a temporary file beside the target, which is fsync'd and
  * renamed over it (rename is atomic within a file system), then the
  * directory is fsync'd so that the rename itself lasts. The target is
- * always either the old file or the complete new one. */
+ * always either the old file or the complete new one.
+ *
+ * A process killed while it writes leaves its temporary behind. They are
+ * named NAME.nanodiff-tmp.PID.N, and the writer holds an fcntl lock on
+ * its own from creation to rename; the next write into the folder
+ * removes every temporary whose process is gone and whose lock is free
+ * (the system drops a lock when its process ends, on whatever machine
+ * shares the folder), and never one that a live writer holds. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
 
-/* A new file beside path, opened for writing; its name in *tmp (malloc'd,
- * NULL when even that failed). */
+#define TMP_MARK ".nanodiff-tmp."
+
+/* The folder of path, malloc'd ("." for a bare name, "/" for a file in
+ * "/"), or NULL without memory. */
+static char *folder_of(const char *path) {
+    const char *slash = strrchr(path, '/');
+    size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
+    char *dir = malloc(n + 1);
+    if (!dir) return NULL;
+    if (slash) memcpy(dir, path, n);
+    else dir[0] = '.';
+    dir[n] = 0;
+    return dir;
+}
+
+/* The PID of a temporary's name (NAME.nanodiff-tmp.PID.N), or 0 if the
+ * name is not one. */
+static long temporary_pid(const char *name) {
+    const char *mark = strstr(name, TMP_MARK);
+    if (!mark || mark == name) return 0;
+    const char *p = mark + strlen(TMP_MARK);
+    long pid = 0;
+    for (; *p >= '0' && *p <= '9' && pid < 100000000; p++) pid = 10 * pid + (*p - '0');
+    if (*p != '.' || pid <= 0) return 0;
+    for (p++; *p >= '0' && *p <= '9'; p++) {}
+    return *p == 0 && p[-1] != '.' ? pid : 0;
+}
+
+/* Removes the stale temporaries of dir: best effort, errors ignored. */
+static void remove_stale_temporaries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        long pid = temporary_pid(e->d_name);
+        if (pid == 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno == EPERM) continue; /* alive here */
+        size_t size = strlen(dir) + strlen(e->d_name) + 2;
+        char *full = malloc(size);
+        if (!full) break;
+        snprintf(full, size, "%s/%s", dir, e->d_name);
+        int fd = open(full, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+        struct stat st;
+        struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+            fcntl(fd, F_SETLK, &lock) == 0)
+            unlink(full);
+        if (fd >= 0) close(fd);
+        free(full);
+    }
+    closedir(d);
+}
+
+/* A new file beside path, opened for writing and locked; its name in
+ * *tmp (malloc'd, NULL when even that failed). */
 static int create_temporary(const char *path, char **tmp) {
     static unsigned counter;
-    size_t size = strlen(path) + 48;
+    size_t size = strlen(path) + 64;
     *tmp = malloc(size);
     if (!*tmp) {
         errno = ENOMEM;
         return -1;
     }
     for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(*tmp, size, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+        snprintf(*tmp, size, "%s" TMP_MARK "%ld.%u", path, (long)getpid(), counter++);
         int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0 || errno != EEXIST) return fd;
+        if (fd >= 0) {
+            /* without locks (some network file systems) the PID still
+             * guards it on this machine */
+            struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+            (void)fcntl(fd, F_SETLK, &lock);
+            return fd;
+        }
+        if (errno != EEXIST) return -1;
     }
     return -1;
 }
@@ -33,14 +103,8 @@ static int create_temporary(const char *path, char **tmp) {
 /* Makes the rename durable. Best effort: by now path already holds the
  * new file, so a failure here cannot be reported as "nothing changed". */
 static void sync_directory(const char *path) {
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : 1;
-    if (slash == path) n = 1; /* a file in "/" */
-    char *dir = malloc(n + 1);
+    char *dir = folder_of(path);
     if (!dir) return;
-    if (slash) memcpy(dir, path, n);
-    else dir[0] = '.';
-    dir[n] = 0;
     int fd = open(dir, O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
@@ -51,6 +115,9 @@ static void sync_directory(const char *path) {
 
 int nd_write_file_atomic(const char *path, nd_write_fn write, void *ctx, nd_error *err) {
     if (!path || !write) nd_fatal("write_file_atomic", "path or writer is NULL");
+    char *dir = folder_of(path);
+    if (dir) remove_stale_temporaries(dir);
+    free(dir);
     char *tmp = NULL;
     int fd = create_temporary(path, &tmp);
     if (fd < 0) {

@@ -427,7 +427,9 @@ nd_release_hook nd_set_release_hook(nd_release_hook hook);
  * temporary file beside path (returning 0 or an errno value), which is
  * fsync'd and renamed over path, and the directory fsync'd. On ND_ERR the
  * file already at path is untouched and no temporary file is left; the
- * message starts with the path. */
+ * message starts with the path. Temporaries are named
+ * NAME.nanodiff-tmp.PID.N; those that killed processes left in the folder
+ * are removed by the next write into it (never one a live writer holds). */
 typedef int (*nd_write_fn)(int fd, void *ctx);
 int nd_write_file_atomic(const char *path, nd_write_fn write, void *ctx, nd_error *err);
 /* All n bytes to fd, through short writes and EINTR: 0 or an errno value. */

@@ -1,5 +1,4 @@
 /* Paths, folders, and samples as pictures, for the commands. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -78,21 +77,7 @@ int cli_lock_run(const char *dir, int *fd, nd_error *err) {
             return nd_error_set(err, "%s is in use by another nanodiff train", dir);
         return nd_error_set(err, "%s: cannot lock: %s", path, strerror(e));
     }
-    /* Temporaries of files written whole (name.tmp.PID.N) that a killed
-     * run left behind; with the lock held no one else is writing them. */
-    DIR *d = opendir(dir);
-    if (!d) return ND_OK;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        const char *tmp = strstr(e->d_name, ".tmp.");
-        if (!tmp || e->d_name[0] == '.') continue;
-        if (strncmp(e->d_name, CLI_CHECKPOINT, strlen(CLI_CHECKPOINT)) &&
-            strncmp(e->d_name, "loss.png", 8) && strncmp(e->d_name, "samples-", 8))
-            continue;
-        char stale[1400];
-        snprintf(stale, sizeof stale, "%s/%s", dir, e->d_name);
-        remove(stale);
-    }
-    closedir(d);
+    /* temporaries a killed run left go at the next write into dir
+     * (nd_write_file_atomic) */
     return ND_OK;
 }

@@ -17,6 +17,7 @@ TCase *tcase_conv(void);
 TCase *tcase_conv_random(void);
 TCase *tcase_vmath(void);
 TCase *tcase_safetensors(void);
+TCase *tcase_file(void);
 
 int main(void) {
     Suite *s = suite_create("tensor");
@@ -34,6 +35,7 @@ int main(void) {
     suite_add_tcase(s, tcase_conv_random());
     suite_add_tcase(s, tcase_vmath());
     suite_add_tcase(s, tcase_safetensors());
+    suite_add_tcase(s, tcase_file());
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
