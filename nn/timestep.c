@@ -23,8 +23,11 @@ nd_tensor *nd_timestep_embedding(const nd_tensor *t, int64_t dim) {
     for (int64_t r = 0; r < n; r++) {
         float tr = nd_get(t, &r);
         for (int64_t i = 0; i < half; i++) {
-            float f = (float)exp((double)(-(float)i * step));
-            double arg = (double)(tr * f);
+            /* each product rounded to float by its cast, also where the
+             * compiler evaluates float arithmetic wider (FLT_EVAL_METHOD
+             * 1 or 2: s390x, i686's x87) */
+            float f = (float)exp((double)(float)(-(float)i * step));
+            double arg = (double)(float)(tr * f);
             e[r * dim + i] = (float)sin(arg);
             e[r * dim + half + i] = (float)cos(arg);
         }
