@@ -1,5 +1,6 @@
 /* Checkpoints: a model, its optimizer, its EMA and an rng in one
- * safetensors file (the format's reading and writing: tensor/safetensors.c).
+ * safetensors file (read and written by tensor/safetensors_read.c and
+ * tensor/safetensors_write.c).
  *
  * Loading is all or nothing: every tensor and number is found and checked
  * first, and only then copied, so a bad file never leaves a model half

@@ -1,0 +1,18 @@
+/* Private to the two safetensors files of tensor/ (safetensors_read.c,
+ * safetensors_write.c): the format they share. Not installed.
+ *
+ * Safetensors files (Hugging Face's format, read by PyTorch, JAX, NumPy):
+ *
+ *   u64 little-endian N | N bytes of JSON header | data section
+ *
+ * The header maps each tensor name to {"dtype", "shape", "data_offsets"}
+ * (byte range in the data section, end exclusive) and may hold a
+ * "__metadata__" object of strings; the tensors must cover the data
+ * section exactly. Data is raw little-endian, row-major. */
+#ifndef NANODIFF_TENSOR_SAFETENSORS_H
+#define NANODIFF_TENSOR_SAFETENSORS_H
+
+/* The header's key for the metadata, never a tensor's name. */
+#define META_KEY "__metadata__"
+
+#endif
