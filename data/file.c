@@ -2,14 +2,13 @@
  * readers and writers. Writes go through nd_write_file_atomic (tensor/),
  * so the target is always either the old file or the complete new one. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
+#include "tensor/internal.h"
 
 /* ---- byte buffers ------------------------------------------------------ */
 
@@ -40,31 +39,9 @@ void nd_bytes_free(nd_bytes *b) {
 
 /* ---- reading ----------------------------------------------------------- */
 
-/* Opens path for reading and finds its size; directories and devices are
- * refused. On ND_ERR nothing is left open. */
-static int open_regular(const char *path, int *fd, uint64_t *size, nd_error *err) {
-    *fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (*fd < 0) return nd_error_set(err, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    int rc = ND_OK;
-    if (fstat(*fd, &st) != 0)
-        rc = nd_error_set(err, "%s: cannot read: %s", path, strerror(errno));
-    else if (S_ISDIR(st.st_mode))
-        rc = nd_error_set(err, "%s: cannot read: %s", path, strerror(EISDIR));
-    else if (!S_ISREG(st.st_mode))
-        rc = nd_error_set(err, "%s: not a regular file", path);
-    if (rc) {
-        close(*fd);
-        *fd = -1;
-        return rc;
-    }
-    *size = (uint64_t)st.st_size;
-    return ND_OK;
-}
-
 int nd__file_size(const char *path, uint64_t *size, nd_error *err) {
     int fd;
-    if (open_regular(path, &fd, size, err)) return ND_ERR;
+    if (nd__open_regular(path, &fd, size, err)) return ND_ERR;
     close(fd);
     return ND_OK;
 }
@@ -73,7 +50,7 @@ int nd__read_file(const char *path, size_t max, nd_bytes *out, nd_error *err) {
     memset(out, 0, sizeof *out);
     int fd;
     uint64_t size64;
-    if (open_regular(path, &fd, &size64, err)) return ND_ERR;
+    if (nd__open_regular(path, &fd, &size64, err)) return ND_ERR;
     if (size64 > max) {
         close(fd);
         return nd_error_set(err, "%s: the file is %llu bytes, over the limit of %zu", path,

@@ -145,6 +145,29 @@ int nd_write_file_atomic(const char *path, nd_write_fn write, void *ctx, nd_erro
     return ND_OK;
 }
 
+int nd__open_regular(const char *path, int *fd, uint64_t *size, nd_error *err) {
+    /* O_NONBLOCK: opening a FIFO with no writer would wait for one */
+    *fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (*fd < 0) return nd_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    int rc = ND_OK, flags;
+    if (fstat(*fd, &st) != 0)
+        rc = nd_error_set(err, "%s: cannot read: %s", path, strerror(errno));
+    else if (S_ISDIR(st.st_mode))
+        rc = nd_error_set(err, "%s: cannot read: %s", path, strerror(EISDIR));
+    else if (!S_ISREG(st.st_mode))
+        rc = nd_error_set(err, "%s: not a regular file", path);
+    else if ((flags = fcntl(*fd, F_GETFL)) < 0 || fcntl(*fd, F_SETFL, flags & ~O_NONBLOCK) != 0)
+        rc = nd_error_set(err, "%s: cannot read: %s", path, strerror(errno));
+    if (rc) {
+        close(*fd);
+        *fd = -1;
+        return rc;
+    }
+    *size = (uint64_t)st.st_size;
+    return ND_OK;
+}
+
 int nd_write_all(int fd, const void *bytes, size_t n) {
     const unsigned char *p = bytes;
     while (n > 0) {

@@ -15,6 +15,11 @@ struct nd_storage {
 void *nd__alloc(size_t bytes, const char *op);
 void nd__release(void *p, size_t bytes);
 
+/* Opens path for reading and finds its size; directories, devices and
+ * FIFOs are refused (without waiting on a FIFO's writer). Messages start
+ * with the path; on ND_ERR nothing is left open. (tensor/file.c) */
+int nd__open_regular(const char *path, int *fd, uint64_t *size, nd_error *err);
+
 /* A new contiguous tensor with uninitialised data. */
 nd_tensor *nd__new(const int64_t *shape, int ndim, const char *op);
 /* A new tensor object viewing base's storage. */

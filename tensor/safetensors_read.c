@@ -4,11 +4,9 @@
  * is allocated, and the whole header is validated before a tensor is
  * created. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -467,18 +465,6 @@ static int read_tensors(reader *r, int fd, header *h, nd_safetensors *out) {
     return ND_OK;
 }
 
-/* Opens path and finds its size; directories and devices are refused. */
-static int open_file(reader *r, int *fd, uint64_t *size) {
-    *fd = open(r->path, O_RDONLY | O_CLOEXEC);
-    if (*fd < 0) return bad(r, "cannot open: %s", strerror(errno));
-    struct stat st;
-    if (fstat(*fd, &st) != 0) return bad(r, "cannot read: %s", strerror(errno));
-    if (S_ISDIR(st.st_mode)) return bad(r, "cannot read: %s", strerror(EISDIR));
-    if (!S_ISREG(st.st_mode)) return bad(r, "not a regular file");
-    *size = (uint64_t)st.st_size;
-    return ND_OK;
-}
-
 int nd_safetensors_load(const char *path, nd_safetensors *out, nd_error *err) {
     if (!path) nd_fatal("safetensors_load", "path is NULL");
     if (!out) nd_fatal("safetensors_load", "out is NULL");
@@ -487,7 +473,7 @@ int nd_safetensors_load(const char *path, nd_safetensors *out, nd_error *err) {
     header h = {0};
     int fd = -1;
     uint64_t size = 0, len = 0;
-    int rc = open_file(&r, &fd, &size);
+    int rc = nd__open_regular(path, &fd, &size, err);
     if (!rc) rc = read_length(&r, fd, size, &len);
     if (!rc) {
         r.data_size = size - 8 - len;

@@ -1,6 +1,7 @@
-/* nd_write_file_atomic and the temporaries killed writers leave: the next
- * write into the folder removes those whose process is gone and whose
- * lock is free, never one a live writer holds, and nothing else. */
+/* Files: nd_write_file_atomic and the temporaries killed writers leave
+ * (the next write into the folder removes those whose process is gone and
+ * whose lock is free, never one a live writer holds, and nothing else),
+ * and readers that refuse what is not a regular file without waiting. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "data/data.h"
 #include "helpers.h"
 
 static char dir[64];
@@ -242,10 +244,39 @@ START_TEST(a_locked_temporary_stays) {
 }
 END_TEST
 
+/* A FIFO, a directory or a device is refused at once: opening a FIFO no
+ * one writes must not wait for a writer. */
+START_TEST(readers_refuse_what_is_not_a_regular_file) {
+    make_dir();
+    char fifo[600], want[700];
+    ck_assert_int_eq(mkfifo(in_dir(fifo, sizeof fifo, "pipe"), 0644), 0);
+    nd_error err;
+    nd_safetensors st;
+    nd_tensor *t = NULL;
+    alarm(20); /* a reader that waits fails the test instead of hanging it */
+    ck_assert_int_eq(nd_safetensors_load(fifo, &st, &err), ND_ERR);
+    snprintf(want, sizeof want, "%s: not a regular file", fifo);
+    ck_assert_str_eq(err.message, want);
+    ck_assert_int_eq(nd_npy_load(fifo, &t, &err), ND_ERR);
+    ck_assert_str_eq(err.message, want);
+    ck_assert_ptr_null(t);
+    ck_assert_int_eq(nd_csv_load(fifo, &t, &err), ND_ERR);
+    ck_assert_str_eq(err.message, want);
+    ck_assert_int_eq(nd_safetensors_load("/dev/null", &st, &err), ND_ERR);
+    ck_assert_str_eq(err.message, "/dev/null: not a regular file");
+    ck_assert_int_eq(nd_safetensors_load(dir, &st, &err), ND_ERR);
+    snprintf(want, sizeof want, "%s: cannot read: %s", dir, strerror(EISDIR));
+    ck_assert_str_eq(err.message, want);
+    alarm(0);
+    remove_dir();
+}
+END_TEST
+
 TCase *tcase_file(void) {
     TCase *tc = nd_test_case("file");
     tcase_add_test(tc, killed_writers_leave_temporaries_the_next_save_removes);
     tcase_add_test(tc, a_live_writer_keeps_its_temporary);
     tcase_add_test(tc, a_locked_temporary_stays);
+    tcase_add_test(tc, readers_refuse_what_is_not_a_regular_file);
     return tc;
 }
