@@ -15,4 +15,13 @@
 /* The header's key for the metadata, never a tensor's name. */
 #define META_KEY "__metadata__"
 
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Whether s may name a tensor in a file nanodiff writes and reads: not
+ * empty, no control character (U+0000-U+001F, U+007F), valid UTF-8. If
+ * not, why in why ("is empty", ...). Loading refuses what saving would,
+ * so that whatever loads can be saved again. (safetensors_read.c) */
+bool nd__safetensors_name_ok(const char *s, char *why, size_t size);
+
 #endif

@@ -115,6 +115,23 @@ static int read_string(reader *r, char **s, const char *what) {
     return rc;
 }
 
+bool nd__safetensors_name_ok(const char *s, char *why, size_t size) {
+    if (!*s) {
+        snprintf(why, size, "is empty");
+        return false;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) {
+            snprintf(why, size, "contains the control character 0x%02x", *p);
+            return false;
+        }
+    if (!nd__json_utf8(s, strlen(s))) {
+        snprintf(why, size, "is not valid UTF-8");
+        return false;
+    }
+    return true;
+}
+
 /* A key and its ':' (the JSON is already checked, so they are there). */
 static int read_key(reader *r, char **s, const char *what) {
     nd__json_peek(&r->j);
@@ -292,6 +309,9 @@ static int parse_entry(reader *r, header *h) {
     memset(e, 0, sizeof *e);
     e->name = name;
     e->order = h->n++;
+    char why[64];
+    if (!nd__safetensors_name_ok(name, why, sizeof why))
+        return bad(r, "the name of tensor %d %s", e->order, why);
     if (nd__json_peek(&r->j) != '{')
         return bad(r, "tensor '%s': entry must be an object, not %s", e->name,
                    describe(r, found));

@@ -46,11 +46,8 @@ static const char *find_duplicate(const char *const *s, int n) {
 
 static void check_name(const char *s, int i) {
     if (!s) nd_fatal(SAVE, "name %d is NULL", i);
-    if (!*s) nd_fatal(SAVE, "name %d is empty", i);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-        if (*p < 0x20 || *p == 0x7f)
-            nd_fatal(SAVE, "name %d contains the control character 0x%02x", i, *p);
-    if (!nd__json_utf8(s, strlen(s))) nd_fatal(SAVE, "name %d is not valid UTF-8", i);
+    char why[64];
+    if (!nd__safetensors_name_ok(s, why, sizeof why)) nd_fatal(SAVE, "name %d %s", i, why);
     if (strcmp(s, META_KEY) == 0)
         nd_fatal(SAVE, "name %d, '%s', is reserved for the metadata", i, s);
 }

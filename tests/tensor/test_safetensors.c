@@ -402,6 +402,17 @@ static const struct {
      16, "key 'a' appears twice in the header"},
     {"{\"a\\u0000b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
      "tensor name 'a' contains a NUL character (\\u0000)"},
+    /* names the saver refuses are refused on loading too, so that what
+     * loads can be saved again */
+    {"{\"\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+     "the name of tensor 0 is empty"},
+    {"{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+     "\"a\\nb\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+     8, "the name of tensor 1 contains the control character 0x0a"},
+    {"{\"a\\u001fb\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+     "the name of tensor 0 contains the control character 0x1f"},
+    {"{\"a\\u007f\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
+     "the name of tensor 0 contains the control character 0x7f"},
     {"{\"__metadata__\":\"x\"}", 0, "__metadata__ must be an object of strings, not a string"},
     {"{\"__metadata__\":{\"k\":1}}", 0, "__metadata__ value of 'k' must be a string, not 1"},
     {"{\"__metadata__\":{\"k\":{}}}", 0,
