@@ -117,13 +117,18 @@ int nd_checkpoint_save(const char *path, const nd_checkpoint *ck, nd_error *err)
 
 /* ---- load -------------------------------------------------------------- */
 
-/* A whole decimal number in [0, max], nothing else around it. */
+/* A whole decimal number in [0, max] written as the saver writes it:
+ * digits only (no sign, space or other white space) and no leading zero
+ * but for "0" itself. */
 static bool parse_uint(const char *s, uint64_t max, uint64_t *out) {
-    if (!s || !*s || *s == '+' || *s == '-' || *s == ' ') return false;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v > max) return false;
+    if (!s || !*s || (s[0] == '0' && s[1])) return false;
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9') return false;
+        uint64_t d = (uint64_t)(*p - '0');
+        if (d > max || v > (max - d) / 10) return false;
+        v = 10 * v + d;
+    }
     *out = v;
     return true;
 }

@@ -1,6 +1,7 @@
 /* nanodiff classifier: trains the small classifier (ddpm/classifier.c)
  * whose features `nanodiff score` compares, on a labelled image set, with
  * Adam on the cross entropy; saves it with what it was trained on. */
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,9 +59,10 @@ static bool meta_value(const char *text, const char *key, char *buf, size_t size
 
 static bool meta_int(const char *text, const char *key, int64_t lo, int64_t hi, int64_t *out) {
     char v[64], *end;
-    if (!meta_value(text, key, v, sizeof v) || !v[0]) return false;
+    if (!meta_value(text, key, v, sizeof v) || !cli_plain_integer(v)) return false;
+    errno = 0;
     long long x = strtoll(v, &end, 10);
-    if (*end || x < lo || x > hi) return false;
+    if (*end || errno || x < lo || x > hi) return false;
     *out = x;
     return true;
 }

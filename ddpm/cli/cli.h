@@ -65,6 +65,11 @@ int cli_usage_error(const char *cmd, const nd_error *err);
 void cli_print_help(FILE *f, const cli_option *opts, int nopts, const cli_command_help *h);
 /* The option of that name (misuse if there is none). */
 cli_option *cli_find(cli_option *opts, int nopts, const char *name);
+/* Whether s is a whole number as the program writes one: an optional
+ * '-', then "0" or digits without a leading zero, nothing around them
+ * (no space, '+' or other white space). Every integer read from the
+ * command line, a config or a file's metadata passes this first. */
+bool cli_plain_integer(const char *s);
 /* "1,2,2" into at most max whole numbers in [lo, hi]. */
 int cli_int_list(const char *name, const char *text, int64_t lo, int64_t hi, int64_t *out, int max,
                  int *n, nd_error *err);

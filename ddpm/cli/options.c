@@ -26,12 +26,20 @@ static bool is_choice(const char *choices, const char *word) {
     return false;
 }
 
+bool cli_plain_integer(const char *s) {
+    if (*s == '-') s++;
+    if (*s == '0') return s[1] == 0;
+    if (*s < '1' || *s > '9') return false;
+    while (*s >= '0' && *s <= '9') s++;
+    return *s == 0;
+}
+
 static int parse_int(const char *name, const char *text, double lo, double hi, int64_t *out,
                      nd_error *err) {
     char *end;
     errno = 0;
     long long v = strtoll(text, &end, 10);
-    if (!*text || *end || errno == ERANGE)
+    if (!cli_plain_integer(text) || *end || errno == ERANGE)
         return nd_error_set(err, "%s: '%s' is not a whole number", name, text);
     if ((double)v < lo || (double)v > hi)
         return nd_error_set(err, "%s: %lld is outside %.0f..%.0f", name, v, lo, hi);

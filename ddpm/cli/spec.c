@@ -107,7 +107,7 @@ static int get_int(line_ctx *c, int64_t lo, int64_t hi, int64_t *out) {
     char *end;
     errno = 0;
     long long v = strtoll(c->value, &end, 10);
-    if (!*c->value || *end || errno) return bad(c, "not a whole number");
+    if (!cli_plain_integer(c->value) || *end || errno) return bad(c, "not a whole number");
     if (v < lo || v > hi) return bad(c, "out of range");
     *out = v;
     return ND_OK;
@@ -170,7 +170,8 @@ static int apply(cli_spec *s, line_ctx *c) {
         char *end;
         errno = 0;
         unsigned long long v = strtoull(c->value, &end, 10);
-        if (!*c->value || *c->value == '-' || *end || errno) return bad(c, "not a seed");
+        if (!cli_plain_integer(c->value) || *c->value == '-' || *end || errno)
+            return bad(c, "not a seed");
         s->seed = v;
         return ND_OK;
     }

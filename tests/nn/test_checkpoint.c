@@ -283,6 +283,24 @@ START_TEST(every_defect_is_refused_and_nothing_changes) {
         {{.meta_key = "rng.stream", .meta_value = "4294967296"},
          "metadata \"rng.stream\" is \"4294967296\", not a whole number up to 4294967295"},
         {{.meta_key = "rng.offset"}, "no \"rng.offset\" in the metadata"},
+        /* one rule for every integer: digits as the saver writes them */
+        {{.meta_key = "step", .meta_value = "+5"},
+         "metadata \"step\" is \"+5\", not a whole number up to 9223372036854775807"},
+        {{.meta_key = "step", .meta_value = " 5"},
+         "metadata \"step\" is \" 5\", not a whole number up to 9223372036854775807"},
+        {{.meta_key = "step", .meta_value = "\t5"},
+         "metadata \"step\" is \"\t5\", not a whole number up to 9223372036854775807"},
+        {{.meta_key = "optimizer.steps", .meta_value = "\n5"},
+         "metadata \"optimizer.steps\" is \"\n5\", not a whole number up to "
+         "9223372036854775807"},
+        {{.meta_key = "rng.offset", .meta_value = "007"},
+         "metadata \"rng.offset\" is \"007\", not a whole number up to "
+         "18446744073709551615"},
+        {{.meta_key = "rng.seed", .meta_value = "18446744073709551616"},
+         "metadata \"rng.seed\" is \"18446744073709551616\", not a whole number up to "
+         "18446744073709551615"},
+        {{.meta_key = "step", .meta_value = "5 "},
+         "metadata \"step\" is \"5 \", not a whole number up to 9223372036854775807"},
     };
     run b = run_new(2);
     run before = run_new(2); /* b as it was, to compare with after each refusal */
