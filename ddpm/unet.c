@@ -262,6 +262,16 @@ static nd_tensor *label_embedding(const nd_unet *u, const nd_tensor *labels, int
     return nd_embedding_forward(u->label_emb, rows);
 }
 
+/* Each block runs in a scope of its own that keeps only its output: in
+ * no-grad mode (sampling) a block's temporaries are freed as it ends, and
+ * only the skips stay for the way up; with grad the tape holds what
+ * backward reads either way. */
+static nd_tensor *block_end(nd_scope *s, nd_tensor *out) {
+    nd_keep(out);
+    nd_scope_end(s);
+    return out;
+}
+
 nd_tensor *nd_unet_forward_labels(nd_unet *u, const nd_tensor *x, const nd_tensor *t,
                                   const nd_tensor *labels, nd_rng *rng) {
     if (!u) nd_fatal("unet", "model is NULL");
@@ -287,28 +297,33 @@ nd_tensor *nd_unet_forward_labels(nd_unet *u, const nd_tensor *x, const nd_tenso
     for (int l = 0; l < c->levels; l++) {
         level *lv = &u->down[l];
         for (int j = 0; j < c->num_res_blocks; j++) {
+            nd_scope *s = nd_scope_begin();
             h = nd_resblock_forward(lv->block[j], h, temb, rng);
             if (lv->attn[j]) h = nd_attention_forward(lv->attn[j], h);
-            skips[nskip++] = h;
+            skips[nskip++] = h = block_end(s, h);
         }
         if (lv->downsample) h = skips[nskip++] = nd_downsample_forward(lv->downsample, h);
     }
 
+    nd_scope *s = nd_scope_begin();
     h = nd_resblock_forward(u->mid_block_1, h, temb, rng);
     h = nd_attention_forward(u->mid_attn_1, h);
-    h = nd_resblock_forward(u->mid_block_2, h, temb, rng);
+    h = block_end(s, nd_resblock_forward(u->mid_block_2, h, temb, rng));
 
     for (int l = c->levels - 1; l >= 0; l--) {
         level *lv = &u->up[l];
         for (int j = 0; j <= c->num_res_blocks; j++) {
+            s = nd_scope_begin();
             const nd_tensor *pair[2] = {h, skips[--nskip]};
             h = nd_resblock_forward(lv->block[j], nd_concat(pair, 2, 1), temb, rng);
             if (lv->attn[j]) h = nd_attention_forward(lv->attn[j], h);
+            h = block_end(s, h);
         }
         if (lv->upsample) h = nd_upsample_forward(lv->upsample, h);
     }
+    s = nd_scope_begin();
     h = nd_silu(nd_group_norm_forward(u->norm_out, h));
-    return nd_conv2d_forward(u->conv_out, h);
+    return block_end(s, nd_conv2d_forward(u->conv_out, h));
 }
 
 static nd_tensor *unet_denoise(void *self, const nd_tensor *x_t, const nd_tensor *t,
