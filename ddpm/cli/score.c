@@ -33,7 +33,8 @@ static int open_samples(const char *arg, const char *prefix, char *data, size_t 
     if (n > 4 && !strcmp(arg + n - 4, ".npy")) {
         if (!data[0])
             return nd_error_set(err, "%s: say which data set the samples are of with --data", arg);
-        snprintf(path, sizeof path, "%s", arg);
+        if (n >= sizeof path) return nd_error_set(err, "%.60s...: the path is too long", arg);
+        memcpy(path, arg, n + 1);
     } else {
         char ckpt[1100], dir[1100], name[300];
         cli_spec s;
