@@ -1,6 +1,10 @@
 #include "helpers.h"
 
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "tensor/internal.h"
 
@@ -78,4 +82,42 @@ int t_kernel_sets(const nd_kernels **sets) {
     sets[n++] = &nd__kernels_neon;
 #endif
     return n;
+}
+
+static int by_name(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+char *t_dir_listing(const char *dir, char *out, size_t size) {
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    char *names[64];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && n < 64)
+            names[n++] = strdup(e->d_name);
+    closedir(d);
+    qsort(names, (size_t)n, sizeof *names, by_name);
+    out[0] = 0;
+    for (int i = 0; i < n; i++) {
+        if (i) strncat(out, " ", size - strlen(out) - 1);
+        strncat(out, names[i], size - strlen(out) - 1);
+        free(names[i]);
+    }
+    return out;
+}
+
+void t_dir_remove(const char *dir) {
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *e;
+    char p[600];
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            if (unlink(p) != 0) rmdir(p);
+        }
+    closedir(d);
+    ck_assert_int_eq(rmdir(dir), 0);
 }

@@ -43,6 +43,10 @@ void t_unravel(int64_t i, const int64_t *shape, int ndim, int64_t *index);
 /* The element at index, found from storage, offset and strides alone. */
 double t_raw(const nd_tensor *t, const int64_t *index);
 int64_t t_count(const int64_t *shape, int ndim); /* product of the sizes */
+/* Folders of test files: the names in dir, sorted and joined by spaces
+ * ("a.st b.st"), and dir removed with the files in it. */
+char *t_dir_listing(const char *dir, char *out, size_t size);
+void t_dir_remove(const char *dir);
 /* The kernel sets this CPU can run, the scalar twins first; returns how
  * many (at most 3). */
 int t_kernel_sets(const nd_kernels **sets);

@@ -28,49 +28,25 @@ static char *in_dir(char *buf, size_t size, const char *name) {
     return buf;
 }
 
-static int by_name(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The folder's names, sorted, joined by spaces; temporaries of ours
- * (".nanodiff-tmp.") counted in *temporaries and left out. */
+/* The folder's names (t_dir_listing) but our temporaries
+ * (".nanodiff-tmp."), which are counted in *temporaries. */
 static char *listing(char *out, size_t size, int *temporaries) {
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    char *names[64];
-    int n = 0;
+    char all[2048];
+    t_dir_listing(dir, all, sizeof all);
+    out[0] = 0;
     *temporaries = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        if (strstr(e->d_name, ".nanodiff-tmp.") && !strstr(e->d_name, "decoy")) {
+    for (char *name = strtok(all, " "); name; name = strtok(NULL, " ")) {
+        if (strstr(name, ".nanodiff-tmp.") && !strstr(name, "decoy")) {
             ++*temporaries;
             continue;
         }
-        if (n < 64) names[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof *names, by_name);
-    out[0] = 0;
-    for (int i = 0; i < n; i++) {
-        if (i) strncat(out, " ", size - strlen(out) - 1);
-        strncat(out, names[i], size - strlen(out) - 1);
-        free(names[i]);
+        if (out[0]) strncat(out, " ", size - strlen(out) - 1);
+        strncat(out, name, size - strlen(out) - 1);
     }
     return out;
 }
 
-static void remove_dir(void) {
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    struct dirent *e;
-    char p[600];
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            unlink(in_dir(p, sizeof p, e->d_name));
-    closedir(d);
-    ck_assert_int_eq(rmdir(dir), 0);
-}
+static void remove_dir(void) { t_dir_remove(dir); }
 
 /* 64 KiB of one byte value, in 4 KiB writes */
 static int write_block(int fd, void *ctx) {

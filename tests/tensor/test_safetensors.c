@@ -24,44 +24,8 @@ static void make_dir(void) {
     ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 
-static int compare_names(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The names in dir, sorted, separated by spaces: "a.st b.st". */
-static char *listing(char *out, size_t size) {
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    char *names[16];
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && n < 16)
-            names[n++] = strdup(e->d_name);
-    closedir(d);
-    qsort(names, (size_t)n, sizeof *names, compare_names);
-    out[0] = 0;
-    for (int i = 0; i < n; i++) {
-        if (i) strncat(out, " ", size - strlen(out) - 1);
-        strncat(out, names[i], size - strlen(out) - 1);
-        free(names[i]);
-    }
-    return out;
-}
-
-static void remove_dir(void) {
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    struct dirent *e;
-    char p[600];
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            if (unlink(p) != 0) rmdir(p);
-        }
-    closedir(d);
-    ck_assert_int_eq(rmdir(dir), 0);
-}
+static char *listing(char *out, size_t size) { return t_dir_listing(dir, out, size); }
+static void remove_dir(void) { t_dir_remove(dir); }
 
 /* dir/name, in one of four rotating buffers. */
 static const char *in_dir(const char *name) {
