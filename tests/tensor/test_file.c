@@ -2,7 +2,6 @@
  * (the next write into the folder removes those whose process is gone and
  * whose lock is free, never one a live writer holds, and nothing else),
  * and readers that refuse what is not a regular file without waiting. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>

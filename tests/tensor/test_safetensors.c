@@ -3,7 +3,6 @@
  * truncations that must never crash, misuse of nd_safetensors_save, and
  * saves that fail without touching the old file. Every file lives in a
  * fresh directory under /tmp, removed at the end of the test. */
-#include <dirent.h>
 #include <errno.h>
 #include <float.h>
 #include <signal.h>
