@@ -319,7 +319,10 @@ nd_tensor *nd_unet_forward_labels(nd_unet *u, const nd_tensor *x, const nd_tenso
             if (lv->attn[j]) h = nd_attention_forward(lv->attn[j], h);
             h = block_end(s, h);
         }
-        if (lv->upsample) h = nd_upsample_forward(lv->upsample, h);
+        if (lv->upsample) {
+            s = nd_scope_begin();
+            h = block_end(s, nd_upsample_forward(lv->upsample, h));
+        }
     }
     s = nd_scope_begin();
     h = nd_silu(nd_group_norm_forward(u->norm_out, h));
