@@ -6,6 +6,7 @@
 TCase *tcase_module(void);
 TCase *tcase_layers(void);
 TCase *tcase_layer_grad(void);
+TCase *tcase_group_norm_random(void);
 TCase *tcase_optim(void);
 TCase *tcase_checkpoint(void);
 TCase *tcase_train(void);
@@ -15,6 +16,7 @@ int main(void) {
     suite_add_tcase(s, tcase_module());
     suite_add_tcase(s, tcase_layers());
     suite_add_tcase(s, tcase_layer_grad());
+    suite_add_tcase(s, tcase_group_norm_random());
     suite_add_tcase(s, tcase_optim());
     suite_add_tcase(s, tcase_checkpoint());
     suite_add_tcase(s, tcase_train());

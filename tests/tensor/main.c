@@ -15,6 +15,8 @@ TCase *tcase_memory(void);
 TCase *tcase_kernels(void);
 TCase *tcase_conv(void);
 TCase *tcase_conv_random(void);
+TCase *tcase_matmul_random(void);
+TCase *tcase_softmax_random(void);
 TCase *tcase_vmath(void);
 TCase *tcase_safetensors(void);
 TCase *tcase_file(void);
@@ -33,6 +35,8 @@ int main(void) {
     suite_add_tcase(s, tcase_kernels());
     suite_add_tcase(s, tcase_conv());
     suite_add_tcase(s, tcase_conv_random());
+    suite_add_tcase(s, tcase_matmul_random());
+    suite_add_tcase(s, tcase_softmax_random());
     suite_add_tcase(s, tcase_vmath());
     suite_add_tcase(s, tcase_safetensors());
     suite_add_tcase(s, tcase_file());
