@@ -69,12 +69,16 @@ typedef struct reader {
     uint64_t data_size; /* bytes after the header */
 } reader;
 
+/* The message quotes strings of the file: their control characters are
+ * shown as '?', so that none reaches the terminal or breaks the line. */
 ND_PRINTF(2, 3) static int bad(reader *r, const char *fmt, ...) {
     char what[sizeof r->err->message];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    for (unsigned char *c = (unsigned char *)what; *c; c++)
+        if (*c < 0x20 || *c == 0x7f) *c = '?';
     return nd_error_set(r->err, "%s: %s", r->path, what);
 }
 

@@ -376,6 +376,11 @@ static const struct {
      "the name of tensor 0 contains the control character 0x1f"},
     {"{\"a\\u007f\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8,
      "the name of tensor 0 contains the control character 0x7f"},
+    /* strings of the file are quoted with their control characters as '?' */
+    {"{\"__metadata__\":{\"k\\u001b[2J\\n\":5}}", 0,
+     "__metadata__ value of 'k?[2J?' must be a string, not 5"},
+    {"{\"ok\":{\"dtype\":\"F\\u001b32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4,
+     "tensor 'ok': unknown dtype 'F?32'"},
     {"{\"__metadata__\":\"x\"}", 0, "__metadata__ must be an object of strings, not a string"},
     {"{\"__metadata__\":{\"k\":1}}", 0, "__metadata__ value of 'k' must be a string, not 1"},
     {"{\"__metadata__\":{\"k\":{}}}", 0,
