@@ -86,7 +86,8 @@ int nd_csv_load(const char *path, nd_tensor **out, nd_error *err) {
     int cap = 0, d = 0, first_line = 0, rc = ND_OK;
     bool header = false;
     int64_t rows = 0, line = 0;
-    const unsigned char *p = file.data, *end = file.data + file.size;
+    /* An empty file has data NULL: no pointer arithmetic on it. */
+    const unsigned char *p = file.data, *end = file.size ? file.data + file.size : p;
     char shown[SHOW_MAX + 4];
     while (p < end && !rc) {
         const unsigned char *eol = memchr(p, '\n', (size_t)(end - p));

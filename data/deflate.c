@@ -64,7 +64,7 @@ static void deflate_stored(const unsigned char *in, size_t n, nd_bytes *out) {
         unsigned char h[4] = {(unsigned char)k, (unsigned char)(k >> 8),
                               (unsigned char)~k, (unsigned char)(~k >> 8)};
         nd__bytes_put(out, h, 4);
-        nd__bytes_put(out, in + at, k);
+        if (k) nd__bytes_put(out, in + at, k); /* in may be NULL when n is 0 */
         at += k;
     } while (at < n);
 }

@@ -455,7 +455,10 @@ int nd_gunzip(const void *in, size_t n, size_t max_out, nd_bytes *out,
                               "byte %zu)", n);
             break;
         }
-        uint32_t crc = nd_crc32(ND_CRC32_INIT, out->data + start, out->size - start);
+        /* An empty member may leave out->data NULL: no pointer arithmetic on it. */
+        uint32_t crc = out->size > start ? nd_crc32(ND_CRC32_INIT, out->data + start,
+                                                    out->size - start)
+                                         : ND_CRC32_INIT;
         uint32_t stored_crc = get_le32(b + at), isize = get_le32(b + at + 4);
         if (crc != stored_crc) {
             rc = nd_error_set(err, "gzip: CRC-32 mismatch: stored 0x%08x, the data gives "

@@ -122,10 +122,30 @@ START_TEST(test_csv_fuzz) {
 }
 END_TEST
 
+/* Regression (found by fuzz/csv.c): an empty file's end was computed as
+ * file.data + 0 with file.data NULL, undefined behaviour (clang's
+ * -fsanitize=undefined stops on it). Empty, and nothing but blanks. */
+START_TEST(test_csv_empty_file) {
+    td_make_dir();
+    const char *path = td_path("empty.csv");
+    const char *texts[] = {"", "\n", " \t\r\n\n"};
+    for (int i = 0; i < 3; i++) {
+        td_write(path, texts[i], strlen(texts[i]));
+        nd_tensor *t = (nd_tensor *)&path;
+        nd_error err = {{0}};
+        ck_assert_int_eq(nd_csv_load(path, &t, &err), ND_ERR);
+        td_expect(&err, path, "no points: the file has no data lines");
+        ck_assert_ptr_null(t);
+    }
+    td_remove_dir();
+}
+END_TEST
+
 TCase *tcase_csv(void) {
     TCase *tc = nd_test_case("csv");
     tcase_add_test(tc, test_csv_files);
     tcase_add_test(tc, test_csv_corrupt);
     tcase_add_test(tc, test_csv_fuzz);
+    tcase_add_test(tc, test_csv_empty_file);
     return tc;
 }

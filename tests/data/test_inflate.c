@@ -124,6 +124,50 @@ START_TEST(test_gzip_vectors) {
 }
 END_TEST
 
+/* Regression (found by fuzz/inflate.c): the CRC of an empty member was
+ * taken over out->data + start with out->data still NULL, which is
+ * undefined behaviour (clang's -fsanitize=undefined stops on it). Empty
+ * members alone, twice, after data and under a limit of 0 bytes. */
+START_TEST(test_gzip_empty_members) {
+    unsigned char two[2 * sizeof gz_empty], after[sizeof gz_plain + sizeof gz_empty];
+    memcpy(two, gz_empty, sizeof gz_empty);
+    memcpy(two + sizeof gz_empty, gz_empty, sizeof gz_empty);
+    memcpy(after, gz_plain, sizeof gz_plain);
+    memcpy(after + sizeof gz_plain, gz_empty, sizeof gz_empty);
+    nd_bytes out;
+    nd_error err = {{0}};
+    ck_assert_int_eq(nd_gunzip(gz_empty, sizeof gz_empty, 0, &out, &err), ND_OK);
+    ck_assert_uint_eq(out.size, 0);
+    nd_bytes_free(&out);
+    gunzip_ok(two, sizeof two, &out);
+    ck_assert_uint_eq(out.size, 0);
+    nd_bytes_free(&out);
+    gunzip_ok(after, sizeof after, &out);
+    ck_assert_uint_eq(out.size, TEXT_SIZE);
+    ck_assert(memcmp(out.data, text_plain, TEXT_SIZE) == 0);
+    nd_bytes_free(&out);
+}
+END_TEST
+
+/* Regression (found by fuzz/inflate.c): nd_deflate of no bytes at level
+ * 0 computed in + 0 with in NULL, which the API allows when n is 0 and
+ * clang's -fsanitize=undefined stops on. Both levels, decoded back from a
+ * NULL-free stream to nothing. */
+START_TEST(test_deflate_nothing) {
+    for (int level = 0; level <= 1; level++) {
+        nd_bytes z = {0}, out;
+        nd_deflate(NULL, 0, level, &z);
+        ck_assert_uint_gt(z.size, 0);
+        size_t used;
+        inflate_ok(z.data, z.size, 0, &out, &used);
+        ck_assert_uint_eq(used, z.size);
+        ck_assert_uint_eq(out.size, 0);
+        nd_bytes_free(&z);
+        nd_bytes_free(&out);
+    }
+}
+END_TEST
+
 /* nd_deflate at both levels, back through nd_inflate. */
 static void round_trip(const unsigned char *p, size_t n) {
     for (int level = 0; level <= 1; level++) {
@@ -596,6 +640,8 @@ TCase *tcase_inflate(void) {
     TCase *tc = nd_test_case("inflate");
     tcase_add_test(tc, test_zlib_vectors);
     tcase_add_test(tc, test_gzip_vectors);
+    tcase_add_test(tc, test_gzip_empty_members);
+    tcase_add_test(tc, test_deflate_nothing);
     tcase_add_test(tc, test_round_trip);
     tcase_add_test(tc, test_hand_made_dynamic);
     tcase_add_test(tc, test_corrupt_deflate);
