@@ -21,59 +21,33 @@
 #include "helpers.h"
 #include "nn/nn.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifdef UNDER_ASAN
-#include <sanitizer/common_interface_defs.h>
-#endif
-
 #define DEFAULT_CASES 600
 #define BASE_SEED 3000
 #define CASES_PER_TEST 50 /* a test (a process, a timeout) per this many */
 
 /* ---- drawing shapes ---------------------------------------------------------- */
 
-static uint64_t next_u64(uint64_t *s) { /* splitmix64 */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static int64_t min_i(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t max_i(int64_t a, int64_t b) { return a > b ? a : b; }
-
-/* Uniform in [lo, hi] (lo if the range is empty). */
-static int64_t draw(uint64_t *s, int64_t lo, int64_t hi) {
-    if (hi <= lo) return lo;
-    return lo + (int64_t)(next_u64(s) % (uint64_t)(hi - lo + 1));
-}
 
 /* Uniform in [-1, 1) with 24 bits, exact in float. */
-static double unit(uint64_t *s) { return (double)(next_u64(s) >> 40) * 0x1p-23 - 1.0; }
+static double unit(uint64_t *s) { return (double)(t_next_u64(s) >> 40) * 0x1p-23 - 1.0; }
 
 /* Half the time a size next to a multiple of the sixteen double lanes of
  * the row sums (nd_row_sum: element i into lane i % 16) or of a SIMD
  * vector (4, 8): just full, one short or one over. Else any in [lo, hi]. */
 static int64_t draw_size(uint64_t *s, int64_t lo, int64_t hi) {
     static const int64_t sides[] = {4, 8, 16, 32};
-    int64_t side = sides[draw(s, 0, 3)];
-    if (draw(s, 0, 1) || side > hi + 1) return draw(s, lo, hi);
-    int64_t v = side * draw(s, 1, max_i(1, (hi + 1) / side)) + draw(s, -1, 1);
-    return min_i(max_i(v, lo), hi);
+    int64_t side = sides[t_draw(s, 0, 3)];
+    if (t_draw(s, 0, 1) || side > hi + 1) return t_draw(s, lo, hi);
+    int64_t v = side * t_draw(s, 1, t_max(1, (hi + 1) / side)) + t_draw(s, -1, 1);
+    return t_min(t_max(v, lo), hi);
 }
 
 /* A divisor of c up to `most`, uniform among them. */
 static int64_t draw_divisor(uint64_t *s, int64_t c, int64_t most) {
     int64_t divs[64], count = 0;
-    for (int64_t d = 1; d <= min_i(c, most) && count < 64; d++)
+    for (int64_t d = 1; d <= t_min(c, most) && count < 64; d++)
         if (c % d == 0) divs[count++] = d;
-    return divs[draw(s, 0, count - 1)];
+    return divs[t_draw(s, 0, count - 1)];
 }
 
 enum { UNIFORM, OFFSET, DISTS };
@@ -102,10 +76,10 @@ static int ndim_of(const rcase *k) { return 2 + k->nsp; }
 /* least .. 3 spatial axes, their sizes of a product of at most `room`
  * (each at least 1) */
 static void draw_spatial(uint64_t *s, rcase *k, int least, int64_t room) {
-    k->nsp = (int)draw(s, least, 3);
+    k->nsp = (int)t_draw(s, least, 3);
     k->positions = 1;
     for (int i = 0; i < k->nsp; i++) {
-        k->sp[i] = draw_size(s, 1, max_i(1, min_i(40, room / k->positions)));
+        k->sp[i] = draw_size(s, 1, t_max(1, t_min(40, room / k->positions)));
         k->positions *= k->sp[i];
     }
 }
@@ -113,65 +87,65 @@ static void draw_spatial(uint64_t *s, rcase *k, int least, int64_t room) {
 static rcase draw_case(uint64_t seed) {
     rcase k = {.seed = seed};
     uint64_t s = seed;
-    switch (draw(&s, 0, 3)) {
+    switch (t_draw(&s, 0, 3)) {
     case 0: { /* groups of one or two elements: one channel of one or two
                * positions, or two channels of one */
         k.family = "groups of 1 or 2";
-        int64_t cpg = draw(&s, 1, 2);
-        k.groups = draw(&s, 1, 32);
+        int64_t cpg = t_draw(&s, 1, 2);
+        k.groups = t_draw(&s, 1, 32);
         k.c = k.groups * cpg;
-        k.nsp = (int)draw(&s, 0, 3);
+        k.nsp = (int)t_draw(&s, 0, 3);
         k.positions = 1;
         for (int i = 0; i < k.nsp; i++) k.sp[i] = 1;
-        if (cpg == 1 && k.nsp > 0 && draw(&s, 0, 1)) {
-            k.sp[draw(&s, 0, k.nsp - 1)] = 2;
+        if (cpg == 1 && k.nsp > 0 && t_draw(&s, 0, 1)) {
+            k.sp[t_draw(&s, 0, k.nsp - 1)] = 2;
             k.positions = 2;
         }
-        k.n = draw(&s, 1, 70);
+        k.n = t_draw(&s, 1, 70);
         break;
     }
     case 1: { /* long rows: few groups of up to a few thousand elements */
         k.family = "long rows";
         k.c = draw_size(&s, 1, 64);
         k.groups = draw_divisor(&s, k.c, 4);
-        draw_spatial(&s, &k, 1, max_i(1, draw(&s, 16, 5000) * k.groups / k.c));
-        k.n = draw(&s, 1, 4);
+        draw_spatial(&s, &k, 1, t_max(1, t_draw(&s, 16, 5000) * k.groups / k.c));
+        k.n = t_draw(&s, 1, 4);
         break;
     }
     default: { /* anything, within a budget of elements */
         k.family = "any";
-        int64_t budget = (int64_t)1 << draw(&s, 6, 15);
+        int64_t budget = (int64_t)1 << t_draw(&s, 6, 15);
         k.c = draw_size(&s, 1, 96);
         k.groups = draw_divisor(&s, k.c, k.c);
-        if (draw(&s, 0, 1)) { /* the batch first, or the positions */
-            k.n = draw(&s, 1, min_i(70, max_i(1, budget / k.c)));
-            draw_spatial(&s, &k, 0, max_i(1, budget / (k.c * k.n)));
+        if (t_draw(&s, 0, 1)) { /* the batch first, or the positions */
+            k.n = t_draw(&s, 1, t_min(70, t_max(1, budget / k.c)));
+            draw_spatial(&s, &k, 0, t_max(1, budget / (k.c * k.n)));
         } else {
-            draw_spatial(&s, &k, 0, max_i(1, budget / k.c));
-            k.n = draw(&s, 1, min_i(70, max_i(1, budget / (k.c * k.positions))));
+            draw_spatial(&s, &k, 0, t_max(1, budget / k.c));
+            k.n = t_draw(&s, 1, t_min(70, t_max(1, budget / (k.c * k.positions))));
         }
         break;
     }
     }
-    k.affine = draw(&s, 0, 3) != 0;
+    k.affine = t_draw(&s, 0, 3) != 0;
     static const float epss[] = {1e-5f, 1e-6f, 1e-3f, 0.25f};
-    k.eps = epss[draw(&s, 0, 3)];
-    k.dist = (int)draw(&s, 0, DISTS - 1);
-    k.scale = (int)draw(&s, -8, 8);
+    k.eps = epss[t_draw(&s, 0, 3)];
+    k.dist = (int)t_draw(&s, 0, DISTS - 1);
+    k.scale = (int)t_draw(&s, -8, 8);
     int nd = ndim_of(&k);
     for (int i = 0; i < nd; i++) k.perm[i] = i;
-    k.layout = draw(&s, 0, 1) ? DENSE : (int)draw(&s, 1, LAYOUTS - 1);
+    k.layout = t_draw(&s, 0, 1) ? DENSE : (int)t_draw(&s, 1, LAYOUTS - 1);
     if (k.layout == CHANNELS_LAST) { /* [N, *, C] */
         for (int i = 1; i < nd - 1; i++) k.perm[i] = i + 1;
         k.perm[nd - 1] = 1;
     } else if (k.layout == PERMUTED) { /* any order (Fisher-Yates) */
         for (int i = nd - 1; i > 0; i--) {
-            int j = (int)draw(&s, 0, i), t = k.perm[i];
+            int j = (int)t_draw(&s, 0, i), t = k.perm[i];
             k.perm[i] = k.perm[j];
             k.perm[j] = t;
         }
     }
-    k.threads = (int)draw(&s, 1, 3);
+    k.threads = (int)t_draw(&s, 1, 3);
     return k;
 }
 
@@ -219,8 +193,8 @@ static values make_values(const rcase *k) {
     values v;
     int64_t d = k->c / k->groups * k->positions;
     v.count = k->n * k->c * k->positions;
-    v.x = malloc((size_t)max_i(v.count, 1) * sizeof(double));
-    v.w = malloc((size_t)max_i(v.count, 1) * sizeof(double));
+    v.x = malloc((size_t)t_max(v.count, 1) * sizeof(double));
+    v.w = malloc((size_t)t_max(v.count, 1) * sizeof(double));
     v.gamma = malloc((size_t)k->c * sizeof(double));
     v.beta = malloc((size_t)k->c * sizeof(double));
     ck_assert(v.x && v.w && v.gamma && v.beta);
@@ -229,19 +203,19 @@ static values make_values(const rcase *k) {
         double *x = v.x + row * d;
         double centre = 0, spread = ldexp(1.0, k->scale);
         if (k->dist == OFFSET) {
-            centre = (float)((unit(&s) * 0.5 + 0.5) * 999 + 1) * (draw(&s, 0, 1) ? 1 : -1);
-            spread = fabs(centre) * ldexp(1.0, -(int)draw(&s, 6, 22));
+            centre = (float)((unit(&s) * 0.5 + 0.5) * 999 + 1) * (t_draw(&s, 0, 1) ? 1 : -1);
+            spread = fabs(centre) * ldexp(1.0, -(int)t_draw(&s, 6, 22));
         }
-        bool constant = draw(&s, 0, 7) == 0;
+        bool constant = t_draw(&s, 0, 7) == 0;
         double first = (float)(centre + spread * unit(&s));
         for (int64_t i = 0; i < d; i++)
             x[i] = constant ? first : (float)(centre + spread * unit(&s));
     }
     for (int64_t i = 0; i < v.count; i++) v.w[i] = unit(&s);
-    bool signed_gamma = draw(&s, 0, 1);
+    bool signed_gamma = t_draw(&s, 0, 1);
     for (int64_t c = 0; c < k->c; c++) {
         v.gamma[c] = (float)(signed_gamma ? 2 * unit(&s) : 1.0 + 0.5 * unit(&s));
-        v.beta[c] = unit(&s) * ldexp(1.0, (int)draw(&s, -4, 4));
+        v.beta[c] = unit(&s) * ldexp(1.0, (int)t_draw(&s, -4, 4));
     }
     return v;
 }
@@ -307,11 +281,11 @@ typedef struct {
 static reference compute_reference(const rcase *k, const values *v) {
     int64_t cpg = k->c / k->groups, len = k->positions, d = cpg * len;
     reference r;
-    r.y = malloc((size_t)max_i(v->count, 1) * sizeof(double));
-    r.ys = malloc((size_t)max_i(v->count, 1) * sizeof(double));
-    r.dx = malloc((size_t)max_i(v->count, 1) * sizeof(double));
-    r.dxs = malloc((size_t)max_i(v->count, 1) * sizeof(double));
-    r.exact = malloc((size_t)max_i(v->count, 1) * sizeof(bool));
+    r.y = malloc((size_t)t_max(v->count, 1) * sizeof(double));
+    r.ys = malloc((size_t)t_max(v->count, 1) * sizeof(double));
+    r.dx = malloc((size_t)t_max(v->count, 1) * sizeof(double));
+    r.dxs = malloc((size_t)t_max(v->count, 1) * sizeof(double));
+    r.exact = malloc((size_t)t_max(v->count, 1) * sizeof(bool));
     r.dg = calloc((size_t)k->c, sizeof(double));
     r.dgs = calloc((size_t)k->c, sizeof(double));
     r.db = calloc((size_t)k->c, sizeof(double));
@@ -389,14 +363,6 @@ static const double rel_tol[QUANTITIES] = {0x1p-21, 0x1p-20, 0x1p-21, 0x1p-21};
 /* The largest |error| / (sum of |terms|) seen, for ND_TEST_VERBOSE */
 static double worst[QUANTITIES];
 
-/* The case running, for a sanitizer's report and for messages. */
-static char running[700];
-
-#ifdef UNDER_ASAN
-static void name_running_case(void) {
-    fprintf(stderr, "group_norm_random: stopped in %s\n", running);
-}
-#endif
 
 /* got (a strided view of the logical shape) against want, scale */
 static void expect_close(int q, const nd_tensor *got, const double *want, const double *scale,
@@ -422,11 +388,11 @@ static void expect_close(int q, const nd_tensor *got, const double *want, const 
         if (exact && exact[first])
             ck_abort_msg("%s: %s[%s] is %.9g, expected exactly %.9g (x - mean is 0 in its "
                          "group; %lld of %lld wrong)",
-                         running, what, at, v, (double)(float)exact_value[first / len % c],
+                         t_running, what, at, v, (double)(float)exact_value[first / len % c],
                          (long long)bad, (long long)n);
         ck_abort_msg("%s: %s[%s] is %.9g, expected %.9g (sum of |terms| %.6g; %lld of %lld "
                      "wrong)",
-                     running, what, at, v, want[first], scale[first], (long long)bad,
+                     t_running, what, at, v, want[first], scale[first], (long long)bad,
                      (long long)n);
     }
 }
@@ -437,7 +403,7 @@ typedef struct {
 
 static float *copy_floats(const nd_tensor *t) {
     int64_t n = nd_numel(t);
-    float *p = malloc((size_t)max_i(n, 1) * sizeof(float));
+    float *p = malloc((size_t)t_max(n, 1) * sizeof(float));
     ck_assert_ptr_nonnull(p);
     for (int64_t i = 0; i < n; i++) p[i] = nd_data(t)[offset_of(t, i)];
     return p;
@@ -448,7 +414,7 @@ static void expect_same_bits(const char *what, const float *first, const nd_tens
     for (int64_t i = 0, n = nd_numel(t); i < n; i++) {
         float v = nd_data(t)[offset_of(t, i)];
         if (memcmp(&v, &first[i], sizeof v))
-            ck_abort_msg("%s: %s[%lld] is %.9g, but %.9g with %s", running, what, (long long)i,
+            ck_abort_msg("%s: %s[%lld] is %.9g, but %.9g with %s", t_running, what, (long long)i,
                          (double)v, (double)first[i], first_run);
     }
 }
@@ -493,7 +459,7 @@ static void check_case(uint64_t seed, const nd_kernels *const *sets, int nsets) 
         for (int pass = 0; pass < 2; pass++) {
             int threads = pass ? other : k.threads;
             nd_set_num_threads(threads);
-            snprintf(running, sizeof running, "%s, kernels %s (%d thread%s)", desc,
+            snprintf(t_running, sizeof t_running, "%s, kernels %s (%d thread%s)", desc,
                      sets[i]->name, threads, threads == 1 ? "" : "s");
             nd_scope *s = nd_scope_begin();
             nd_zero_grad(xbase);
@@ -542,36 +508,17 @@ static void check_case(uint64_t seed, const nd_kernels *const *sets, int nsets) 
 
 /* ---- the test ------------------------------------------------------------------ */
 
-static int64_t soak_cases(void) {
-    const char *v = getenv("ND_GN_SOAK");
-    long long n = v && *v ? strtoll(v, NULL, 10) : 0;
-    return n > 0 ? n : DEFAULT_CASES;
-}
-
-static uint64_t soak_seed(void) {
-    const char *v = getenv("ND_GN_SOAK_SEED");
-    return v && *v ? strtoull(v, NULL, 0) : BASE_SEED;
-}
-
-START_TEST(random_shapes_match_double_reference) {
-    const nd_kernels *sets[3];
-    int nsets = t_kernel_sets(sets);
-    char initial[32];
-    snprintf(initial, sizeof initial, "%s", nd_kernels_name());
-    int threads = nd_get_num_threads();
-#ifdef UNDER_ASAN
-    __sanitizer_set_death_callback(name_running_case);
-#endif
-    int64_t lo = (int64_t)_i * CASES_PER_TEST, hi = min_i(lo + CASES_PER_TEST, soak_cases());
-    for (int64_t i = lo; i < hi; i++) check_case(soak_seed() + (uint64_t)i, sets, nsets);
+static void finish(int test) {
     if (getenv("ND_TEST_VERBOSE"))
         for (int q = 0; q < QUANTITIES; q++)
-            printf("group_norm_random %d: %s off by at most %.3g of the sum of |terms|\n", _i,
+            printf("group_norm_random %d: %s off by at most %.3g of the sum of |terms|\n", test,
                    quantity_names[q], worst[q]);
-    nd_set_num_threads(threads);
-    nd_error err;
-    ck_assert_int_eq(nd_set_kernels(initial, &err), ND_OK);
 }
+
+static const t_random run = {"group_norm_random", "ND_GN_SOAK", DEFAULT_CASES, CASES_PER_TEST,
+                              BASE_SEED, check_case, finish};
+
+START_TEST(random_shapes_match_double_reference) { t_random_cases(&run, _i); }
 END_TEST
 
 /* ---- the shapes that failed, kept ------------------------------------------------ */
@@ -636,10 +583,8 @@ START_TEST(two_element_groups_with_small_variance) {
 END_TEST
 
 TCase *tcase_group_norm_random(void) {
-    TCase *tc = nd_test_case("group_norm_random");
-    int64_t tests = (soak_cases() + CASES_PER_TEST - 1) / CASES_PER_TEST;
+    TCase *tc = t_random_tcase(&run, random_shapes_match_double_reference);
     tcase_add_test(tc, one_element_groups_give_exactly_beta);
     tcase_add_test(tc, two_element_groups_with_small_variance);
-    tcase_add_loop_test(tc, random_shapes_match_double_reference, 0, (int)tests);
     return tc;
 }

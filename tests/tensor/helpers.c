@@ -8,6 +8,17 @@
 
 #include "tensor/internal.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifdef UNDER_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 static nd_scope *test_scope;
 
 void nd_test_setup(void) {
@@ -120,4 +131,63 @@ void t_dir_remove(const char *dir) {
         }
     closedir(d);
     ck_assert_int_eq(rmdir(dir), 0);
+}
+
+uint64_t t_next_u64(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+int64_t t_draw(uint64_t *s, int64_t lo, int64_t hi) {
+    if (hi <= lo) return lo;
+    return lo + (int64_t)(t_next_u64(s) % (uint64_t)(hi - lo + 1));
+}
+
+char t_running[800];
+
+#ifdef UNDER_ASAN
+static const char *running_name;
+static void name_running_case(void) {
+    fprintf(stderr, "%s: stopped in %s\n", running_name, t_running);
+}
+#endif
+
+static int64_t random_count(const t_random *r) {
+    const char *v = getenv(r->soak);
+    long long n = v && *v ? strtoll(v, NULL, 10) : 0;
+    return n > 0 ? n : r->cases;
+}
+
+static uint64_t random_base(const t_random *r) {
+    char name[64];
+    snprintf(name, sizeof name, "%s_SEED", r->soak);
+    const char *v = getenv(name);
+    return v && *v ? strtoull(v, NULL, 0) : r->base_seed;
+}
+
+void t_random_cases(const t_random *r, int test) {
+    const nd_kernels *sets[3];
+    int nsets = t_kernel_sets(sets);
+    char initial[32];
+    snprintf(initial, sizeof initial, "%s", nd_kernels_name());
+    int threads = nd_get_num_threads();
+#ifdef UNDER_ASAN
+    running_name = r->name;
+    __sanitizer_set_death_callback(name_running_case);
+#endif
+    int64_t lo = (int64_t)test * r->per_test, hi = t_min(lo + r->per_test, random_count(r));
+    for (int64_t i = lo; i < hi; i++) r->check(random_base(r) + (uint64_t)i, sets, nsets);
+    if (r->finish) r->finish(test);
+    nd_set_num_threads(threads);
+    nd_error err;
+    ck_assert_int_eq(nd_set_kernels(initial, &err), ND_OK);
+}
+
+TCase *t_random_tcase(const t_random *r, const TTest *test) {
+    TCase *tc = nd_test_case(r->name);
+    int64_t tests = (random_count(r) + r->per_test - 1) / r->per_test;
+    tcase_add_loop_test(tc, test, 0, (int)tests);
+    return tc;
 }

@@ -43,6 +43,36 @@ void t_unravel(int64_t i, const int64_t *shape, int ndim, int64_t *index);
 /* The element at index, found from storage, offset and strides alone. */
 double t_raw(const nd_tensor *t, const int64_t *index);
 int64_t t_count(const int64_t *shape, int ndim); /* product of the sizes */
+/* ---- random-case tests (test_*_random.c) ---- */
+
+/* splitmix64: the next number of a seed's stream */
+uint64_t t_next_u64(uint64_t *s);
+/* uniform in [lo, hi] (lo if the range is empty) */
+int64_t t_draw(uint64_t *s, int64_t lo, int64_t hi);
+static inline int64_t t_min(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t t_max(int64_t a, int64_t b) { return a > b ? a : b; }
+
+/* Case i of a run is check(base_seed + i) on every kernel set; a test (a
+ * process, a timeout) takes per_test of them. The environment variable
+ * named soak (ND_CONV_SOAK=n) runs n cases instead of `cases`, and
+ * soak_SEED=s starts from s (with n = 1, it replays one case). */
+typedef struct t_random {
+    const char *name, *soak;
+    int64_t cases, per_test;
+    uint64_t base_seed;
+    void (*check)(uint64_t seed, const nd_kernels *const *sets, int nsets);
+    void (*finish)(int test); /* after a test's cases, or NULL */
+} t_random;
+/* The case running, which check keeps up to date: a sanitizer's report
+ * (a bad access ends the process before any assertion could name it)
+ * prints it. */
+extern char t_running[800];
+/* Runs test `test`'s cases, then puts the kernel set and thread count
+ * back. */
+void t_random_cases(const t_random *r, int test);
+/* A TCase of as many loop tests as the cases need. */
+TCase *t_random_tcase(const t_random *r, const TTest *test);
+
 /* Folders of test files: the names in dir, sorted and joined by spaces
  * ("a.st b.st"), and dir removed with the files in it. */
 char *t_dir_listing(const char *dir, char *out, size_t size);

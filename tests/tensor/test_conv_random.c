@@ -15,17 +15,6 @@
 
 #include "helpers.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifdef UNDER_ASAN
-#include <sanitizer/common_interface_defs.h>
-#endif
-
 #define DEFAULT_CASES 240
 #define BASE_SEED 1000
 #define CASES_PER_TEST 40 /* a test (a process, a timeout) per this many */
@@ -36,31 +25,16 @@
 
 /* ---- drawing shapes ---------------------------------------------------------- */
 
-static uint64_t next_u64(uint64_t *s) { /* splitmix64 */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static int64_t min_i(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t max_i(int64_t a, int64_t b) { return a > b ? a : b; }
-
-/* Uniform in [lo, hi] (lo if the range is empty). */
-static int64_t draw(uint64_t *s, int64_t lo, int64_t hi) {
-    if (hi <= lo) return lo;
-    return lo + (int64_t)(next_u64(s) % (uint64_t)(hi - lo + 1));
-}
 
 /* Half the time a size next to a multiple of a tile side of some kernel
  * set (scalar 4 x 8, AVX2 6 x 16, NEON 8 x 12): the edges where a tile is
  * just full, one short or one over. Else any in [lo, hi]. */
 static int64_t draw_size(uint64_t *s, int64_t lo, int64_t hi) {
     static const int64_t sides[] = {4, 6, 8, 12, 16};
-    int64_t side = sides[draw(s, 0, 4)];
-    if (draw(s, 0, 1) || side > hi + 1) return draw(s, lo, hi);
-    int64_t v = side * draw(s, 1, max_i(1, (hi + 1) / side)) + draw(s, -1, 1);
-    return min_i(max_i(v, lo), hi);
+    int64_t side = sides[t_draw(s, 0, 4)];
+    if (t_draw(s, 0, 1) || side > hi + 1) return t_draw(s, lo, hi);
+    int64_t v = side * t_draw(s, 1, t_max(1, (hi + 1) / side)) + t_draw(s, -1, 1);
+    return t_min(t_max(v, lo), hi);
 }
 
 enum { DENSE, CHANNELS_LAST, TRANSPOSED, SLICED, LAYOUTS };
@@ -80,8 +54,8 @@ typedef struct {
 /* The output sizes whose input size (stride 1, kernel k, pads a + b) lies
  * in [1, 40]: [first, last]. */
 static int64_t clamp_out(int64_t size, int64_t k, int64_t pads) {
-    int64_t first = max_i(1, 2 + pads - k), last = 41 + pads - k;
-    return min_i(max_i(size, first), last);
+    int64_t first = t_max(1, 2 + pads - k), last = 41 + pads - k;
+    return t_min(t_max(size, first), last);
 }
 
 /* An output size drawn in [lo, hi] near tile edges, then clamped so */
@@ -104,13 +78,13 @@ static int64_t gcd_i(int64_t a, int64_t b) {
 static void draw_channels(uint64_t *s, rcase *k, int64_t budget) {
     int64_t *dims[3] = {&k->n, &k->c, &k->o};
     const int64_t most[3] = {70, 130, 130};
-    int first = (int)draw(s, 0, 2), flip = (int)draw(s, 0, 1);
+    int first = (int)t_draw(s, 0, 2), flip = (int)t_draw(s, 0, 1);
     int64_t terms = k->oh * k->ow * k->kh * k->kw;
     for (int d = 0; d < 3; d++) *dims[d] = 1;
     for (int step = 0; step < 3; step++) {
         int d = step == 0 ? first : (first + (flip ? 3 - step : step)) % 3;
-        int64_t room = min_i(most[d], max_i(1, budget / terms));
-        *dims[d] = d == 0 ? draw(s, 1, room) : draw_size(s, 1, room);
+        int64_t room = t_min(most[d], t_max(1, budget / terms));
+        *dims[d] = d == 0 ? t_draw(s, 1, room) : draw_size(s, 1, room);
         terms *= *dims[d];
     }
 }
@@ -124,20 +98,20 @@ static void finish_output(rcase *k) {
 /* Any strides and pads; strided forces a stride of 2 or 3 (im2col). */
 static void draw_any(uint64_t *s, rcase *k, bool strided) {
     nd_conv2d_opts *o = &k->opt;
-    k->kh = draw(s, 1, 5);
-    k->kw = draw(s, 1, 5);
-    o->stride_h = draw(s, 1, 3);
-    o->stride_w = draw(s, 1, 3);
+    k->kh = t_draw(s, 1, 5);
+    k->kw = t_draw(s, 1, 5);
+    o->stride_h = t_draw(s, 1, 3);
+    o->stride_w = t_draw(s, 1, 3);
     if (strided && o->stride_h == 1 && o->stride_w == 1) {
-        if (draw(s, 0, 1)) o->stride_h = draw(s, 2, 3);
-        else o->stride_w = draw(s, 2, 3);
+        if (t_draw(s, 0, 1)) o->stride_h = t_draw(s, 2, 3);
+        else o->stride_w = t_draw(s, 2, 3);
     }
-    o->pad_top = draw(s, 0, 3);
-    o->pad_bottom = draw(s, 0, 3);
-    o->pad_left = draw(s, 0, 3);
-    o->pad_right = draw(s, 0, 3);
-    k->h = draw_size(s, max_i(1, k->kh - o->pad_top - o->pad_bottom), 40);
-    k->w = draw_size(s, max_i(1, k->kw - o->pad_left - o->pad_right), 40);
+    o->pad_top = t_draw(s, 0, 3);
+    o->pad_bottom = t_draw(s, 0, 3);
+    o->pad_left = t_draw(s, 0, 3);
+    o->pad_right = t_draw(s, 0, 3);
+    k->h = draw_size(s, t_max(1, k->kh - o->pad_top - o->pad_bottom), 40);
+    k->w = draw_size(s, t_max(1, k->kw - o->pad_left - o->pad_right), 40);
     finish_output(k);
 }
 
@@ -146,22 +120,22 @@ static void draw_any(uint64_t *s, rcase *k, bool strided) {
  * positions (or one row more or less) more often than not. */
 static void draw_stride1(uint64_t *s, rcase *k, int64_t lo, int64_t hi, bool narrow) {
     nd_conv2d_opts *o = &k->opt;
-    k->kh = draw(s, 1, 5);
-    k->kw = draw(s, 1, 5);
+    k->kh = t_draw(s, 1, 5);
+    k->kw = t_draw(s, 1, 5);
     o->stride_h = o->stride_w = 1;
     /* mostly pads below the kernel size, which backward input needs to
      * take the direct path too */
-    bool inside = draw(s, 0, 2);
-    o->pad_top = draw(s, 0, inside ? min_i(3, k->kh - 1) : 3);
-    o->pad_bottom = draw(s, 0, inside ? min_i(3, k->kh - 1) : 3);
-    o->pad_left = draw(s, 0, inside ? min_i(3, k->kw - 1) : 3);
-    o->pad_right = draw(s, 0, inside ? min_i(3, k->kw - 1) : 3);
+    bool inside = t_draw(s, 0, 2);
+    o->pad_top = t_draw(s, 0, inside ? t_min(3, k->kh - 1) : 3);
+    o->pad_bottom = t_draw(s, 0, inside ? t_min(3, k->kh - 1) : 3);
+    o->pad_left = t_draw(s, 0, inside ? t_min(3, k->kw - 1) : 3);
+    o->pad_right = t_draw(s, 0, inside ? t_min(3, k->kw - 1) : 3);
     int64_t ph = o->pad_top + o->pad_bottom, pw = o->pad_left + o->pad_right;
     int64_t ow = draw_out(s, lo, hi, k->kw, pw), oh;
-    if (narrow && draw(s, 0, 2)) {
+    if (narrow && t_draw(s, 0, 2)) {
         static const int64_t tiles[] = {8, 12, 16};
-        int64_t t = tiles[draw(s, 0, 2)], unit = t / gcd_i(t, ow);
-        oh = clamp_out(unit * draw(s, 1, 4) + draw(s, -1, 1), k->kh, ph);
+        int64_t t = tiles[t_draw(s, 0, 2)], unit = t / gcd_i(t, ow);
+        oh = clamp_out(unit * t_draw(s, 1, 4) + t_draw(s, -1, 1), k->kh, ph);
     } else {
         oh = draw_out(s, 1, 40, k->kh, ph);
     }
@@ -179,25 +153,25 @@ static void draw_stride1(uint64_t *s, rcase *k, int64_t lo, int64_t hi, bool nar
  * one, whose fewer slices may make more ranges. */
 static void draw_groups(uint64_t *s, rcase *k) {
     nd_conv2d_opts *o = &k->opt;
-    bool pointwise = draw(s, 0, 1);
-    k->c = pointwise ? draw(s, 64, 130) : draw_size(s, 20, 130);
-    int64_t plane = min_i(draw(s, 32000, 60000) / k->c, 1600);
-    k->h = draw(s, max_i(1, (plane + 39) / 40), min_i(40, plane));
-    k->w = min_i(max_i(plane / k->h, 1), 40);
-    k->kh = pointwise ? 1 : draw(s, 1, 3);
-    k->kw = pointwise ? 1 : draw(s, 1, 3);
+    bool pointwise = t_draw(s, 0, 1);
+    k->c = pointwise ? t_draw(s, 64, 130) : draw_size(s, 20, 130);
+    int64_t plane = t_min(t_draw(s, 32000, 60000) / k->c, 1600);
+    k->h = t_draw(s, t_max(1, (plane + 39) / 40), t_min(40, plane));
+    k->w = t_min(t_max(plane / k->h, 1), 40);
+    k->kh = pointwise ? 1 : t_draw(s, 1, 3);
+    k->kw = pointwise ? 1 : t_draw(s, 1, 3);
     o->stride_h = o->stride_w = 1;
-    o->pad_top = draw(s, 0, k->kh - 1);
-    o->pad_bottom = draw(s, 0, k->kh - 1);
-    o->pad_left = draw(s, 0, k->kw - 1);
-    o->pad_right = draw(s, 0, k->kw - 1);
-    k->o = draw_size(s, 1, max_i(1, 6 / (k->kh * k->kw)));
-    k->n = draw(s, 40, 70);
+    o->pad_top = t_draw(s, 0, k->kh - 1);
+    o->pad_bottom = t_draw(s, 0, k->kh - 1);
+    o->pad_left = t_draw(s, 0, k->kw - 1);
+    o->pad_right = t_draw(s, 0, k->kw - 1);
+    k->o = draw_size(s, 1, t_max(1, 6 / (k->kh * k->kw)));
+    k->n = t_draw(s, 40, 70);
     if (pointwise) { /* one of the batches in 40 .. 70 whose last group is so */
         int64_t group = ((int64_t)1 << 20) / (k->c * k->h * k->w), fits[31], count = 0;
         for (int64_t n = 40; n <= 70; n++)
             if (2 * (n % group) > group && 4 * (n % group) <= 3 * group) fits[count++] = n;
-        if (count) k->n = fits[draw(s, 0, count - 1)];
+        if (count) k->n = fits[t_draw(s, 0, count - 1)];
     }
     finish_output(k);
 }
@@ -210,8 +184,8 @@ static rcase draw_case(uint64_t seed) {
         draw_groups(&s, &k);
     } else {
         /* most cases small, some past the pool's threshold (2^18) */
-        int64_t budget = (int64_t)1 << draw(&s, 8, 20);
-        switch (draw(&s, 0, 3)) {
+        int64_t budget = (int64_t)1 << t_draw(&s, 8, 20);
+        switch (t_draw(&s, 0, 3)) {
         case 0:
             k.family = "any";
             draw_any(&s, &k, false);
@@ -231,10 +205,10 @@ static rcase draw_case(uint64_t seed) {
         }
         draw_channels(&s, &k, budget);
     }
-    k.bias = draw(&s, 0, 1);
+    k.bias = t_draw(&s, 0, 1);
     /* dense more often than not */
-    for (int t = 0; t < 3; t++) k.layout[t] = draw(&s, 0, 1) ? DENSE : (int)draw(&s, 0, 3);
-    k.threads = (int)draw(&s, 1, 3);
+    for (int t = 0; t < 3; t++) k.layout[t] = t_draw(&s, 0, 1) ? DENSE : (int)t_draw(&s, 0, 3);
+    k.threads = (int)t_draw(&s, 1, 3);
     return k;
 }
 
@@ -264,9 +238,9 @@ static double *arrays[ARRAYS];
 static int64_t array_len[ARRAYS];
 
 static double *array(int slot, int64_t n) {
-    if (array_len[slot] < max_i(n, 1)) {
+    if (array_len[slot] < t_max(n, 1)) {
         free(arrays[slot]);
-        array_len[slot] = max_i(n, 1);
+        array_len[slot] = t_max(n, 1);
         arrays[slot] = malloc((size_t)array_len[slot] * sizeof(double));
         ck_assert_ptr_nonnull(arrays[slot]);
     }
@@ -291,7 +265,7 @@ static void free_arrays(void) {
 static double *uniform(int slot, uint64_t seed, int64_t n) {
     double *v = array(slot, n);
     uint64_t s = seed ^ (uint64_t)(slot + 1) << 56; /* apart from the shape's draws */
-    for (int64_t i = 0; i < n; i++) v[i] = (double)(next_u64(&s) >> 40) * 0x1p-23 - 1.0;
+    for (int64_t i = 0; i < n; i++) v[i] = (double)(t_next_u64(&s) >> 40) * 0x1p-23 - 1.0;
     return v;
 }
 
@@ -452,15 +426,6 @@ static void expect_close(const rcase *k, const char *what, const nd_tensor *got,
     }
 }
 
-/* The case running, for a sanitizer's report: a bad access ends the
- * process before any assertion could name it. */
-static char running[600];
-
-#ifdef UNDER_ASAN
-static void name_running_case(void) {
-    fprintf(stderr, "conv_random: stopped in %s\n", running);
-}
-#endif
 
 static void check_case(uint64_t seed, const nd_kernels *const *sets, int nsets) {
     rcase k = draw_case(seed);
@@ -475,7 +440,7 @@ static void check_case(uint64_t seed, const nd_kernels *const *sets, int nsets) 
         ck_assert_int_eq(nd_set_kernels(sets[i]->name, &err), ND_OK);
         char desc[512];
         describe(&k, desc, sizeof desc);
-        snprintf(running, sizeof running, "%s, kernels %s", desc, sets[i]->name);
+        snprintf(t_running, sizeof t_running, "%s, kernels %s", desc, sets[i]->name);
         nd_scope *s = nd_scope_begin();
         expect_close(&k, "y", nd_conv2d(in.x, in.w, in.b, k.opt), ys, ref.y, ref.ys);
         expect_close(&k, "dx", nd_conv2d_backward_input(in.dy, in.w, xs, k.opt), xs, ref.dx,
@@ -489,38 +454,17 @@ static void check_case(uint64_t seed, const nd_kernels *const *sets, int nsets) 
 
 /* ---- the test ------------------------------------------------------------------ */
 
-static int64_t soak_cases(void) {
-    const char *v = getenv("ND_CONV_SOAK");
-    long long n = v && *v ? strtoll(v, NULL, 10) : 0;
-    return n > 0 ? n : DEFAULT_CASES;
-}
-
-static uint64_t soak_seed(void) {
-    const char *v = getenv("ND_CONV_SOAK_SEED");
-    return v && *v ? strtoull(v, NULL, 0) : BASE_SEED;
-}
-
-START_TEST(random_shapes_match_naive_reference) {
-    const nd_kernels *sets[3];
-    int nsets = t_kernel_sets(sets);
-    char initial[32];
-    snprintf(initial, sizeof initial, "%s", nd_kernels_name());
-    int threads = nd_get_num_threads();
-#ifdef UNDER_ASAN
-    __sanitizer_set_death_callback(name_running_case);
-#endif
-    int64_t lo = (int64_t)_i * CASES_PER_TEST, hi = min_i(lo + CASES_PER_TEST, soak_cases());
-    for (int64_t i = lo; i < hi; i++) check_case(soak_seed() + (uint64_t)i, sets, nsets);
+static void finish(int test) {
+    (void)test;
     free_arrays();
-    nd_set_num_threads(threads);
-    nd_error err;
-    ck_assert_int_eq(nd_set_kernels(initial, &err), ND_OK);
 }
+
+static const t_random run = {"conv_random", "ND_CONV_SOAK", DEFAULT_CASES, CASES_PER_TEST,
+                              BASE_SEED, check_case, finish};
+
+START_TEST(random_shapes_match_naive_reference) { t_random_cases(&run, _i); }
 END_TEST
 
 TCase *tcase_conv_random(void) {
-    TCase *tc = nd_test_case("conv_random");
-    int64_t tests = (soak_cases() + CASES_PER_TEST - 1) / CASES_PER_TEST;
-    tcase_add_loop_test(tc, random_shapes_match_naive_reference, 0, (int)tests);
-    return tc;
+    return t_random_tcase(&run, random_shapes_match_naive_reference);
 }

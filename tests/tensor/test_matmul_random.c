@@ -20,17 +20,6 @@
 
 #include "helpers.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifdef UNDER_ASAN
-#include <sanitizer/common_interface_defs.h>
-#endif
-
 #define DEFAULT_CASES 600
 #define BASE_SEED 2000
 #define CASES_PER_TEST 50 /* a test (a process, a timeout) per this many */
@@ -41,21 +30,6 @@
 
 /* ---- drawing shapes ---------------------------------------------------------- */
 
-static uint64_t next_u64(uint64_t *s) { /* splitmix64 */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static int64_t min_i(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t max_i(int64_t a, int64_t b) { return a > b ? a : b; }
-
-/* Uniform in [lo, hi] (lo if the range is empty). */
-static int64_t draw(uint64_t *s, int64_t lo, int64_t hi) {
-    if (hi <= lo) return lo;
-    return lo + (int64_t)(next_u64(s) % (uint64_t)(hi - lo + 1));
-}
 
 /* Half the time a size next to a multiple of a tile side of some kernel
  * set (rows: scalar 4, AVX2 6, NEON 8; columns: 8, 16, 12; B panels
@@ -63,10 +37,10 @@ static int64_t draw(uint64_t *s, int64_t lo, int64_t hi) {
  * just full, one short or one over. Else any in [lo, hi]. */
 static int64_t draw_size(uint64_t *s, int64_t lo, int64_t hi) {
     static const int64_t sides[] = {4, 6, 8, 12, 16, 24, 32, 48, 64};
-    int64_t side = sides[draw(s, 0, 8)];
-    if (draw(s, 0, 1) || side > hi + 1) return draw(s, lo, hi);
-    int64_t v = side * draw(s, 1, max_i(1, (hi + 1) / side)) + draw(s, -1, 1);
-    return min_i(max_i(v, lo), hi);
+    int64_t side = sides[t_draw(s, 0, 8)];
+    if (t_draw(s, 0, 1) || side > hi + 1) return t_draw(s, lo, hi);
+    int64_t v = side * t_draw(s, 1, t_max(1, (hi + 1) / side)) + t_draw(s, -1, 1);
+    return t_min(t_max(v, lo), hi);
 }
 
 /* How an operand is stored: its logical axis perm[i] is storage axis i;
@@ -101,13 +75,13 @@ typedef struct {
  * last ones): each the result's size, or 1 (a third of the time). At
  * least one operand has each size > 1. */
 static void draw_batches(uint64_t *s, rcase *k, int64_t *ab, int *na, int64_t *bb, int *nbb) {
-    *na = (int)draw(s, 0, k->nb);
-    *nbb = (int)draw(s, 0, k->nb);
-    if (draw(s, 0, 1)) *na = k->nb;
+    *na = (int)t_draw(s, 0, k->nb);
+    *nbb = (int)t_draw(s, 0, k->nb);
+    if (t_draw(s, 0, 1)) *na = k->nb;
     else *nbb = k->nb;
     for (int i = 0; i < k->nb; i++) {
         int ia = i - (k->nb - *na), ib = i - (k->nb - *nbb);
-        bool a_one = ia >= 0 && draw(s, 0, 2) == 0, b_one = ib >= 0 && draw(s, 0, 2) == 0;
+        bool a_one = ia >= 0 && t_draw(s, 0, 2) == 0, b_one = ib >= 0 && t_draw(s, 0, 2) == 0;
         if (a_one && b_one) b_one = false;
         if (ia < 0 && b_one) b_one = false; /* a has no such axis: b sets the size */
         if (ib < 0 && a_one) a_one = false;
@@ -128,21 +102,21 @@ static void draw_layout(uint64_t *s, layout *l, const int64_t *shape, int nd, in
     }
     l->expanded = 0;
     l->name = "dense";
-    int order = draw(s, 0, 1) ? 0 : (int)draw(s, 1, 3);
+    int order = t_draw(s, 0, 1) ? 0 : (int)t_draw(s, 1, 3);
     if (order == 1 && nd >= 2) { /* the matrix stored transposed */
         l->perm[nd - 2] = nd - 1;
         l->perm[nd - 1] = nd - 2;
         l->name = "transposed";
     } else if (order == 2 && nbatch >= 2) { /* the batch axes in another order */
         for (int i = nbatch - 1; i > 0; i--) {
-            int j = (int)draw(s, 0, i), t = l->perm[i];
+            int j = (int)t_draw(s, 0, i), t = l->perm[i];
             l->perm[i] = l->perm[j];
             l->perm[j] = t;
         }
         l->name = "batch axes permuted";
     } else if (order == 3 && nd >= 2) { /* any order */
         for (int i = nd - 1; i > 0; i--) {
-            int j = (int)draw(s, 0, i), t = l->perm[i];
+            int j = (int)t_draw(s, 0, i), t = l->perm[i];
             l->perm[i] = l->perm[j];
             l->perm[j] = t;
         }
@@ -151,27 +125,27 @@ static void draw_layout(uint64_t *s, layout *l, const int64_t *shape, int nd, in
     bool moved = false;
     for (int i = 0; i < nd; i++) moved = moved || l->perm[i] != i;
     if (!moved) l->name = "dense";
-    if (draw(s, 0, 3) == 0) /* sliced: steps of 1 to 3 from 0 or 1 on each axis */
+    if (t_draw(s, 0, 3) == 0) /* sliced: steps of 1 to 3 from 0 or 1 on each axis */
         for (int i = 0; i < nd; i++) {
-            l->step[i] = draw(s, 1, 3);
-            l->start[i] = draw(s, 0, 1);
+            l->step[i] = t_draw(s, 1, 3);
+            l->start[i] = t_draw(s, 0, 1);
         }
-    if (draw(s, 0, 5) == 0) /* some batch axes broadcast from one element */
+    if (t_draw(s, 0, 5) == 0) /* some batch axes broadcast from one element */
         for (int i = 0; i < nbatch; i++)
-            if (shape[i] > 1 && draw(s, 0, 1)) l->expanded |= 1u << i;
+            if (shape[i] > 1 && t_draw(s, 0, 1)) l->expanded |= 1u << i;
 }
 
 /* n, k and m in a random order, each within what the terms left allow:
  * (batch) n k m stays near `budget`. */
 static void draw_nkm(uint64_t *s, rcase *k, int64_t budget, int64_t most) {
     int64_t *dims[3] = {&k->n, &k->k, &k->m};
-    int first = (int)draw(s, 0, 2), flip = (int)draw(s, 0, 1);
+    int first = (int)t_draw(s, 0, 2), flip = (int)t_draw(s, 0, 1);
     int64_t terms = 1;
     for (int i = 0; i < k->nb; i++) terms *= k->batch[i];
     for (int d = 0; d < 3; d++) *dims[d] = 1;
     for (int step = 0; step < 3; step++) {
         int d = step == 0 ? first : (first + (flip ? 3 - step : step)) % 3;
-        *dims[d] = draw_size(s, 1, min_i(most, max_i(1, budget / terms)));
+        *dims[d] = draw_size(s, 1, t_min(most, t_max(1, budget / terms)));
         terms *= *dims[d];
     }
 }
@@ -180,25 +154,25 @@ static rcase draw_case(uint64_t seed) {
     rcase k = {.seed = seed};
     uint64_t s = seed;
     /* most cases small, some past the SGEMM's threshold for threads (2^18) */
-    int64_t budget = (int64_t)1 << draw(&s, 8, 21);
-    k.nb = (int)draw(&s, 0, 3);
-    for (int i = 0; i < k.nb; i++) k.batch[i] = draw(&s, 1, 4);
+    int64_t budget = (int64_t)1 << t_draw(&s, 8, 21);
+    k.nb = (int)t_draw(&s, 0, 3);
+    for (int i = 0; i < k.nb; i++) k.batch[i] = t_draw(&s, 1, 4);
     int a_vec = 0, b_vec = 0; /* 1-d operands */
-    switch (draw(&s, 0, 19)) {
+    switch (t_draw(&s, 0, 19)) {
     case 0: case 1: case 2: /* 1-d operands */
         k.family = "1-d operand";
-        a_vec = draw(&s, 0, 2) != 1;
-        b_vec = !a_vec || draw(&s, 0, 1);
+        a_vec = t_draw(&s, 0, 2) != 1;
+        b_vec = !a_vec || t_draw(&s, 0, 1);
         draw_nkm(&s, &k, budget, 130);
         break;
     case 3: case 4: { /* several kc-slices */
         k.family = "kc-slices";
-        k.k = KC_MAX * draw(&s, 1, 2) + draw(&s, -1, 1);
-        k.nb = (int)draw(&s, 0, 1);
-        for (int i = 0; i < k.nb; i++) k.batch[i] = draw(&s, 1, 2);
-        int64_t room = max_i(1, budget / k.k);
-        k.n = draw_size(&s, 1, min_i(130, room));
-        k.m = draw_size(&s, 1, min_i(130, max_i(1, room / k.n)));
+        k.k = KC_MAX * t_draw(&s, 1, 2) + t_draw(&s, -1, 1);
+        k.nb = (int)t_draw(&s, 0, 1);
+        for (int i = 0; i < k.nb; i++) k.batch[i] = t_draw(&s, 1, 2);
+        int64_t room = t_max(1, budget / k.k);
+        k.n = draw_size(&s, 1, t_min(130, room));
+        k.m = draw_size(&s, 1, t_min(130, t_max(1, room / k.n)));
         break;
     }
     case 5: case 6: { /* rows next to a multiple of the row block */
@@ -206,24 +180,24 @@ static rcase draw_case(uint64_t seed) {
         k.nb = 0;
         k.k = draw_size(&s, 1, 130);
         int64_t kc = (k.k + (k.k + KC_MAX - 1) / KC_MAX - 1) / ((k.k + KC_MAX - 1) / KC_MAX);
-        int64_t mc = max_i(MC_MAX, MC_MAX * KC_MAX / kc);
-        k.n = max_i(1, mc * draw(&s, 1, 2) + draw(&s, -1, 1));
-        k.m = draw_size(&s, 1, max_i(1, min_i(130, ((int64_t)1 << 21) / (k.n * k.k))));
+        int64_t mc = t_max(MC_MAX, MC_MAX * KC_MAX / kc);
+        k.n = t_max(1, mc * t_draw(&s, 1, 2) + t_draw(&s, -1, 1));
+        k.m = draw_size(&s, 1, t_max(1, t_min(130, ((int64_t)1 << 21) / (k.n * k.k))));
         break;
     }
     case 7: /* a size of 0 somewhere */
         k.family = "empty";
         draw_nkm(&s, &k, budget, 130);
-        switch (draw(&s, 0, k.nb > 0 ? 3 : 2)) {
+        switch (t_draw(&s, 0, k.nb > 0 ? 3 : 2)) {
         case 0: k.n = 0; break;
         case 1: k.k = 0; break;
         case 2: k.m = 0; break;
-        default: k.batch[draw(&s, 0, k.nb - 1)] = 0;
+        default: k.batch[t_draw(&s, 0, k.nb - 1)] = 0;
         }
         break;
     case 8: case 9: case 10: /* the packing orders of B */
         k.family = "cache sizes";
-        k.cache = (int)draw(&s, 1, CACHES - 1);
+        k.cache = (int)t_draw(&s, 1, CACHES - 1);
         draw_nkm(&s, &k, budget, 130);
         break;
     default:
@@ -262,7 +236,7 @@ static rcase draw_case(uint64_t seed) {
         k.nb = a_vec && b_vec ? 0 : o->ndim - 2;
         for (int i = 0; i < k.nb; i++) k.batch[i] = o->shape[i];
     }
-    k.threads = (int)draw(&s, 1, 3);
+    k.threads = (int)t_draw(&s, 1, 3);
     k.other = (int)(k.threads % 3 + 1);
     return k;
 }
@@ -327,7 +301,7 @@ static nd_tensor *make_operand(const layout *l, uint64_t seed, double **vals) {
         int d = l->perm[i];
         inv[d] = i;
         bool one = l->expanded & 1u << d;
-        st[i] = one ? 1 : l->start[d] + max_i(l->shape[d] - 1, 0) * l->step[d] + 1;
+        st[i] = one ? 1 : l->start[d] + t_max(l->shape[d] - 1, 0) * l->step[d] + 1;
     }
     nd_tensor *t = nd_permute(nd_full(st, nd, NAN), inv, nd);
     for (int d = 0; d < nd; d++)
@@ -342,8 +316,8 @@ static nd_tensor *make_operand(const layout *l, uint64_t seed, double **vals) {
     float *p = nd_data(t);
     uint64_t s = seed;
     for (int64_t i = 0; i < count; i++)
-        p[offset_of(t, i)] = (float)((double)(next_u64(&s) >> 40) * 0x1p-23 - 1.0);
-    *vals = malloc((size_t)max_i(count, 1) * sizeof(double));
+        p[offset_of(t, i)] = (float)((double)(t_next_u64(&s) >> 40) * 0x1p-23 - 1.0);
+    *vals = malloc((size_t)t_max(count, 1) * sizeof(double));
     ck_assert_ptr_nonnull(*vals);
     for (int64_t i = 0; i < count; i++) (*vals)[i] = p[offset_of(t, i)];
     return t;
@@ -407,20 +381,14 @@ static void compute_reference(const rcase *k, const double *av, const double *bv
 #define REL_TOL 1e-5
 #define ABS_TOL 1e-30
 
-/* The case running, for a sanitizer's report and for messages. */
-static char running[700];
 static double worst; /* |error| / sum of |terms|, for ND_TEST_VERBOSE */
-
-#ifdef UNDER_ASAN
-static void name_running_case(void) { fprintf(stderr, "matmul_random: stopped in %s\n", running); }
-#endif
 
 static void expect_close(const nd_tensor *got, const int64_t *shape, int nd, const double *want,
                          const double *scale) {
     bool shaped = got->ndim == nd;
     for (int d = 0; d < nd && shaped; d++) shaped = got->shape[d] == shape[d];
     if (!shaped || !nd_is_contiguous(got))
-        ck_abort_msg("%s: the result has the wrong shape or layout", running);
+        ck_abort_msg("%s: the result has the wrong shape or layout", t_running);
     const float *g = nd_data(got);
     int64_t bad = 0, first = 0, n = nd_numel(got);
     for (int64_t i = 0; i < n; i++) {
@@ -435,7 +403,7 @@ static void expect_close(const nd_tensor *got, const int64_t *shape, int nd, con
             used += snprintf(at + used, sizeof at - (size_t)used, "%s%lld", d ? "," : "",
                              (long long)idx[d]);
         ck_abort_msg("%s: y[%s] is %.9g, expected %.9g (sum of |terms| %.6g; %lld of %lld wrong)",
-                     running, at, (double)g[first], want[first], scale[first], (long long)bad,
+                     t_running, at, (double)g[first], want[first], scale[first], (long long)bad,
                      (long long)n);
     }
 }
@@ -445,7 +413,7 @@ static void set_cache(const rcase *k) {
     switch (k->cache) {
     case L1_ONE: nd__set_cache_bytes(1, 1); break;
     case L2_ONE: nd__set_cache_bytes(2, 1); break;
-    case L2_UNDER_B: nd__set_cache_bytes(2, max_i(1, b_bytes - 1)); break;
+    case L2_UNDER_B: nd__set_cache_bytes(2, t_max(1, b_bytes - 1)); break;
     default: break;
     }
 }
@@ -454,7 +422,7 @@ static void check_case(uint64_t seed, const nd_kernels *const *sets, int nsets) 
     rcase k = draw_case(seed);
     char desc[600];
     describe(&k, desc, sizeof desc);
-    snprintf(running, sizeof running, "%s", desc);
+    snprintf(t_running, sizeof t_running, "%s", desc);
     if (getenv("ND_TEST_VERBOSE") && atoi(getenv("ND_TEST_VERBOSE")) > 1) printf("%s\n", desc);
     nd_scope *scope = nd_scope_begin();
     double *av, *bv;
@@ -463,8 +431,8 @@ static void check_case(uint64_t seed, const nd_kernels *const *sets, int nsets) 
     int64_t shape[5];
     int nd = result_shape(&k, shape);
     int64_t count = t_count(shape, nd);
-    double *y = malloc((size_t)max_i(count, 1) * sizeof(double));
-    double *ys = malloc((size_t)max_i(count, 1) * sizeof(double));
+    double *y = malloc((size_t)t_max(count, 1) * sizeof(double));
+    double *ys = malloc((size_t)t_max(count, 1) * sizeof(double));
     ck_assert(y && ys);
     compute_reference(&k, av, bv, y, ys);
     set_cache(&k);
@@ -473,18 +441,18 @@ static void check_case(uint64_t seed, const nd_kernels *const *sets, int nsets) 
         ck_assert_int_eq(nd_set_kernels(sets[i]->name, &err), ND_OK);
         nd_scope *s = nd_scope_begin();
         nd_set_num_threads(k.threads);
-        snprintf(running, sizeof running, "%s, kernels %s, %d thread%s", desc, sets[i]->name,
+        snprintf(t_running, sizeof t_running, "%s, kernels %s, %d thread%s", desc, sets[i]->name,
                  k.threads, k.threads == 1 ? "" : "s");
         nd_tensor *got = nd_matmul(a, b);
         expect_close(got, shape, nd, y, ys);
         nd_set_num_threads(k.other);
-        snprintf(running, sizeof running, "%s, kernels %s, %d thread%s", desc, sets[i]->name,
+        snprintf(t_running, sizeof t_running, "%s, kernels %s, %d thread%s", desc, sets[i]->name,
                  k.other, k.other == 1 ? "" : "s");
         nd_tensor *again = nd_matmul(a, b);
         if (memcmp(nd_data(got), nd_data(again), (size_t)count * sizeof(float))) {
             int64_t at = 0;
             while (!memcmp(nd_data(got) + at, nd_data(again) + at, sizeof(float))) at++;
-            ck_abort_msg("%s: element %lld is %.9g with %d threads, %.9g with %d", running,
+            ck_abort_msg("%s: element %lld is %.9g with %d threads, %.9g with %d", t_running,
                          (long long)at, (double)nd_data(got)[at], k.threads,
                          (double)nd_data(again)[at], k.other);
         }
@@ -501,39 +469,17 @@ static void check_case(uint64_t seed, const nd_kernels *const *sets, int nsets) 
 
 /* ---- the test ------------------------------------------------------------------ */
 
-static int64_t soak_cases(void) {
-    const char *v = getenv("ND_MATMUL_SOAK");
-    long long n = v && *v ? strtoll(v, NULL, 10) : 0;
-    return n > 0 ? n : DEFAULT_CASES;
-}
-
-static uint64_t soak_seed(void) {
-    const char *v = getenv("ND_MATMUL_SOAK_SEED");
-    return v && *v ? strtoull(v, NULL, 0) : BASE_SEED;
-}
-
-START_TEST(random_shapes_match_naive_reference) {
-    const nd_kernels *sets[3];
-    int nsets = t_kernel_sets(sets);
-    char initial[32];
-    snprintf(initial, sizeof initial, "%s", nd_kernels_name());
-    int threads = nd_get_num_threads();
-#ifdef UNDER_ASAN
-    __sanitizer_set_death_callback(name_running_case);
-#endif
-    int64_t lo = (int64_t)_i * CASES_PER_TEST, hi = min_i(lo + CASES_PER_TEST, soak_cases());
-    for (int64_t i = lo; i < hi; i++) check_case(soak_seed() + (uint64_t)i, sets, nsets);
+static void finish(int test) {
     if (getenv("ND_TEST_VERBOSE"))
-        printf("matmul_random %d: off by at most %.3g of the sum of |terms|\n", _i, worst);
-    nd_set_num_threads(threads);
-    nd_error err;
-    ck_assert_int_eq(nd_set_kernels(initial, &err), ND_OK);
+        printf("matmul_random %d: off by at most %.3g of the sum of |terms|\n", test, worst);
 }
+
+static const t_random run = {"matmul_random", "ND_MATMUL_SOAK", DEFAULT_CASES, CASES_PER_TEST,
+                              BASE_SEED, check_case, finish};
+
+START_TEST(random_shapes_match_naive_reference) { t_random_cases(&run, _i); }
 END_TEST
 
 TCase *tcase_matmul_random(void) {
-    TCase *tc = nd_test_case("matmul_random");
-    int64_t tests = (soak_cases() + CASES_PER_TEST - 1) / CASES_PER_TEST;
-    tcase_add_loop_test(tc, random_shapes_match_naive_reference, 0, (int)tests);
-    return tc;
+    return t_random_tcase(&run, random_shapes_match_naive_reference);
 }

@@ -22,54 +22,28 @@
 
 #include "helpers.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifdef UNDER_ASAN
-#include <sanitizer/common_interface_defs.h>
-#endif
-
 #define DEFAULT_CASES 500
 #define BASE_SEED 5000
 #define CASES_PER_TEST 50 /* a test (a process, a timeout) per this many */
 
 /* ---- drawing shapes ---------------------------------------------------------- */
 
-static uint64_t next_u64(uint64_t *s) { /* splitmix64 */
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static int64_t min_i(int64_t a, int64_t b) { return a < b ? a : b; }
-static int64_t max_i(int64_t a, int64_t b) { return a > b ? a : b; }
-
-/* Uniform in [lo, hi] (lo if the range is empty). */
-static int64_t draw(uint64_t *s, int64_t lo, int64_t hi) {
-    if (hi <= lo) return lo;
-    return lo + (int64_t)(next_u64(s) % (uint64_t)(hi - lo + 1));
-}
 
 /* Uniform in [-1, 1) with 24 bits, exact in float. */
-static double unit(uint64_t *s) { return (double)(next_u64(s) >> 40) * 0x1p-23 - 1.0; }
+static double unit(uint64_t *s) { return (double)(t_next_u64(s) >> 40) * 0x1p-23 - 1.0; }
 
 /* A fibre length: mostly next to a multiple of a block of the row
  * kernels (8-float vectors, the 16 lanes of the sums, blocks of 32, AVX2's
  * SPLIT of 256 floats), just full, one short or one over; else any. */
 static int64_t draw_length(uint64_t *s, int64_t hi) {
     static const int64_t sides[] = {8, 16, 32, 256};
-    switch (draw(s, 0, 3)) {
-    case 0: return draw(s, 1, min_i(hi, 40));
-    case 1: return draw(s, 1, hi);
+    switch (t_draw(s, 0, 3)) {
+    case 0: return t_draw(s, 1, t_min(hi, 40));
+    case 1: return t_draw(s, 1, hi);
     default: {
-        int64_t side = sides[draw(s, 0, 3)];
-        int64_t v = side * draw(s, 1, max_i(1, hi / side)) + draw(s, -1, 1);
-        return min_i(max_i(v, 1), hi);
+        int64_t side = sides[t_draw(s, 0, 3)];
+        int64_t v = side * t_draw(s, 1, t_max(1, hi / side)) + t_draw(s, -1, 1);
+        return t_min(t_max(v, 1), hi);
     }
     }
 }
@@ -106,18 +80,18 @@ static void draw_layout(uint64_t *s, layout *l, int nd) {
         l->start[i] = 0;
     }
     l->moved = l->sliced = false;
-    if (draw(s, 0, 1)) return; /* dense half the time */
-    if (draw(s, 0, 2))
+    if (t_draw(s, 0, 1)) return; /* dense half the time */
+    if (t_draw(s, 0, 2))
         for (int i = nd - 1; i > 0; i--) {
-            int j = (int)draw(s, 0, i), t = l->perm[i];
+            int j = (int)t_draw(s, 0, i), t = l->perm[i];
             l->perm[i] = l->perm[j];
             l->perm[j] = t;
         }
     for (int i = 0; i < nd; i++) l->moved = l->moved || l->perm[i] != i;
-    if (!l->moved || draw(s, 0, 1))
+    if (!l->moved || t_draw(s, 0, 1))
         for (int i = 0; i < nd; i++) {
-            l->step[i] = draw(s, 0, 1) ? 1 : draw(s, 2, 3);
-            l->start[i] = draw(s, 0, 1);
+            l->step[i] = t_draw(s, 0, 1) ? 1 : t_draw(s, 2, 3);
+            l->start[i] = t_draw(s, 0, 1);
             l->sliced = l->sliced || l->step[i] != 1 || l->start[i] != 0;
         }
 }
@@ -126,36 +100,36 @@ static rcase draw_case(uint64_t seed) {
     rcase k = {.seed = seed};
     uint64_t s = seed;
     /* most small, some past a chunk of the pool (ND_GRAIN = 65536 elements) */
-    int64_t budget = (int64_t)1 << draw(&s, 6, draw(&s, 0, 3) ? 16 : 18);
-    k.ndim = (int)draw(&s, 1, 4);
-    k.axis = (int)draw(&s, 0, k.ndim - 1);
+    int64_t budget = (int64_t)1 << t_draw(&s, 6, t_draw(&s, 0, 3) ? 16 : 18);
+    k.ndim = (int)t_draw(&s, 1, 4);
+    k.axis = (int)t_draw(&s, 0, k.ndim - 1);
     int64_t len;
-    if (draw(&s, 0, 3) == 0) {
+    if (t_draw(&s, 0, 3) == 0) {
         k.family = "long fibres";
         len = draw_length(&s, 5000);
     } else {
         k.family = "fibres within the budget";
-        len = draw_length(&s, min_i(5000, budget));
+        len = draw_length(&s, t_min(5000, budget));
     }
     k.shape[k.axis] = len;
     /* the other axes in a random order, each within what is left */
-    int64_t room = max_i(1, budget / len), first = draw(&s, 0, k.ndim - 1);
+    int64_t room = t_max(1, budget / len), first = t_draw(&s, 0, k.ndim - 1);
     for (int j = 0; j < k.ndim; j++) {
         int d = (int)((first + j) % k.ndim);
         if (d == k.axis) continue;
-        k.shape[d] = draw(&s, 1, max_i(1, min_i(room, 64)));
-        room = max_i(1, room / k.shape[d]);
+        k.shape[d] = t_draw(&s, 1, t_max(1, t_min(room, 64)));
+        room = t_max(1, room / k.shape[d]);
     }
     draw_layout(&s, &k.x, k.ndim);
     draw_layout(&s, &k.y, k.ndim);
     draw_layout(&s, &k.dy, k.ndim);
-    k.dist = (int)draw(&s, 0, DISTS - 1);
-    k.scale = (int)draw(&s, -4, 7);
-    k.inf_eighths = draw(&s, 0, 1) ? 0 : (int)draw(&s, 1, 7);
-    k.inf_fibres = draw(&s, 0, 2) == 0;
-    k.threads = (int)draw(&s, 1, 3);
+    k.dist = (int)t_draw(&s, 0, DISTS - 1);
+    k.scale = (int)t_draw(&s, -4, 7);
+    k.inf_eighths = t_draw(&s, 0, 1) ? 0 : (int)t_draw(&s, 1, 7);
+    k.inf_fibres = t_draw(&s, 0, 2) == 0;
+    k.threads = (int)t_draw(&s, 1, 3);
     k.other = k.threads % 3 + 1;
-    k.prefetch = draw(&s, 0, 1);
+    k.prefetch = t_draw(&s, 0, 1);
     return k;
 }
 
@@ -232,22 +206,22 @@ static nd_tensor *make_tensor(const rcase *k, const layout *l, const float *vals
  * uniform in [-1, 1) times 2^-20 .. 2^128 (up to FLT_MAX, so that x - max
  * may overflow). Then -inf here and there, and whole fibres of it. */
 static float *make_x(const rcase *k, int64_t count) {
-    float *x = malloc((size_t)max_i(count, 1) * sizeof(float));
+    float *x = malloc((size_t)t_max(count, 1) * sizeof(float));
     ck_assert_ptr_nonnull(x);
     uint64_t s = k->seed ^ 0x9e3779b97f4a7c15u;
     double centre = (unit(&s) * 0.5 + 0.5) * 999e3 + 1e3;
-    if (draw(&s, 0, 1)) centre = -centre;
+    if (t_draw(&s, 0, 1)) centre = -centre;
     for (int64_t i = 0; i < count; i++) {
         double v = unit(&s) * ldexp(1.0, k->scale);
         if (k->dist == CLUSTER) v += centre;
-        if (k->dist == ANY_MAGNITUDE) v = unit(&s) * ldexp(1.0, (int)draw(&s, -20, 128));
+        if (k->dist == ANY_MAGNITUDE) v = unit(&s) * ldexp(1.0, (int)t_draw(&s, -20, 128));
         x[i] = (float)v;
-        if (k->inf_eighths && (int)draw(&s, 0, 7) < k->inf_eighths) x[i] = -INFINITY;
+        if (k->inf_eighths && (int)t_draw(&s, 0, 7) < k->inf_eighths) x[i] = -INFINITY;
     }
     if (k->inf_fibres) { /* every eighth fibre, from a random first */
         int64_t len = k->shape[k->axis], inner = 1;
         for (int d = k->axis + 1; d < k->ndim; d++) inner *= k->shape[d];
-        int64_t phase = draw(&s, 0, 7);
+        int64_t phase = t_draw(&s, 0, 7);
         for (int64_t i = 0; i < count; i++) {
             int64_t fibre = i / (len * inner) * inner + i % inner;
             if ((fibre + phase) % 8 == 0) x[i] = -INFINITY;
@@ -277,10 +251,10 @@ typedef struct {
 
 static reference compute_reference(const rcase *k, const float *x, int64_t count) {
     reference r;
-    r.s = malloc((size_t)max_i(count, 1) * sizeof(double));
-    r.stol = malloc((size_t)max_i(count, 1) * sizeof(double));
-    r.l = malloc((size_t)max_i(count, 1) * sizeof(double));
-    r.ltol = malloc((size_t)max_i(count, 1) * sizeof(double));
+    r.s = malloc((size_t)t_max(count, 1) * sizeof(double));
+    r.stol = malloc((size_t)t_max(count, 1) * sizeof(double));
+    r.l = malloc((size_t)t_max(count, 1) * sizeof(double));
+    r.ltol = malloc((size_t)t_max(count, 1) * sizeof(double));
     ck_assert(r.s && r.stol && r.l && r.ltol);
     int64_t len = k->shape[k->axis], inner = 1;
     for (int d = k->axis + 1; d < k->ndim; d++) inner *= k->shape[d];
@@ -348,17 +322,11 @@ static void backward_reference(const rcase *k, const float *y, const float *dy, 
  * the subnormals (2^-146), where those roundings are absolute */
 #define BACKWARD_TOL (8 * U)
 
-/* The case running, for a sanitizer's report and for messages. */
-static char running[800];
 /* |error| / tolerance seen: softmax, log_softmax, backward; and the
  * elements checked in fibres of -inf, at -inf and beyond the floats; for
  * ND_TEST_VERBOSE */
 static double worst[3];
 static int64_t seen_nan, seen_inf, seen_beyond;
-
-#ifdef UNDER_ASAN
-static void name_running_case(void) { fprintf(stderr, "softmax_random: stopped in %s\n", running); }
-#endif
 
 static void fail_at(const rcase *k, const char *what, int64_t i, double got, double want,
                     const char *why) {
@@ -368,7 +336,7 @@ static void fail_at(const rcase *k, const char *what, int64_t i, double got, dou
     for (int d = 0, used = 0; d < k->ndim; d++)
         used += snprintf(at + used, sizeof at - (size_t)used, "%s%lld", d ? "," : "",
                          (long long)idx[d]);
-    ck_abort_msg("%s: %s[%s] is %.9g, expected %.9g%s", running, what, at, got, want, why);
+    ck_abort_msg("%s: %s[%s] is %.9g, expected %.9g%s", t_running, what, at, got, want, why);
 }
 
 /* got (contiguous) against want with absolute tolerances tol; NaN where
@@ -376,9 +344,10 @@ static void fail_at(const rcase *k, const char *what, int64_t i, double got, dou
  * float next to it where the result is beyond the floats */
 static void expect_close(const rcase *k, int q, const char *what, const nd_tensor *got,
                          const float *x, const double *want, const double *tol) {
-    if (!nd_is_contiguous(got)) ck_abort_msg("%s: %s is not contiguous", running, what);
+    if (!nd_is_contiguous(got)) ck_abort_msg("%s: %s is not contiguous", t_running, what);
     for (int d = 0; d < k->ndim; d++)
-        if (got->shape[d] != k->shape[d]) ck_abort_msg("%s: %s has the wrong shape", running, what);
+        if (got->shape[d] != k->shape[d])
+            ck_abort_msg("%s: %s has the wrong shape", t_running, what);
     const float *g = nd_data(got);
     for (int64_t i = 0, n = nd_numel(got); i < n; i++) {
         double v = g[i], w = want[i];
@@ -410,13 +379,13 @@ static void expect_same_bits(const char *what, const nd_tensor *a, const nd_tens
     if (memcmp(nd_data(a), nd_data(b), (size_t)n * sizeof(float))) {
         int64_t at = 0;
         while (!memcmp(nd_data(a) + at, nd_data(b) + at, sizeof(float))) at++;
-        ck_abort_msg("%s: %s[%lld] is %.9g, but %.9g %s", running, what, (long long)at,
+        ck_abort_msg("%s: %s[%lld] is %.9g, but %.9g %s", t_running, what, (long long)at,
                      (double)nd_data(a)[at], (double)nd_data(b)[at], how);
     }
 }
 
 static void run_label(const char *desc, const char *set, int threads, bool prefetch) {
-    snprintf(running, sizeof running, "%s; kernels %s, %d thread%s, prefetching %s", desc, set,
+    snprintf(t_running, sizeof t_running, "%s; kernels %s, %d thread%s, prefetching %s", desc, set,
              threads, threads == 1 ? "" : "s", prefetch ? "on" : "off");
 }
 
@@ -424,7 +393,7 @@ static void check_case(uint64_t seed, const nd_kernels *const *sets, int nsets) 
     rcase k = draw_case(seed);
     char desc[600];
     describe(&k, desc, sizeof desc);
-    snprintf(running, sizeof running, "%s", desc);
+    snprintf(t_running, sizeof t_running, "%s", desc);
     if (getenv("ND_TEST_VERBOSE") && atoi(getenv("ND_TEST_VERBOSE")) > 1) printf("%s\n", desc);
     int64_t count = t_count(k.shape, k.ndim);
     float *xv = make_x(&k, count);
@@ -485,42 +454,20 @@ static void check_case(uint64_t seed, const nd_kernels *const *sets, int nsets) 
 
 /* ---- the test ------------------------------------------------------------------ */
 
-static int64_t soak_cases(void) {
-    const char *v = getenv("ND_SOFTMAX_SOAK");
-    long long n = v && *v ? strtoll(v, NULL, 10) : 0;
-    return n > 0 ? n : DEFAULT_CASES;
-}
-
-static uint64_t soak_seed(void) {
-    const char *v = getenv("ND_SOFTMAX_SOAK_SEED");
-    return v && *v ? strtoull(v, NULL, 0) : BASE_SEED;
-}
-
-START_TEST(random_shapes_match_double_reference) {
-    const nd_kernels *sets[3];
-    int nsets = t_kernel_sets(sets);
-    char initial[32];
-    snprintf(initial, sizeof initial, "%s", nd_kernels_name());
-    int threads = nd_get_num_threads();
-#ifdef UNDER_ASAN
-    __sanitizer_set_death_callback(name_running_case);
-#endif
-    int64_t lo = (int64_t)_i * CASES_PER_TEST, hi = min_i(lo + CASES_PER_TEST, soak_cases());
-    for (int64_t i = lo; i < hi; i++) check_case(soak_seed() + (uint64_t)i, sets, nsets);
+static void finish(int test) {
     if (getenv("ND_TEST_VERBOSE"))
         printf("softmax_random %d: at most %.3g, %.3g and %.3g of the tolerances; %lld "
                "elements checked in fibres of -inf, %lld at -inf, %lld beyond the floats\n",
-               _i, worst[0], worst[1], worst[2], (long long)seen_nan, (long long)seen_inf,
+               test, worst[0], worst[1], worst[2], (long long)seen_nan, (long long)seen_inf,
                (long long)seen_beyond);
-    nd_set_num_threads(threads);
-    nd_error err;
-    ck_assert_int_eq(nd_set_kernels(initial, &err), ND_OK);
 }
+
+static const t_random run = {"softmax_random", "ND_SOFTMAX_SOAK", DEFAULT_CASES, CASES_PER_TEST,
+                              BASE_SEED, check_case, finish};
+
+START_TEST(random_shapes_match_double_reference) { t_random_cases(&run, _i); }
 END_TEST
 
 TCase *tcase_softmax_random(void) {
-    TCase *tc = nd_test_case("softmax_random");
-    int64_t tests = (soak_cases() + CASES_PER_TEST - 1) / CASES_PER_TEST;
-    tcase_add_loop_test(tc, random_shapes_match_double_reference, 0, (int)tests);
-    return tc;
+    return t_random_tcase(&run, random_shapes_match_double_reference);
 }
