@@ -5,7 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#include <io.h>
+#else
 #include <unistd.h>
+#endif
 
 #include "internal.h"
 #include "tensor/internal.h"
@@ -60,7 +64,8 @@ int nd__read_file(const char *path, size_t max, nd_bytes *out, nd_error *err) {
     int rc = ND_OK;
     if (size) nd__bytes_reserve(out, size);
     while (out->size < size) {
-        ssize_t k = read(fd, out->data + out->size, size - out->size);
+        size_t want = size - out->size;
+        ssize_t k = read(fd, out->data + out->size, want < ND_IO_CHUNK ? want : ND_IO_CHUNK);
         if (k < 0 && errno == EINTR) continue;
         if (k < 0) rc = nd_error_set(err, "%s: cannot read: %s", path, strerror(errno));
         else if (k == 0)

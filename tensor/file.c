@@ -9,16 +9,18 @@
  * its own from creation to rename; the next write into the folder
  * removes every temporary whose process is gone and whose lock is free
  * (the system drops a lock when its process ends, on whatever machine
- * shares the folder), and never one that a live writer holds. */
-#include <dirent.h>
+ * shares the folder), and never one that a live writer holds. The calls
+ * to the system are in tensor/os_posix.c and tensor/os_windows.c. */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef _WIN32
+#include <io.h>
+#else
 #include <unistd.h>
+#endif
 
 #include "internal.h"
 
@@ -28,6 +30,10 @@
  * "/"), or NULL without memory. */
 static char *folder_of(const char *path) {
     const char *slash = strrchr(path, '/');
+#ifdef _WIN32
+    const char *back = strrchr(path, '\\');
+    if (back && (!slash || back > slash)) slash = back;
+#endif
     size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
     char *dir = malloc(n + 1);
     if (!dir) return NULL;
@@ -50,33 +56,31 @@ static long temporary_pid(const char *name) {
     return *p == 0 && p[-1] != '.' ? pid : 0;
 }
 
-/* Removes the stale temporaries of dir: best effort, errors ignored. */
-static void remove_stale_temporaries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        long pid = temporary_pid(e->d_name);
-        if (pid == 0 || pid == (long)getpid()) continue;
-        if (kill((pid_t)pid, 0) == 0 || errno == EPERM) continue; /* alive here */
-        size_t size = strlen(dir) + strlen(e->d_name) + 2;
-        char *full = malloc(size);
-        if (!full) break;
-        snprintf(full, size, "%s/%s", dir, e->d_name);
-        int fd = open(full, O_RDWR | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-        struct stat st;
-        struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-        if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-            fcntl(fd, F_SETLK, &lock) == 0)
-            unlink(full);
-        if (fd >= 0) close(fd);
-        free(full);
-    }
-    closedir(d);
+struct sweep {
+    const char *dir;
+    long self;
+};
+
+static void remove_if_stale(void *ctx, const char *name) {
+    const struct sweep *w = ctx;
+    long pid = temporary_pid(name);
+    if (pid == 0 || pid == w->self || nd__os_process_alive(pid)) return;
+    size_t size = strlen(w->dir) + strlen(name) + 2;
+    char *full = malloc(size);
+    if (!full) return;
+    snprintf(full, size, "%s/%s", w->dir, name);
+    nd__os_remove_unheld(full);
+    free(full);
 }
 
-/* A new file beside path, opened for writing and locked; its name in
- * *tmp (malloc'd, NULL when even that failed). */
+/* Removes the stale temporaries of dir: best effort, errors ignored. */
+static void remove_stale_temporaries(const char *dir) {
+    struct sweep w = {dir, nd__os_pid()};
+    nd__os_list(dir, remove_if_stale, &w);
+}
+
+/* A new file beside path, opened for writing and held; its name in *tmp
+ * (malloc'd, NULL when even that failed). */
 static int create_temporary(const char *path, char **tmp) {
     static unsigned counter;
     size_t size = strlen(path) + 64;
@@ -86,15 +90,9 @@ static int create_temporary(const char *path, char **tmp) {
         return -1;
     }
     for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(*tmp, size, "%s" TMP_MARK "%ld.%u", path, (long)getpid(), counter++);
-        int fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd >= 0) {
-            /* without locks (some network file systems) the PID still
-             * guards it on this machine */
-            struct flock lock = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-            (void)fcntl(fd, F_SETLK, &lock);
-            return fd;
-        }
+        snprintf(*tmp, size, "%s" TMP_MARK "%ld.%u", path, nd__os_pid(), counter++);
+        int fd = nd__os_create_locked(*tmp);
+        if (fd >= 0) return fd;
         if (errno != EEXIST) return -1;
     }
     return -1;
@@ -105,11 +103,7 @@ static int create_temporary(const char *path, char **tmp) {
 static void sync_directory(const char *path) {
     char *dir = folder_of(path);
     if (!dir) return;
-    int fd = open(dir, O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+    nd__os_sync_folder(dir);
     free(dir);
 }
 
@@ -127,15 +121,12 @@ int nd_write_file_atomic(const char *path, nd_write_fn write, void *ctx, nd_erro
                             strerror(e));
     }
     int e = write(fd, ctx);
-    if (!e && fsync(fd) != 0) e = errno;
+    if (!e) e = nd__os_sync(fd);
     if (close(fd) != 0 && !e) e = errno;
     const char *what = "write";
-    if (!e && rename(tmp, path) != 0) {
-        e = errno;
-        what = "rename";
-    }
+    if (!e && (e = nd__os_replace(tmp, path)) != 0) what = "rename";
     if (e) {
-        unlink(tmp);
+        remove(tmp);
         free(tmp);
         return nd_error_set(err, "%s: cannot %s the temporary file: %s", path, what,
                             strerror(e));
@@ -146,19 +137,18 @@ int nd_write_file_atomic(const char *path, nd_write_fn write, void *ctx, nd_erro
 }
 
 int nd__open_regular(const char *path, int *fd, uint64_t *size, nd_error *err) {
-    /* O_NONBLOCK: opening a FIFO with no writer would wait for one */
-    *fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    *fd = nd__os_open_read(path);
     if (*fd < 0) return nd_error_set(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    int rc = ND_OK, flags;
+    int rc = ND_OK, e;
     if (fstat(*fd, &st) != 0)
         rc = nd_error_set(err, "%s: cannot read: %s", path, strerror(errno));
     else if (S_ISDIR(st.st_mode))
         rc = nd_error_set(err, "%s: cannot read: %s", path, strerror(EISDIR));
     else if (!S_ISREG(st.st_mode))
         rc = nd_error_set(err, "%s: not a regular file", path);
-    else if ((flags = fcntl(*fd, F_GETFL)) < 0 || fcntl(*fd, F_SETFL, flags & ~O_NONBLOCK) != 0)
-        rc = nd_error_set(err, "%s: cannot read: %s", path, strerror(errno));
+    else if ((e = nd__os_set_blocking(*fd)) != 0)
+        rc = nd_error_set(err, "%s: cannot read: %s", path, strerror(e));
     if (rc) {
         close(*fd);
         *fd = -1;
@@ -171,7 +161,7 @@ int nd__open_regular(const char *path, int *fd, uint64_t *size, nd_error *err) {
 int nd_write_all(int fd, const void *bytes, size_t n) {
     const unsigned char *p = bytes;
     while (n > 0) {
-        ssize_t k = write(fd, p, n);
+        ssize_t k = write(fd, p, n < ND_IO_CHUNK ? n : ND_IO_CHUNK);
         if (k < 0 && errno == EINTR) continue;
         if (k < 0) return errno;
         if (k == 0) return EIO;

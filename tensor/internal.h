@@ -19,6 +19,33 @@ void nd__release(void *p, size_t bytes);
  * FIFOs are refused (without waiting on a FIFO's writer). Messages start
  * with the path; on ND_ERR nothing is left open. (tensor/file.c) */
 int nd__open_regular(const char *path, int *fd, uint64_t *size, nd_error *err);
+/* The most bytes one read() or write() is asked for: Windows counts them
+ * in an int. */
+#define ND_IO_CHUNK ((size_t)1 << 30)
+
+/* What the library asks of the operating system, one file per system
+ * (tensor/os_posix.c, tensor/os_windows.c). Files are binary; calls that
+ * fail return -1 (open) or an errno value and leave errno set. */
+/* Read-only, without waiting on a FIFO's writer; then blocking again. */
+int nd__os_open_read(const char *path);
+int nd__os_set_blocking(int fd);
+/* A new file (fails if path exists), held so that nd__os_remove_unheld
+ * from another process leaves it alone while this one has it open. */
+int nd__os_create_locked(const char *path);
+/* fd's bytes on the disk, not only in the system's cache. */
+int nd__os_sync(int fd);
+/* from renamed over to, in one step. */
+int nd__os_replace(const char *from, const char *to);
+/* Makes a rename in dir last (best effort). */
+void nd__os_sync_folder(const char *dir);
+long nd__os_pid(void);
+bool nd__os_process_alive(long pid);
+/* Removes path if it is a regular file that no process holds. */
+void nd__os_remove_unheld(const char *path);
+/* fn(ctx, name) for each entry of dir; nothing if dir cannot be read. */
+void nd__os_list(const char *dir, void (*fn)(void *ctx, const char *name), void *ctx);
+/* CPUs online, in 1..4096. */
+int nd__os_cpu_count(void);
 
 /* A new contiguous tensor with uninitialised data. */
 nd_tensor *nd__new(const int64_t *shape, int ndim, const char *op);

@@ -7,7 +7,11 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#include <io.h>
+#else
 #include <unistd.h>
+#endif
 
 #include "internal.h"
 #include "json.h"
@@ -415,7 +419,7 @@ static int check_layout(reader *r, header *h) {
 static int read_exact(reader *r, int fd, void *p, size_t n) {
     unsigned char *b = p;
     while (n > 0) {
-        ssize_t k = read(fd, b, n);
+        ssize_t k = read(fd, b, n < ND_IO_CHUNK ? n : ND_IO_CHUNK);
         if (k < 0 && errno == EINTR) continue;
         if (k < 0) return bad(r, "cannot read: %s", strerror(errno));
         if (k == 0) return bad(r, "the file ended early (did it change while being read?)");

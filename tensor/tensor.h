@@ -38,7 +38,12 @@ extern "C" {
 #else
 #define ND_NORETURN _Noreturn
 #endif
-#if defined(__GNUC__) || defined(__clang__)
+#if defined(__MINGW32__)
+/* MinGW: the messages go through its C99 printf (%zu, %lld), which
+ * __USE_MINGW_ANSI_STDIO selects, not Microsoft's. */
+#define ND_PRINTF(fmt_index, first_arg)                                        \
+    __attribute__((format(gnu_printf, fmt_index, first_arg)))
+#elif defined(__GNUC__) || defined(__clang__)
 #define ND_PRINTF(fmt_index, first_arg)                                        \
     __attribute__((format(printf, fmt_index, first_arg)))
 #else

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -93,6 +92,7 @@ static void stop_workers(void) {
     pool.stopping = false;
 }
 
+#ifndef _WIN32
 /* A forked child inherits the pool's memory but not its threads. */
 static void after_fork_in_child(void) {
     pthread_mutex_init(&pool.lock, NULL);
@@ -101,6 +101,7 @@ static void after_fork_in_child(void) {
     pool.nworkers = 0;
     pool.stopping = false;
 }
+#endif
 
 static int default_threads(void) {
     const char *env = getenv("ND_THREADS");
@@ -109,8 +110,8 @@ static int default_threads(void) {
         long v = strtol(env, &end, 10);
         if (*end == '\0' && v >= 1 && v <= MAX_THREADS) return (int)v;
     }
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    n = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : n;
+    long n = nd__os_cpu_count();
+    n = n > MAX_THREADS ? MAX_THREADS : n;
     if (env && *env)
         fprintf(stderr, "nanodiff: ND_THREADS='%s' is not a whole number in 1..%d; "
                 "using %ld\n", env, MAX_THREADS, n);
@@ -134,7 +135,9 @@ void nd_set_num_threads(int n) {
 static void start_workers(int n) {
     if (!registered) {
         atexit(stop_workers);
+#ifndef _WIN32
         pthread_atfork(NULL, NULL, after_fork_in_child);
+#endif
         registered = true;
     }
     pthread_mutex_lock(&pool.lock);

@@ -2,9 +2,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <unistd.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef _WIN32
+#include <direct.h>
+#include <io.h>
+#include <sys/locking.h>
+#else
+#include <unistd.h>
+#endif
 
 #include "cli.h"
 
@@ -31,7 +37,12 @@ int cli_mkdir(const char *dir, nd_error *err) {
         if (S_ISDIR(st.st_mode)) return ND_OK;
         return nd_error_set(err, "%s is a file, not a folder", dir);
     }
-    if (mkdir(dir, 0777) != 0)
+#ifdef _WIN32
+    int made = _mkdir(dir);
+#else
+    int made = mkdir(dir, 0777);
+#endif
+    if (made != 0)
         return nd_error_set(err, "cannot make the folder %s: %s", dir, strerror(errno));
     return ND_OK;
 }
@@ -56,6 +67,10 @@ void cli_default_dir(const char *ckpt, const char *out, char *dir, size_t size) 
     }
     snprintf(dir, size, "%s", ckpt);
     char *slash = strrchr(dir, '/');
+#ifdef _WIN32
+    char *back = strrchr(dir, '\\');
+    if (back && (!slash || back > slash)) slash = back;
+#endif
     if (slash)
         *slash = 0;
     else
@@ -65,11 +80,20 @@ void cli_default_dir(const char *ckpt, const char *out, char *dir, size_t size) 
 int cli_lock_run(const char *dir, int *fd, nd_error *err) {
     char path[1100];
     if (cli_path(path, sizeof path, dir, ".lock", err) != ND_OK) return ND_ERR;
+#ifdef _WIN32
+    *fd = _open(path, _O_RDWR | _O_CREAT | _O_BINARY | _O_NOINHERIT, _S_IREAD | _S_IWRITE);
+#else
     *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+#endif
     if (*fd < 0) return nd_error_set(err, "%s: %s", path, strerror(errno));
-    /* an fcntl lock: the system drops it when the process ends, however */
+    /* a lock that the system drops when the process ends, however */
+#ifdef _WIN32
+    int locked = _locking(*fd, _LK_NBLCK, 1);
+#else
     struct flock l = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-    if (fcntl(*fd, F_SETLK, &l) != 0) {
+    int locked = fcntl(*fd, F_SETLK, &l);
+#endif
+    if (locked != 0) {
         int e = errno;
         close(*fd);
         *fd = -1;

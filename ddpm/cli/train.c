@@ -30,13 +30,46 @@ static const cli_command_help help = {
 static volatile sig_atomic_t stop_signal = 0;
 static void on_signal(int sig) { stop_signal = sig; }
 
+/* Ctrl+C (SIGINT) or kill (SIGTERM) ends the run at the next step, with
+ * a checkpoint. */
+#ifdef _WIN32
+/* The C runtime raises SIGINT on Ctrl+C and has signal() alone; it puts
+ * the default back once the handler runs, so a second Ctrl+C ends the
+ * process at once. */
+static void (*old_int)(int), (*old_term)(int);
+static void catch_signals(void) {
+    old_int = signal(SIGINT, on_signal);
+    old_term = signal(SIGTERM, on_signal);
+}
+static void restore_signals(void) {
+    signal(SIGINT, old_int);
+    signal(SIGTERM, old_term);
+}
+#else
+static struct sigaction old_int, old_term;
+static void catch_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+}
+static void restore_signals(void) {
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+}
+#endif
+
 #define CSV_HEADER "step,loss,grad_norm,lr\n"
 
 /* loss.csv cut back to the lines of steps 1..upto, which the checkpoint
  * holds (a killed run may have logged more), and read into log; then
- * opened to append. A missing log starts afresh. */
+ * opened to append. A missing log starts afresh. Binary mode: the same
+ * bytes on every system (Windows' text mode would write CRLF and make
+ * ftell's offsets unusable for the cut). */
 static FILE *csv_open(const char *path, int64_t upto, cli_loss_log *log, nd_error *err) {
-    FILE *f = upto > 0 ? fopen(path, "r") : NULL;
+    FILE *f = upto > 0 ? fopen(path, "rb") : NULL;
     long keep = 0;
     if (f) {
         char line[256];
@@ -61,7 +94,7 @@ static FILE *csv_open(const char *path, int64_t upto, cli_loss_log *log, nd_erro
             return NULL;
         }
     }
-    f = fopen(path, keep ? "a" : "w");
+    f = fopen(path, keep ? "ab" : "wb");
     if (!f) {
         nd_error_set(err, "%s: %s", path, strerror(errno));
         return NULL;
@@ -389,12 +422,7 @@ int cli_train(int argc, char **argv) {
     if (a.resume) printf("from step %lld\n", (long long)tr->step);
     fflush(stdout);
 
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    catch_signals();
 
     cli_progress p;
     cli_progress_begin(&p, stderr, tr->step, s.steps);
@@ -433,8 +461,7 @@ int cli_train(int argc, char **argv) {
         }
     }
     cli_progress_end(&p);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    restore_signals();
     if (rc == ND_OK && stop_signal) {
         printf("stopped by %s at step %lld of %lld; the checkpoint is written. Go on with:\n"
                "  nanodiff train --resume --out %s\n",
