@@ -82,6 +82,7 @@ static nd_record *append(const nd_op_event *e, const nd_tensor *const *saved,
     }
     r->ev.in = (const nd_tensor *const *)r->ins;
     r->out = e->out;
+    if (tape_records == 0) next_id = 1; /* a new tape counts from #1 */
     r->id = next_id++;
     r->bytes = bytes;
     r->next = NULL;

@@ -138,7 +138,10 @@ int nd_write_file_atomic(const char *path, nd_write_fn write, void *ctx, nd_erro
 
 int nd__open_regular(const char *path, int *fd, uint64_t *size, nd_error *err) {
     *fd = nd__os_open_read(path);
-    if (*fd < 0) return nd_error_set(err, "%s: cannot open: %s", path, strerror(errno));
+    /* (Windows cannot open a folder: EISDIR comes from here there) */
+    if (*fd < 0)
+        return nd_error_set(err, "%s: cannot %s: %s", path, errno == EISDIR ? "read" : "open",
+                            strerror(errno));
     struct stat st;
     int rc = ND_OK, e;
     if (fstat(*fd, &st) != 0)

@@ -72,7 +72,10 @@ static int errno_of(DWORD e) {
  * disk (what fsync of the folder does on POSIX). */
 int nd__os_replace(const char *from, const char *to) {
     if (MoveFileExA(from, to, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) return 0;
-    return errno_of(GetLastError());
+    DWORD e = GetLastError(), attr = GetFileAttributesA(to);
+    /* over a folder: "Access is denied" would not say why */
+    if (attr != INVALID_FILE_ATTRIBUTES && (attr & FILE_ATTRIBUTE_DIRECTORY)) return EISDIR;
+    return errno_of(e);
 }
 
 void nd__os_sync_folder(const char *dir) { (void)dir; }

@@ -6,13 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
-static char dir[64];
+static char dir[300];
 static char paths[8][600];
 static char names[4096];
 
 void td_make_dir(void) {
-    snprintf(dir, sizeof dir, "/tmp/nd-data-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    t_dir_make(dir, sizeof dir, "nd-data");
 }
 
 const char *td_dir(void) { return dir; }

@@ -110,7 +110,7 @@ START_TEST(test_npy_failures) {
     const char *path = td_path("keep.npy");
     ck_assert_int_eq(nd_npy_save(path, nd_ones(ND_SHAPE(3)), &err), ND_OK);
     const char *sub = td_path("sub");
-    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    ck_assert_int_eq(t_mkdir(sub), 0);
     ck_assert_int_eq(nd_npy_save(sub, nd_ones(ND_SHAPE(3)), &err), ND_ERR);
     snprintf(want, sizeof want, "cannot rename the temporary file: %s", strerror(EISDIR));
     td_expect(&err, sub, want);

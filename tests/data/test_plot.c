@@ -413,6 +413,7 @@ START_TEST(test_quiver) {
     nd_tensor *at = nd_from_buffer((const float[]){0, 0, 0, 0, -2, -2}, ND_SHAPE(3, 2));
     nd_tensor *vec = nd_from_buffer((const float[]){0.5f, 0, 0, 0.5f, 1, 1}, ND_SHAPE(3, 2));
     nd_error err;
+    td_make_dir();
     const char *path = td_path("quiver.png");
     ck_assert_int_eq(nd_png_quiver(path, NULL, at, vec, 101, -1.0, 1.0, &err), ND_OK);
     plot_image p;
@@ -437,6 +438,7 @@ START_TEST(test_quiver) {
     free(p.img.pixels);
     nd_free(at);
     nd_free(vec);
+    td_remove_dir();
 }
 END_TEST
 

@@ -272,9 +272,8 @@ START_TEST(resumed_run_equals_an_uninterrupted_one) {
     ck_assert_int_eq(nd_schedule_linear(&s, 1000, 1e-4, 0.02, &err), ND_OK);
     nd_rng g = nd_rng_init(9, 2);
     nd_tensor *x0 = nd_clamp(nd_randn(&g, ND_SHAPE(2, 1, 8, 8)), -1, 1);
-    char dir[64], path[96];
-    snprintf(dir, sizeof dir, "/tmp/nd-ddpm-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char dir[300], path[340];
+    t_dir_make(dir, sizeof dir, "nd-ddpm");
     snprintf(path, sizeof path, "%s/run.safetensors", dir);
 
     nd_unet *whole_u;
@@ -299,7 +298,7 @@ START_TEST(resumed_run_equals_an_uninterrupted_one) {
     assert_same_training(whole, tr);
 
     /* a file that is not a checkpoint changes nothing */
-    char bad[96];
+    char bad[340];
     snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
     FILE *f = fopen(bad, "wb");
     ck_assert_ptr_nonnull(f);

@@ -11,8 +11,8 @@
 #include "helpers.h"
 #include "nn/nn.h"
 
-static char dir[64];
-static char paths[4][128];
+static char dir[300];
+static char paths[4][400];
 
 static const char *in_dir(const char *name) {
     static int k;
@@ -22,8 +22,7 @@ static const char *in_dir(const char *name) {
 }
 
 static void make_dir(void) {
-    snprintf(dir, sizeof dir, "/tmp/nd-checkpoint-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    t_dir_make(dir, sizeof dir, "nd-checkpoint");
 }
 
 static void remove_dir(const char *const *names, int n) {

@@ -74,11 +74,10 @@ END_TEST
 START_TEST(print_lists_the_tree) {
     nd_rng g = nd_rng_init(1, 0);
     nd_module *m = toy_new(&g);
-    char buf[1024] = {0};
-    FILE *f = fmemopen(buf, sizeof buf - 1, "w");
+    char buf[1024];
+    FILE *f = t_print_begin();
     nd_module_print(f, m);
-    fclose(f);
-    ck_assert_str_eq(buf, "Toy  (117 parameters)\n"
+    ck_assert_str_eq(t_print_end(f, buf, sizeof buf), "Toy  (117 parameters)\n"
                           "  scale [1]\n"
                           "  body: Sequential  (106 parameters)\n"
                           "    0: Linear  (16 parameters)\n"

@@ -4,7 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#ifdef _WIN32
+#include <direct.h>
+#include <fcntl.h>
+#include <io.h>
+#include <windows.h>
+#endif
 
 #include "tensor/internal.h"
 
@@ -117,6 +124,64 @@ char *t_dir_listing(const char *dir, char *out, size_t size) {
         free(names[i]);
     }
     return out;
+}
+
+FILE *t_print_begin(void) {
+#ifdef _WIN32
+    /* Microsoft's tmpfile() writes to the root of the drive, which a user
+     * may not; this one goes where the system keeps temporaries and is
+     * deleted when closed. */
+    char tmp[MAX_PATH + 1], name[MAX_PATH + 16];
+    DWORD n = GetTempPathA(sizeof tmp, tmp);
+    ck_assert_msg(n > 0 && n < sizeof tmp, "no temporary folder");
+    FILE *f = NULL;
+    for (int attempt = 0; !f && attempt < 100; attempt++) {
+        snprintf(name, sizeof name, "%snd-print-XXXXXX", tmp);
+        ck_assert_int_eq(_mktemp_s(name, strlen(name) + 1), 0);
+        int fd = _open(name, _O_CREAT | _O_EXCL | _O_RDWR | _O_BINARY | _O_TEMPORARY,
+                       _S_IREAD | _S_IWRITE);
+        if (fd >= 0) f = _fdopen(fd, "w+b");
+    }
+#else
+    FILE *f = tmpfile();
+#endif
+    ck_assert_ptr_nonnull(f);
+    return f;
+}
+
+const char *t_print_end(FILE *f, char *buf, size_t size) {
+    rewind(f);
+    size_t n = fread(buf, 1, size - 1, f);
+    buf[n] = 0;
+    ck_assert_int_eq(fclose(f), 0);
+    return buf;
+}
+
+void t_dir_make(char *dir, size_t size, const char *prefix) {
+#ifdef _WIN32
+    char tmp[MAX_PATH + 1];
+    DWORD n = GetTempPathA(sizeof tmp, tmp);
+    ck_assert_msg(n > 0 && n < sizeof tmp, "no temporary folder");
+    for (int attempt = 0; attempt < 100; attempt++) {
+        ck_assert_int_lt(snprintf(dir, size, "%s%s-XXXXXX", tmp, prefix), (int)size);
+        ck_assert_int_eq(_mktemp_s(dir, strlen(dir) + 1), 0);
+        if (_mkdir(dir) == 0) return;
+    }
+    ck_abort_msg("cannot make a folder in %s", tmp);
+#else
+    const char *tmp = getenv("TMPDIR");
+    ck_assert_int_lt(snprintf(dir, size, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix),
+                     (int)size);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+#endif
+}
+
+int t_mkdir(const char *path) {
+#ifdef _WIN32
+    return _mkdir(path);
+#else
+    return mkdir(path, 0755);
+#endif
 }
 
 void t_dir_remove(const char *dir) {

@@ -76,6 +76,15 @@ TCase *t_random_tcase(const t_random *r, const TTest *test);
 /* Folders of test files: the names in dir, sorted and joined by spaces
  * ("a.st b.st"), and dir removed with the files in it. */
 char *t_dir_listing(const char *dir, char *out, size_t size);
+/* What a printing function writes: t_print_begin gives the stream to
+ * pass it, t_print_end the text (in buf, at most size - 1 bytes). */
+FILE *t_print_begin(void);
+const char *t_print_end(FILE *f, char *buf, size_t size);
+/* A new empty folder in the system's temporary folder, named
+ * PREFIX-XXXXXX; its path in dir (at least 260 bytes). */
+void t_dir_make(char *dir, size_t size, const char *prefix);
+/* mkdir(path) in the system's own form (Windows takes no mode). */
+int t_mkdir(const char *path);
 void t_dir_remove(const char *dir);
 /* The kernel sets this CPU can run, the scalar twins first; returns how
  * many (at most 3). */

@@ -9,17 +9,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef _WIN32
+#include <io.h>
+#else
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
 
 #include "data/data.h"
 #include "helpers.h"
 
-static char dir[64];
+static char dir[300];
 
 static void make_dir(void) {
-    snprintf(dir, sizeof dir, "/tmp/nd_file_XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    t_dir_make(dir, sizeof dir, "nd_file");
 }
 
 static char *in_dir(char *buf, size_t size, const char *name) {
@@ -58,6 +61,20 @@ static int write_block(int fd, void *ctx) {
     return 0;
 }
 
+static void assert_block(const char *path, unsigned char value, long size) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    long n = 0;
+    int c;
+    while ((c = fgetc(f)) != EOF) {
+        ck_assert_int_eq(c, value);
+        n++;
+    }
+    fclose(f);
+    ck_assert_int_eq(n, size);
+}
+
+#ifndef _WIN32 /* writers in other processes, with fork; Windows below */
 /* Half the block, then a byte to the pipe in ctx[0], then waits for a
  * byte on ctx[1] (or forever) before the rest. */
 static int write_and_wait(int fd, void *ctx) {
@@ -89,19 +106,6 @@ static pid_t start_writer(const char *path, int go) {
     close(ready[0]);
     close(ready[1]);
     return pid;
-}
-
-static void assert_block(const char *path, unsigned char value, long size) {
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    long n = 0;
-    int c;
-    while ((c = fgetc(f)) != EOF) {
-        ck_assert_int_eq(c, value);
-        n++;
-    }
-    fclose(f);
-    ck_assert_int_eq(n, size);
 }
 
 START_TEST(killed_writers_leave_temporaries_the_next_save_removes) {
@@ -247,11 +251,71 @@ START_TEST(readers_refuse_what_is_not_a_regular_file) {
 }
 END_TEST
 
+#else
+/* Windows: a writer holds its temporary open, which bars deleting it; a
+ * temporary of a process that is gone and that no one holds goes at the
+ * next save. 99999999 is never a Windows PID (they are multiples of 4). */
+START_TEST(stale_temporaries_go_held_ones_stay) {
+    make_dir();
+    char path[600], stale[600], held[600], decoy[600], files[1024];
+    int temps;
+    unsigned char one = 1, two = 2;
+    in_dir(path, sizeof path, "checkpoint.safetensors");
+    ck_assert_int_eq(nd_write_file_atomic(path, write_block, &one, NULL), ND_OK);
+    ck_assert_int_eq(nd_write_file_atomic(path, write_block, &two, NULL), ND_OK);
+    assert_block(path, 2, 65536); /* the second save replaced the first */
+    FILE *f = fopen(in_dir(decoy, sizeof decoy, "decoy.nanodiff-tmp.12x.0"), "wb");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    f = fopen(in_dir(stale, sizeof stale, "checkpoint.safetensors.nanodiff-tmp.99999999.0"), "wb");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    int fd = _open(in_dir(held, sizeof held, "loss.csv.nanodiff-tmp.99999999.1"),
+                   _O_CREAT | _O_RDWR | _O_BINARY, _S_IREAD | _S_IWRITE);
+    ck_assert_int_ge(fd, 0);
+    listing(files, sizeof files, &temps);
+    ck_assert_int_eq(temps, 2);
+    ck_assert_int_eq(nd_write_file_atomic(path, write_block, &one, NULL), ND_OK);
+    ck_assert_str_eq(listing(files, sizeof files, &temps),
+                     "checkpoint.safetensors decoy.nanodiff-tmp.12x.0");
+    ck_assert_int_eq(temps, 1); /* the held one */
+    ck_assert_int_eq(_close(fd), 0);
+    ck_assert_int_eq(nd_write_file_atomic(path, write_block, &two, NULL), ND_OK);
+    listing(files, sizeof files, &temps);
+    ck_assert_int_eq(temps, 0);
+    assert_block(path, 2, 65536);
+    remove_dir();
+}
+END_TEST
+
+/* A folder or a device is refused, with the reason. */
+START_TEST(readers_refuse_what_is_not_a_regular_file) {
+    make_dir();
+    char want[700];
+    nd_error err;
+    nd_safetensors st;
+    nd_tensor *t = NULL;
+    ck_assert_int_eq(nd_safetensors_load("NUL", &st, &err), ND_ERR);
+    ck_assert_str_eq(err.message, "NUL: not a regular file");
+    ck_assert_int_eq(nd_npy_load("NUL", &t, &err), ND_ERR);
+    ck_assert_ptr_null(t);
+    ck_assert_int_eq(nd_safetensors_load(dir, &st, &err), ND_ERR);
+    snprintf(want, sizeof want, "%s: cannot read: %s", dir, strerror(EISDIR));
+    ck_assert_str_eq(err.message, want);
+    remove_dir();
+}
+END_TEST
+#endif
+
 TCase *tcase_file(void) {
     TCase *tc = nd_test_case("file");
+#ifndef _WIN32
     tcase_add_test(tc, killed_writers_leave_temporaries_the_next_save_removes);
     tcase_add_test(tc, a_live_writer_keeps_its_temporary);
     tcase_add_test(tc, a_locked_temporary_stays);
+#else
+    tcase_add_test(tc, stale_temporaries_go_held_ones_stay);
+#endif
     tcase_add_test(tc, readers_refuse_what_is_not_a_regular_file);
     return tc;
 }
