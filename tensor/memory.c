@@ -7,11 +7,33 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#include <malloc.h>
+#endif
 
 #include "internal.h"
 
 /* Storage is aligned for the widest vector loads the kernels use. */
 #define ND_ALIGN 64
+
+/* Microsoft's C runtime has no aligned_alloc, and what its _aligned_malloc
+ * returns must go back through _aligned_free. size is a multiple of
+ * ND_ALIGN, as aligned_alloc asks. */
+static void *os_alloc(size_t size) {
+#ifdef _WIN32
+    return _aligned_malloc(size, ND_ALIGN);
+#else
+    return aligned_alloc(ND_ALIGN, size);
+#endif
+}
+
+static void os_free(void *p) {
+#ifdef _WIN32
+    _aligned_free(p);
+#else
+    free(p);
+#endif
+}
 
 /* Blocks from 64 KiB up are kept for reuse instead of going back to the
  * system: a training step frees and allocates the same sizes every time,
@@ -39,7 +61,7 @@ void nd_mem_reset_peak(void) { peak_bytes = live_bytes; }
 
 void nd_mem_trim(void) {
     pthread_mutex_lock(&lock);
-    for (int i = 0; i < ncached; i++) free(cache[i].p);
+    for (int i = 0; i < ncached; i++) os_free(cache[i].p);
     ncached = 0;
     cached_bytes = 0;
     pthread_mutex_unlock(&lock);
@@ -68,10 +90,10 @@ void *nd__alloc(size_t bytes, const char *op) {
                 break;
             }
     pthread_mutex_unlock(&lock);
-    if (!p) p = aligned_alloc(ND_ALIGN, size);
+    if (!p) p = os_alloc(size);
     if (!p) {
         nd_mem_trim();
-        p = aligned_alloc(ND_ALIGN, size);
+        p = os_alloc(size);
     }
     if (!p) nd_fatal(op, "out of memory allocating %zu bytes", bytes);
     pthread_mutex_lock(&lock);
@@ -89,7 +111,7 @@ void nd__release(void *p, size_t bytes) {
     if (size >= CACHE_MIN_BYTES && size <= CACHE_MAX_BYTES) {
         /* Make room: the oldest blocks go first. */
         while (ncached > 0 && (ncached == CACHE_SLOTS || cached_bytes + size > CACHE_MAX_BYTES)) {
-            free(cache[0].p);
+            os_free(cache[0].p);
             cached_bytes -= cache[0].size;
             memmove(cache, cache + 1, (size_t)(--ncached) * sizeof cache[0]);
         }
@@ -99,7 +121,7 @@ void nd__release(void *p, size_t bytes) {
         p = NULL;
     }
     pthread_mutex_unlock(&lock);
-    free(p);
+    os_free(p);
 }
 
 void *nd_alloc(size_t bytes) { return nd__alloc(bytes, "alloc"); }
