@@ -1,9 +1,11 @@
-/* Memory: a counting allocator, storage reference counts, and scopes.
+/* Memory: a counting allocator over a pool of reusable blocks, storage
+ * reference counts, and scopes.
  *
  * Two lifetimes (DESIGN principle 4): tensors created outside any scope
  * live until nd_free; tensors created inside a scope are released together
  * when it ends, so one call frees everything a step allocated. */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,8 @@
 
 /* Storage is aligned for the widest vector loads the kernels use. */
 #define ND_ALIGN 64
+
+/* ---- the system's memory ----------------------------------------------- */
 
 /* Microsoft's C runtime has no aligned_alloc, and what its _aligned_malloc
  * returns must go back through _aligned_free. size is a multiple of
@@ -35,93 +39,267 @@ static void os_free(void *p) {
 #endif
 }
 
-/* Blocks from 64 KiB up are kept for reuse instead of going back to the
- * system: a training step frees and allocates the same sizes every time,
- * and fresh pages cost a page fault each. Enough slots for every block of
- * a step (a guided sampling step, two UNet passes, frees more than 256):
- * too few, with the oldest evicted first, and every block comes fresh from
- * the system. Figures: docs/PERFORMANCE.md, "Memory". Cached bytes are
- * not live bytes; nd_mem_trim gives them back. */
-#define CACHE_MIN_BYTES ((size_t)1 << 16)
-#define CACHE_MAX_BYTES ((size_t)1 << 30)
-#define CACHE_SLOTS 4096
+/* ---- AddressSanitizer -------------------------------------------------- */
+
+/* The pool hands out parts of larger blocks, which AddressSanitizer does
+ * not see: it is told instead that the free parts and the headers between
+ * blocks are out of bounds, so that an access past a tensor's end or after
+ * its release is still reported. The pool's own code, which reads the
+ * headers, is left unchecked. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ND_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ND_ASAN 1
+#endif
+#endif
+#ifdef ND_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#define POOL_CODE __attribute__((no_sanitize_address))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#define POOL_CODE
+#endif
+
+/* ---- the pool ---------------------------------------------------------- */
+
+/* Blocks of a page and more come from a pool rather than from the system
+ * one by one: a step frees and allocates the same sizes every time, and
+ * fresh pages cost a page fault each. The pool takes chunks from the
+ * system and carves them into blocks, first fit in address order (chunks
+ * in the order they were made), splitting a larger free block and merging
+ * a freed one with its free neighbours. Freed space thus serves any later
+ * size, so the pool grows to about the most bytes ever live at once, not
+ * to the sum of each size's own peak; and a loop that repeats the same
+ * allocations finds the same places and asks the system for nothing
+ * (which best fit did not: it placed a UNet step anew each time).
+ * Smaller blocks (tensor objects, records) are left to the C library.
+ * Free bytes are kept up to a cap; beyond it a chunk that becomes wholly
+ * free goes back to the system, and nd_mem_trim returns every such chunk.
+ * Figures: docs/PERFORMANCE.md, "Memory". */
+#define POOL_MIN_BYTES ((size_t)4096)
+#define POOL_MAX_BYTES ((size_t)1 << 30)
+/* A new chunk holds at least half of what the pool holds already: few
+ * chunks, and those made early (and first searched) small. */
+#define CHUNK_MIN_BYTES ((size_t)2 << 20)
+#define HEADER ND_ALIGN /* ahead of each chunk and of each block in it */
+
+typedef struct pool_chunk pool_chunk;
+typedef struct pool_block pool_block;
+
+struct pool_block {
+    size_t size;      /* header included: the next block starts this far on */
+    pool_block *prev; /* the block before it in its chunk, NULL for the first */
+    pool_chunk *chunk;
+    pool_block *next_free, *prev_free; /* the free list, while free */
+    bool free;
+};
+
+struct pool_chunk {
+    size_t size;  /* as obtained from the system */
+    uint64_t age; /* how many chunks were made before it */
+    pool_chunk *next, *prev;
+};
+
+_Static_assert(sizeof(pool_block) <= HEADER && sizeof(pool_chunk) <= HEADER,
+               "a header fits ahead of ND_ALIGN-aligned data");
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static size_t live_bytes, peak_bytes, cached_bytes;
-static struct {
-    void *p;
-    size_t size;
-} cache[CACHE_SLOTS];
-static int ncached;
+static size_t live_bytes, peak_bytes;
+static size_t cached_bytes; /* the sizes of the free blocks, headers included */
+static size_t pool_bytes;   /* the sizes of the chunks */
+static size_t cache_limit = (size_t)1 << 30;
+static pool_chunk *chunks; /* the newest first */
+static uint64_t chunks_made;
+static pool_block *free_list;
 
 size_t nd_mem_live(void) { return live_bytes; }
 size_t nd_mem_peak(void) { return peak_bytes; }
 size_t nd_mem_cached(void) { return cached_bytes; }
 void nd_mem_reset_peak(void) { peak_bytes = live_bytes; }
 
+static size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+static bool pooled(size_t bytes) { return bytes >= POOL_MIN_BYTES && bytes <= POOL_MAX_BYTES; }
+
+POOL_CODE static pool_block *first_block(pool_chunk *c) {
+    return (pool_block *)((char *)c + HEADER);
+}
+
+POOL_CODE static pool_block *next_block(const pool_block *b) {
+    char *end = (char *)b->chunk + b->chunk->size, *next = (char *)b + b->size;
+    return next < end ? (pool_block *)next : NULL;
+}
+
+POOL_CODE static void free_list_add(pool_block *b) {
+    b->free = true;
+    b->prev_free = NULL;
+    b->next_free = free_list;
+    if (free_list) free_list->prev_free = b;
+    free_list = b;
+    cached_bytes += b->size;
+}
+
+POOL_CODE static void free_list_remove(pool_block *b) {
+    if (b->prev_free) b->prev_free->next_free = b->next_free;
+    else free_list = b->next_free;
+    if (b->next_free) b->next_free->prev_free = b->prev_free;
+    b->free = false;
+    cached_bytes -= b->size;
+}
+
+/* Gives c back to the system if it is one free block. */
+POOL_CODE static void release_if_empty(pool_chunk *c) {
+    pool_block *b = first_block(c);
+    if (!b->free || b->size != c->size - HEADER) return;
+    free_list_remove(b);
+    if (c->prev) c->prev->next = c->next;
+    else chunks = c->next;
+    if (c->next) c->next->prev = c->prev;
+    pool_bytes -= c->size;
+    UNPOISON(c, c->size);
+    os_free(c);
+}
+
+/* Wholly free chunks go back, the newest (largest) first, until at most
+ * keep free bytes are left or none is wholly free. */
+POOL_CODE static void release_empty_chunks(size_t keep) {
+    for (pool_chunk *c = chunks, *next; c && cached_bytes > keep; c = next) {
+        next = c->next;
+        release_if_empty(c);
+    }
+}
+
+/* A chunk whose one free block holds need bytes; NULL if the system has
+ * no memory even after the free chunks went back. */
+POOL_CODE static pool_block *new_chunk(size_t need) {
+    size_t size = round_up(HEADER + need, POOL_MIN_BYTES);
+    if (size < CHUNK_MIN_BYTES) size = CHUNK_MIN_BYTES;
+    if (size < pool_bytes / 2) size = round_up(pool_bytes / 2, POOL_MIN_BYTES);
+    pool_chunk *c = os_alloc(size);
+    if (!c) {
+        release_empty_chunks(0);
+        size = round_up(HEADER + need, POOL_MIN_BYTES);
+        c = os_alloc(size);
+    }
+    if (!c) return NULL;
+    /* the chunk's own header stays readable: LeakSanitizer finds the
+     * chunks through it, and skips poisoned memory */
+    POISON((char *)c + HEADER, size - HEADER);
+    c->size = size;
+    c->age = chunks_made++;
+    c->prev = NULL;
+    c->next = chunks;
+    if (chunks) chunks->prev = c;
+    chunks = c;
+    pool_bytes += size;
+    pool_block *b = first_block(c);
+    b->size = size - HEADER;
+    b->prev = NULL;
+    b->chunk = c;
+    free_list_add(b);
+    return b;
+}
+
+/* a lies before b: in an older chunk, or lower in the same one */
+POOL_CODE static bool before(const pool_block *a, const pool_block *b) {
+    if (a->chunk != b->chunk) return a->chunk->age < b->chunk->age;
+    return a < b;
+}
+
+/* The first free block that holds need bytes, header included, and what
+ * it holds beyond them split off as a free block of its own. */
+POOL_CODE static void *pool_alloc(size_t need) {
+    pool_block *fit = NULL;
+    for (pool_block *b = free_list; b; b = b->next_free)
+        if (b->size >= need && (!fit || before(b, fit))) fit = b;
+    if (!fit) fit = new_chunk(need);
+    if (!fit) return NULL;
+    free_list_remove(fit);
+    if (fit->size - need >= HEADER + ND_ALIGN) {
+        pool_block *rest = (pool_block *)((char *)fit + need);
+        pool_block *after = next_block(fit);
+        rest->size = fit->size - need;
+        rest->prev = fit;
+        rest->chunk = fit->chunk;
+        if (after) after->prev = rest;
+        fit->size = need;
+        free_list_add(rest);
+    }
+    return (char *)fit + HEADER;
+}
+
+POOL_CODE static void pool_free(void *p) {
+    pool_block *b = (pool_block *)((char *)p - HEADER);
+    pool_block *next = next_block(b);
+    if (next && next->free) {
+        free_list_remove(next);
+        b->size += next->size;
+        next = next_block(b);
+        if (next) next->prev = b;
+    }
+    if (b->prev && b->prev->free) {
+        pool_block *prev = b->prev;
+        free_list_remove(prev);
+        prev->size += b->size;
+        if (next) next->prev = prev;
+        b = prev;
+    }
+    free_list_add(b);
+    if (cached_bytes > cache_limit) release_if_empty(b->chunk);
+}
+
 void nd_mem_trim(void) {
     pthread_mutex_lock(&lock);
-    for (int i = 0; i < ncached; i++) os_free(cache[i].p);
-    ncached = 0;
-    cached_bytes = 0;
+    release_empty_chunks(0);
     pthread_mutex_unlock(&lock);
 }
 
-static size_t block_size(size_t bytes) {
-    size_t r = (bytes + ND_ALIGN - 1) / ND_ALIGN * ND_ALIGN;
-    /* Cached blocks in steps of 4 KiB below 1 MiB and of 64 KiB above, so
-     * that near sizes share blocks. */
-    if (r >= ((size_t)1 << 20)) r = (r + 0xffff) & ~(size_t)0xffff;
-    else if (r >= CACHE_MIN_BYTES) r = (r + 0xfff) & ~(size_t)0xfff;
-    return r ? r : ND_ALIGN;
+size_t nd_mem_set_cache_limit(size_t bytes) {
+    pthread_mutex_lock(&lock);
+    size_t old = cache_limit;
+    cache_limit = bytes;
+    release_empty_chunks(bytes);
+    pthread_mutex_unlock(&lock);
+    return old;
 }
 
 void *nd__alloc(size_t bytes, const char *op) {
     if (bytes > SIZE_MAX / 2) nd_fatal(op, "cannot allocate %zu bytes", bytes);
-    size_t size = block_size(bytes);
+    size_t size = round_up(bytes ? bytes : 1, ND_ALIGN);
+    bool pool = pooled(bytes);
     void *p = NULL;
-    pthread_mutex_lock(&lock);
-    if (size >= CACHE_MIN_BYTES)
-        for (int i = ncached - 1; i >= 0; i--)
-            if (cache[i].size == size) {
-                p = cache[i].p;
-                cached_bytes -= size;
-                cache[i] = cache[--ncached];
-                break;
-            }
-    pthread_mutex_unlock(&lock);
-    if (!p) p = os_alloc(size);
-    if (!p) {
-        nd_mem_trim();
+    if (!pool) {
         p = os_alloc(size);
+        if (!p) {
+            nd_mem_trim();
+            p = os_alloc(size);
+        }
     }
-    if (!p) nd_fatal(op, "out of memory allocating %zu bytes", bytes);
     pthread_mutex_lock(&lock);
-    live_bytes += bytes;
-    if (live_bytes > peak_bytes) peak_bytes = live_bytes;
+    if (pool) p = pool_alloc(HEADER + size);
+    if (p) {
+        live_bytes += bytes;
+        if (live_bytes > peak_bytes) peak_bytes = live_bytes;
+    }
     pthread_mutex_unlock(&lock);
+    if (!p) nd_fatal(op, "out of memory allocating %zu bytes", bytes);
+    if (pool) UNPOISON(p, bytes);
     return p;
 }
 
 void nd__release(void *p, size_t bytes) {
     if (!p) return;
-    size_t size = block_size(bytes);
+    bool pool = pooled(bytes);
+    if (pool) POISON(p, bytes);
     pthread_mutex_lock(&lock);
     live_bytes -= bytes;
-    if (size >= CACHE_MIN_BYTES && size <= CACHE_MAX_BYTES) {
-        /* Make room: the oldest blocks go first. */
-        while (ncached > 0 && (ncached == CACHE_SLOTS || cached_bytes + size > CACHE_MAX_BYTES)) {
-            os_free(cache[0].p);
-            cached_bytes -= cache[0].size;
-            memmove(cache, cache + 1, (size_t)(--ncached) * sizeof cache[0]);
-        }
-        cache[ncached].p = p;
-        cache[ncached++].size = size;
-        cached_bytes += size;
-        p = NULL;
-    }
+    if (pool) pool_free(p);
     pthread_mutex_unlock(&lock);
-    os_free(p);
+    if (!pool) os_free(p);
 }
 
 void *nd_alloc(size_t bytes) { return nd__alloc(bytes, "alloc"); }

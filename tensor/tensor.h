@@ -113,11 +113,15 @@ void *nd_alloc(size_t bytes);
 void nd_dealloc(void *p, size_t bytes);
 size_t nd_mem_peak(void);
 void nd_mem_reset_peak(void);
-/* Freed blocks of 64 KiB and more are kept (up to 1 GiB) and reused by
- * later allocations of the same size, sparing page faults; they are not
- * live bytes. nd_mem_trim returns them to the system. */
+/* Freed blocks of 4 KiB and more are kept in a pool and reused by later
+ * allocations of any size, sparing page faults; nd_mem_cached gives their
+ * bytes (they are not live bytes). nd_mem_trim returns to the system the
+ * pool's memory that holds no live block. nd_mem_set_cache_limit sets how
+ * many free bytes are kept at most (1 GiB unless set; free space in memory
+ * that also holds live blocks stays) and returns the former limit. */
 size_t nd_mem_cached(void);
 void nd_mem_trim(void);
+size_t nd_mem_set_cache_limit(size_t bytes);
 
 /* Drop the owner's reference: the tensor is destroyed once no retained
  * reference is left either. NULL is allowed. */
