@@ -1,8 +1,8 @@
 /* Whole DDPM steps on the `small` UNet: Algorithm 1's training step and
  * one step of Algorithm 2's sampling chain, in ms per step, in GFLOP/s of
- * the network's multiply-adds and as % of the FMA peak; and the resident
- * memory of a fresh process that trains, which the per-layer benches
- * cannot show. */
+ * the network's multiply-adds and as % of the FMA peak, with the page
+ * faults of each step; and the resident memory of a fresh process that
+ * trains or samples, which the per-layer benches cannot show. */
 #include <errno.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -34,15 +34,20 @@ static const char help[] =
     "measured before and after (the higher is kept). After 2 untimed steps of\n"
     "each, the bench runs rounds that each time every (pass, batch, threads)\n"
     "once, an untimed training step before each batch's share, and prints the\n"
-    "median and the best of the rounds.\n"
+    "median and the best of the rounds, and the median of each step's minor\n"
+    "page faults (getrusage).\n"
     "Then, for each batch, a fresh process (this program run again) takes 20\n"
-    "training steps and reports its peak resident set (VmHWM, or ru_maxrss)\n"
-    "and nd_mem_peak(), the library's peak of live bytes. --quick uses the\n"
-    "`tiny` UNet (1x8x8), batches 2 and 4, one round and 2 steps.";
+    "training steps, and for each batch and thread count another takes 20\n"
+    "sampling steps; each reports its peak resident set (VmHWM, or\n"
+    "ru_maxrss), nd_mem_peak() (the library's peak of live bytes),\n"
+    "nd_mem_cached() after the steps, and its page faults per step after the\n"
+    "first 2. --quick uses the `tiny` UNet (1x8x8), batches 2 and 4, one round\n"
+    "and 3 steps.";
 
 #define ROUNDS 9
 #define WARMUP_STEPS 2
 #define RSS_STEPS 20
+#define RSS_WARMUP 2 /* steps of a fresh process before its faults count */
 #define SEED 20200619u
 #define SAMPLE_STEP 499 /* i = t - 1 mid-chain: the noise term is added */
 
@@ -56,7 +61,8 @@ typedef struct {
     nd_trainer *trainer;
 } model;
 
-static void model_init(model *m, const nd_unet_config *cfg) {
+/* with_trainer false: the network alone, as a sampler holds it */
+static void model_init(model *m, const nd_unet_config *cfg, bool with_trainer) {
     nd_error err;
     if (nd_schedule_linear(&m->sched, 1000, 1e-4, 0.02, &err) != ND_OK) {
         fprintf(stderr, "ddpm: %s\n", err.message);
@@ -65,11 +71,12 @@ static void model_init(model *m, const nd_unet_config *cfg) {
     nd_rng g = nd_rng_init(SEED, 0);
     m->unet = nd_unet_new(cfg, &g);
     m->den = nd_unet_denoiser(m->unet);
-    m->trainer = nd_trainer_new(&m->sched, m->den, nd_train_defaults(), SEED);
+    m->trainer = with_trainer ? nd_trainer_new(&m->sched, m->den, nd_train_defaults(), SEED)
+                              : NULL;
 }
 
 static void model_free(model *m) {
-    nd_trainer_free(m->trainer);
+    if (m->trainer) nd_trainer_free(m->trainer);
     nd_module_free(nd_unet_module(m->unet));
     nd_schedule_free(&m->sched);
 }
@@ -90,6 +97,21 @@ typedef struct {
     nd_tensor *z;
 } batch_data;
 
+static batch_data batch_init(model *m, nd_rng *g, int64_t n, const nd_unet_config *cfg) {
+    batch_data b = {.m = m, .x0 = random_images(g, n, cfg)};
+    b.x_t = nd_persist(nd_randn(g, ND_SHAPE(n, cfg->in_channels, cfg->resolution, cfg->resolution)));
+    b.z = nd_persist(nd_randn(g, ND_SHAPE(n, cfg->in_channels, cfg->resolution, cfg->resolution)));
+    b.t = nd_full(ND_SHAPE(n), (float)SAMPLE_STEP);
+    return b;
+}
+
+static void batch_free(batch_data *b) {
+    nd_free(b->x0);
+    nd_free(b->x_t);
+    nd_free(b->z);
+    nd_free(b->t);
+}
+
 static void train_step(batch_data *b) { nd_train_step(b->m->trainer, b->x0); }
 
 static void sample_step(batch_data *b) {
@@ -102,11 +124,24 @@ static void sample_step(batch_data *b) {
     nd_no_grad_end();
 }
 
-static double timed(int pass, batch_data *b) {
-    double t0 = bench_now();
+static void step(int pass, batch_data *b) {
     if (pass == TRAIN) train_step(b);
     else sample_step(b);
-    return bench_now() - t0;
+}
+
+/* minor page faults of this process so far: each is a fresh page */
+static long minor_faults(void) {
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : 0;
+}
+
+static double timed(int pass, batch_data *b, long *faults) {
+    long f0 = minor_faults();
+    double t0 = bench_now();
+    step(pass, b);
+    double t = bench_now() - t0;
+    *faults = minor_faults() - f0;
+    return t;
 }
 
 /* ---- peak resident memory ------------------------------------------------ */
@@ -128,55 +163,67 @@ static long proc_status_kib(const char *key) {
 }
 
 /* The hidden child mode: a fresh process, so that its high-water mark is
- * that of one training run alone and not of the parent's timings. Prints
- * "key value" lines that the parent reads through a pipe. */
+ * that of one run of training or sampling alone and not of the parent's
+ * timings. Prints "key value" lines that the parent reads through a pipe. */
 static int rss_child(int argc, char **argv) {
-    if (argc != 6) {
-        fprintf(stderr, "ddpm: --rss-child CONFIG BATCH THREADS STEPS\n");
+    int pass = argc == 7 ? (strcmp(argv[2], "train") == 0   ? TRAIN
+                            : strcmp(argv[2], "sample") == 0 ? SAMPLE
+                                                              : -1)
+                         : -1;
+    if (pass < 0) {
+        fprintf(stderr, "ddpm: --rss-child train|sample CONFIG BATCH THREADS STEPS\n");
         return 2;
     }
     nd_unet_config cfg;
     nd_error err;
-    if (nd_unet_config_named(argv[2], &cfg, &err) != ND_OK) {
+    if (nd_unet_config_named(argv[3], &cfg, &err) != ND_OK) {
         fprintf(stderr, "ddpm: %s\n", err.message);
         return 2;
     }
-    int64_t n = strtoll(argv[3], NULL, 10);
-    int threads = atoi(argv[4]), steps = atoi(argv[5]);
-    if (n < 1 || threads < 1 || steps < 1) {
+    int64_t n = strtoll(argv[4], NULL, 10);
+    int threads = atoi(argv[5]), steps = atoi(argv[6]);
+    if (n < 1 || threads < 1 || steps <= RSS_WARMUP) {
         fprintf(stderr, "ddpm: bad --rss-child arguments\n");
         return 2;
     }
     nd_set_num_threads(threads);
     model m;
-    model_init(&m, &cfg);
+    model_init(&m, &cfg, pass == TRAIN);
     nd_rng g = nd_rng_init(SEED, 1);
-    nd_tensor *x0 = random_images(&g, n, &cfg);
+    batch_data b = batch_init(&m, &g, n, &cfg);
     long setup_kib = proc_status_kib("VmRSS");
-    for (int i = 0; i < steps; i++) nd_train_step(m.trainer, x0);
+    long faults = 0;
+    for (int i = 0; i < steps; i++) {
+        if (i == RSS_WARMUP) faults = minor_faults();
+        step(pass, &b);
+    }
+    faults = minor_faults() - faults;
     struct rusage ru;
     long maxrss_kib = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1; /* KiB on Linux */
-    printf("hwm_kib %ld\nmaxrss_kib %ld\nsetup_kib %ld\nmem_peak %zu\n",
-           proc_status_kib("VmHWM"), maxrss_kib, setup_kib, nd_mem_peak());
-    nd_free(x0);
+    printf("hwm_kib %ld\nmaxrss_kib %ld\nsetup_kib %ld\nmem_peak %zu\ncached %zu\n"
+           "faults_per_step %.1f\n",
+           proc_status_kib("VmHWM"), maxrss_kib, setup_kib, nd_mem_peak(), nd_mem_cached(),
+           (double)faults / (steps - RSS_WARMUP));
+    batch_free(&b);
     model_free(&m);
     return 0;
 }
 
 typedef struct {
-    double hwm_mib, setup_mib, lib_peak_mib;
+    double hwm_mib, setup_mib, lib_peak_mib, cached_mib, faults_per_step;
     bool from_status; /* VmHWM rather than ru_maxrss */
 } rss_result;
 
 /* Runs this program again in child mode and reads its figures; exits on
  * any failure, so that --quick under meson test checks this path too. */
-static rss_result run_rss_child(const char *self, const char *cfg_name, int64_t n,
+static rss_result run_rss_child(const char *self, int pass, const char *cfg_name, int64_t n,
                                 int threads, int steps) {
     char nbuf[24], tbuf[16], sbuf[16];
     snprintf(nbuf, sizeof nbuf, "%lld", (long long)n);
     snprintf(tbuf, sizeof tbuf, "%d", threads);
     snprintf(sbuf, sizeof sbuf, "%d", steps);
-    char *args[] = {(char *)self, "--rss-child", (char *)cfg_name, nbuf, tbuf, sbuf, NULL};
+    char *args[] = {(char *)self, "--rss-child", (char *)pass_names[pass], (char *)cfg_name,
+                    nbuf, tbuf, sbuf, NULL};
     int fd[2];
     if (pipe(fd) != 0) {
         perror("ddpm: pipe");
@@ -204,7 +251,8 @@ static rss_result run_rss_child(const char *self, const char *cfg_name, int64_t 
         exit(1);
     }
     long hwm = -1, maxrss = -1, setup = -1;
-    size_t peak = 0;
+    size_t peak = 0, cached = 0;
+    double faults = 0;
     int got = 0;
     char line[128];
     while (fgets(line, sizeof line, f)) {
@@ -212,6 +260,8 @@ static rss_result run_rss_child(const char *self, const char *cfg_name, int64_t 
         else if (sscanf(line, "maxrss_kib %ld", &maxrss) == 1) got |= 2;
         else if (sscanf(line, "setup_kib %ld", &setup) == 1) got |= 4;
         else if (sscanf(line, "mem_peak %zu", &peak) == 1) got |= 8;
+        else if (sscanf(line, "cached %zu", &cached) == 1) got |= 16;
+        else if (sscanf(line, "faults_per_step %lf", &faults) == 1) got |= 32;
     }
     fclose(f);
     int status;
@@ -220,14 +270,17 @@ static rss_result run_rss_child(const char *self, const char *cfg_name, int64_t 
             perror("ddpm: waitpid");
             exit(1);
         }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != 15) {
-        fprintf(stderr, "ddpm: the memory run (batch %lld) failed\n", (long long)n);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != 63) {
+        fprintf(stderr, "ddpm: the memory run (%s, batch %lld) failed\n", pass_names[pass],
+                (long long)n);
         exit(1);
     }
     rss_result r = {.from_status = hwm > 0};
     r.hwm_mib = (double)(hwm > 0 ? hwm : maxrss) / 1024.0;
     r.setup_mib = (double)setup / 1024.0;
     r.lib_peak_mib = (double)peak / (1024.0 * 1024.0);
+    r.cached_mib = (double)cached / (1024.0 * 1024.0);
+    r.faults_per_step = faults;
     return r;
 }
 
@@ -238,7 +291,7 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static double median(const double *v, int n) {
+static double median(const double *v, int n) { /* n <= ROUNDS */
     double s[ROUNDS];
     memcpy(s, v, (size_t)n * sizeof *s);
     qsort(s, (size_t)n, sizeof *s, cmp_double);
@@ -260,11 +313,11 @@ int main(int argc, char **argv) {
     int nthreads = nd_get_num_threads();
     int counts[2] = {1, nthreads}, ncounts = nthreads > 1 ? 2 : 1;
     int rounds = quick ? 1 : ROUNDS, warmup = quick ? 0 : WARMUP_STEPS;
-    int rss_steps = quick ? 2 : RSS_STEPS;
+    int rss_steps = quick ? RSS_WARMUP + 1 : RSS_STEPS;
     double start = bench_now();
 
     model m;
-    model_init(&m, &cfg);
+    model_init(&m, &cfg, true);
     int64_t params = nd_num_parameters(nd_unet_module(m.unet));
     int64_t macs = nd_unet_macs(&cfg);
     char cpu[256], env[512];
@@ -287,15 +340,7 @@ int main(int argc, char **argv) {
 
     nd_rng g = nd_rng_init(SEED, 1);
     batch_data data[2];
-    for (int b = 0; b < 2; b++) {
-        int64_t n = batches[b];
-        data[b] = (batch_data){.m = &m, .x0 = random_images(&g, n, &cfg)};
-        data[b].x_t = nd_persist(
-            nd_randn(&g, ND_SHAPE(n, cfg.in_channels, cfg.resolution, cfg.resolution)));
-        data[b].z = nd_persist(
-            nd_randn(&g, ND_SHAPE(n, cfg.in_channels, cfg.resolution, cfg.resolution)));
-        data[b].t = nd_full(ND_SHAPE(n), (float)SAMPLE_STEP);
-    }
+    for (int b = 0; b < 2; b++) data[b] = batch_init(&m, &g, batches[b], &cfg);
 
     /* Warm-up: a process's first training steps run several times slower
      * (here 3-4x), their large blocks landing on fresh pages until glibc's
@@ -304,7 +349,7 @@ int main(int argc, char **argv) {
         nd_set_num_threads(counts[k]);
         for (int b = 0; b < 2; b++)
             for (int pass = 0; pass < NPASSES; pass++)
-                for (int i = 0; i < warmup; i++) timed(pass, &data[b]);
+                for (int i = 0; i < warmup; i++) step(pass, &data[b]);
     }
 
     /* Interleaved rounds: the machine is shared and its speed drifts over
@@ -314,14 +359,17 @@ int main(int argc, char **argv) {
      * step at 64 after steps at 16 took 20,000-110,000 page faults (glibc
      * had handed the larger blocks back), up to +40%, which a run that
      * trains at one batch size never pays; the step after it took none. */
-    double times[2][2][NPASSES][ROUNDS];
+    double times[2][2][NPASSES][ROUNDS], faults[2][2][NPASSES][ROUNDS];
     for (int r = 0; r < rounds; r++)
         for (int b = 0; b < 2; b++) {
             train_step(&data[b]);
             for (int k = 0; k < ncounts; k++) {
                 nd_set_num_threads(counts[k]);
-                for (int pass = 0; pass < NPASSES; pass++)
-                    times[k][b][pass][r] = timed(pass, &data[b]);
+                for (int pass = 0; pass < NPASSES; pass++) {
+                    long f;
+                    times[k][b][pass][r] = timed(pass, &data[b], &f);
+                    faults[k][b][pass][r] = (double)f;
+                }
             }
             nd_set_num_threads(nthreads);
         }
@@ -357,34 +405,42 @@ int main(int argc, char **argv) {
                              p, n, t);
                 bench_figure(100 * flops / best * 1e-9 / peak[k], "%", "%s_b%lld_t%d_best_peak",
                              p, n, t);
+                bench_figure(median(faults[k][b][pass], rounds), "faults", "%s_b%lld_t%d_faults",
+                             p, n, t);
             }
             if (ncounts > 1)
                 bench_figure(best_t[0] / best_t[1], "x", "%s_b%lld_speedup_t%d",
                              pass_names[pass], (long long)batches[b], nthreads);
         }
 
-    for (int b = 0; b < 2; b++) {
-        nd_free(data[b].x0);
-        nd_free(data[b].x_t);
-        nd_free(data[b].z);
-        nd_free(data[b].t);
-    }
+    for (int b = 0; b < 2; b++) batch_free(&data[b]);
     model_free(&m);
 
     /* Memory last: the children run alone, after the timings. */
-    printf("# memory: a fresh process per batch, %d training steps on %d thread(s); "
-           "rss = its peak resident set (VmHWM, or ru_maxrss), setup = its resident set "
-           "before the first step (model, Adam, EMA), lib = nd_mem_peak(), the library's "
-           "peak of live bytes\n",
-           rss_steps, nthreads);
-    for (int b = 0; b < 2; b++) {
-        rss_result r = run_rss_child(argv[0], cfg_name, batches[b], nthreads, rss_steps);
-        long long n = (long long)batches[b];
-        if (!r.from_status) printf("# no VmHWM in /proc/self/status: rss is ru_maxrss\n");
-        bench_figure(r.hwm_mib, "MiB", "train_rss_b%lld", n);
-        bench_figure(r.setup_mib, "MiB", "train_rss_setup_b%lld", n);
-        bench_figure(r.lib_peak_mib, "MiB", "train_mem_peak_b%lld", n);
-    }
+    printf("# memory: a fresh process per pass, batch (and for sampling thread count), %d "
+           "steps; rss = its peak resident set (VmHWM, or ru_maxrss), setup = its resident "
+           "set before the first step (the model; to train, Adam and EMA too), mem_peak = "
+           "nd_mem_peak(), the library's peak of live bytes, cached = nd_mem_cached() after "
+           "the steps, faults = minor page faults per step after the first %d; training "
+           "on %d thread(s)\n",
+           rss_steps, RSS_WARMUP, nthreads);
+    for (int pass = 0; pass < NPASSES; pass++)
+        for (int b = 0; b < 2; b++)
+            for (int k = 0; k < ncounts; k++) {
+                if (pass == TRAIN && k > 0) break;
+                int t = pass == TRAIN ? nthreads : counts[k];
+                rss_result r = run_rss_child(argv[0], pass, cfg_name, batches[b], t, rss_steps);
+                const char *p = pass_names[pass];
+                char name[64];
+                if (pass == TRAIN) snprintf(name, sizeof name, "%s_b%lld", p, (long long)batches[b]);
+                else snprintf(name, sizeof name, "%s_b%lld_t%d", p, (long long)batches[b], t);
+                if (!r.from_status) printf("# no VmHWM in /proc/self/status: rss is ru_maxrss\n");
+                bench_figure(r.hwm_mib, "MiB", "%s_rss", name);
+                bench_figure(r.setup_mib, "MiB", "%s_rss_setup", name);
+                bench_figure(r.lib_peak_mib, "MiB", "%s_mem_peak", name);
+                bench_figure(r.cached_mib, "MiB", "%s_cached", name);
+                bench_figure(r.faults_per_step, "faults", "%s_faults_per_step", name);
+            }
     printf("# run time %.0f s\n", bench_now() - start);
     return 0;
 }
