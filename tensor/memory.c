@@ -77,14 +77,18 @@ static void os_free(void *p) {
  * allocations finds the same places and asks the system for nothing
  * (which best fit did not: it placed a UNet step anew each time).
  * Smaller blocks (tensor objects, records) are left to the C library.
- * Free bytes are kept up to a cap; beyond it a chunk that becomes wholly
- * free goes back to the system, and nd_mem_trim returns every such chunk.
- * Figures: docs/PERFORMANCE.md, "Memory". */
+ * What the pool holds is bounded by the most ever live, so it keeps every
+ * free byte unless a cap is set: a cap below a step's needs gives memory
+ * back at the step's end only to fault it in again at the next (a 1 GiB
+ * cap did that to a batch-64 training step). Beyond a cap, a chunk that
+ * becomes wholly free goes back to the system; nd_mem_trim returns every
+ * such chunk. Figures: docs/PERFORMANCE.md, "Memory". */
 #define POOL_MIN_BYTES ((size_t)4096)
 #define POOL_MAX_BYTES ((size_t)1 << 30)
-/* A new chunk holds at least half of what the pool holds already: few
- * chunks, and those made early (and first searched) small. */
-#define CHUNK_MIN_BYTES ((size_t)2 << 20)
+/* A new chunk holds at least a quarter of what the pool holds already:
+ * few chunks, and a pool not much larger than its needs. */
+#define CHUNK_MIN_BYTES ((size_t)4 << 20)
+#define CHUNK_GROWTH 4
 #define HEADER ND_ALIGN /* ahead of each chunk and of each block in it */
 
 typedef struct pool_chunk pool_chunk;
@@ -111,7 +115,7 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static size_t live_bytes, peak_bytes;
 static size_t cached_bytes; /* the sizes of the free blocks, headers included */
 static size_t pool_bytes;   /* the sizes of the chunks */
-static size_t cache_limit = (size_t)1 << 30;
+static size_t cache_limit = SIZE_MAX;
 static pool_chunk *chunks; /* the newest first */
 static uint64_t chunks_made;
 static pool_block *free_list;
@@ -178,7 +182,8 @@ POOL_CODE static void release_empty_chunks(size_t keep) {
 POOL_CODE static pool_block *new_chunk(size_t need) {
     size_t size = round_up(HEADER + need, POOL_MIN_BYTES);
     if (size < CHUNK_MIN_BYTES) size = CHUNK_MIN_BYTES;
-    if (size < pool_bytes / 2) size = round_up(pool_bytes / 2, POOL_MIN_BYTES);
+    if (size < pool_bytes / CHUNK_GROWTH)
+        size = round_up(pool_bytes / CHUNK_GROWTH, POOL_MIN_BYTES);
     pool_chunk *c = os_alloc(size);
     if (!c) {
         release_empty_chunks(0);

@@ -115,10 +115,12 @@ size_t nd_mem_peak(void);
 void nd_mem_reset_peak(void);
 /* Freed blocks of 4 KiB and more are kept in a pool and reused by later
  * allocations of any size, sparing page faults; nd_mem_cached gives their
- * bytes (they are not live bytes). nd_mem_trim returns to the system the
+ * bytes (they are not live bytes). The pool grows to about the most bytes
+ * live at once and keeps them. nd_mem_trim returns to the system the
  * pool's memory that holds no live block. nd_mem_set_cache_limit sets how
- * many free bytes are kept at most (1 GiB unless set; free space in memory
- * that also holds live blocks stays) and returns the former limit. */
+ * many free bytes are kept at most (SIZE_MAX, no limit, unless set; free
+ * space in memory that also holds live blocks stays) and returns the
+ * former limit. */
 size_t nd_mem_cached(void);
 void nd_mem_trim(void);
 size_t nd_mem_set_cache_limit(size_t bytes);
