@@ -264,8 +264,8 @@ static nd_tensor *label_embedding(const nd_unet *u, const nd_tensor *labels, int
 
 /* Each block runs in a scope of its own that keeps only its output: in
  * no-grad mode (sampling) a block's temporaries are freed as it ends, and
- * only the skips stay for the way up; with grad the tape holds what
- * backward reads either way. */
+ * only the skips stay for the way up, each until it is concatenated; with
+ * grad the tape holds what backward reads either way. */
 static nd_tensor *block_end(nd_scope *s, nd_tensor *out) {
     nd_keep(out);
     nd_scope_end(s);
@@ -314,8 +314,13 @@ nd_tensor *nd_unet_forward_labels(nd_unet *u, const nd_tensor *x, const nd_tenso
         level *lv = &u->up[l];
         for (int j = 0; j <= c->num_res_blocks; j++) {
             s = nd_scope_begin();
-            const nd_tensor *pair[2] = {h, skips[--nskip]};
-            h = nd_resblock_forward(lv->block[j], nd_concat(pair, 2, 1), temb, rng);
+            nd_tensor *skip = skips[--nskip];
+            nd_tensor *in = nd_concat((const nd_tensor *[]){h, skip}, 2, 1);
+            /* their last reader: without grad their memory goes now (with
+             * grad the tape holds them for backward) */
+            nd_free(h);
+            nd_free(skip);
+            h = nd_resblock_forward(lv->block[j], in, temb, rng);
             if (lv->attn[j]) h = nd_attention_forward(lv->attn[j], h);
             h = block_end(s, h);
         }
