@@ -5,6 +5,7 @@
  * trains or samples, which the per-layer benches cannot show. */
 #include <errno.h>
 #include <spawn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,11 @@ static const char help[] =
     "sampling steps; each reports its peak resident set (VmHWM, or\n"
     "ru_maxrss), nd_mem_peak() (the library's peak of live bytes),\n"
     "nd_mem_cached() after the steps, and its page faults per step after the\n"
-    "first 2. --quick uses the `tiny` UNet (1x8x8), batches 2 and 4, one round\n"
-    "and 3 steps.";
+    "first 2; a training process then takes one more step and reports the\n"
+    "bytes it keeps for backward (the inputs of recorded ops) by the kind of\n"
+    "layer that made them: conv, group_norm, swish, attention, dropout, add,\n"
+    "other (concatenations, upsampling, the loss). --quick uses the `tiny`\n"
+    "UNet (1x8x8), batches 2 and 4, one round and 3 steps.";
 
 #define ROUNDS 9
 #define WARMUP_STEPS 2
@@ -144,6 +148,100 @@ static double timed(int pass, batch_data *b, long *faults) {
     return t;
 }
 
+/* ---- what a training step keeps for backward ------------------------------ */
+
+/* A tensor that a recorded op takes as input stays until backward has used
+ * it. Each such storage is counted once, under the layer kind of the op
+ * that made it, as the UNet uses ops: conv2d is a conv layer's, silu a
+ * swish, matmul, softmax and a recorded mul_scalar attention's (the time
+ * embedding's two linear layers' small matmuls too), mul and an
+ * unrecorded mul_scalar dropout's (x * mask, and the mask), add the
+ * residual, time-embedding and bias adds; the rest (concatenations,
+ * upsampling, the loss) is other. GroupNorm is a function of the tape,
+ * which reports no op: a recorded tensor that no op made is its output.
+ * Parameters are not counted; what only a GroupNorm keeps (its input
+ * where no other op reads it, its statistics) is not seen. */
+enum { KEPT_CONV, KEPT_GROUP_NORM, KEPT_SWISH, KEPT_ATTENTION, KEPT_DROPOUT, KEPT_ADD,
+       KEPT_OTHER, NKEPT };
+static const char *const kept_names[NKEPT] = {"conv", "group_norm", "swish", "attention",
+                                              "dropout", "add", "other"};
+#define KEPT_SLOTS (1 << 16) /* storages and records of a step, well above */
+static struct kept_entry {
+    const nd_storage *storage; /* NULL: a free slot */
+    int kind;
+    bool counted;
+} kept_map[KEPT_SLOTS];
+static const void *op_records[KEPT_SLOTS]; /* the records of tensors that ops made */
+static double kept_bytes[NKEPT];
+static nd_op_observer tape_observer;
+
+static size_t kept_hash(const void *p) { return ((uintptr_t)p >> 4) % KEPT_SLOTS; }
+
+static struct kept_entry *kept_slot(const nd_storage *s) {
+    size_t i = kept_hash(s);
+    while (kept_map[i].storage && kept_map[i].storage != s) i = (i + 1) % KEPT_SLOTS;
+    return &kept_map[i];
+}
+
+/* Whether an op made the recorded tensor of record r; add: note that one did. */
+static bool op_record(const void *r, bool add) {
+    size_t i = kept_hash(r);
+    while (op_records[i] && op_records[i] != r) i = (i + 1) % KEPT_SLOTS;
+    if (add) op_records[i] = r;
+    return op_records[i] != NULL;
+}
+
+static int kept_kind(nd_op op, bool recorded) {
+    if (!recorded) return op == ND_OP_MUL_SCALAR ? KEPT_DROPOUT : KEPT_OTHER;
+    switch (op) {
+    case ND_OP_CONV2D: return KEPT_CONV;
+    case ND_OP_SILU: return KEPT_SWISH;
+    case ND_OP_MATMUL:
+    case ND_OP_SOFTMAX:
+    case ND_OP_MUL_SCALAR: return KEPT_ATTENTION;
+    case ND_OP_MUL: return KEPT_DROPOUT;
+    case ND_OP_ADD: return KEPT_ADD;
+    default: return KEPT_OTHER;
+    }
+}
+
+/* The entry of t's storage. A recorded tensor that no op made is a
+ * GroupNorm's output (its storage new, whatever entry a freed storage at
+ * the same address left). */
+static struct kept_entry *kept_entry_of(const nd_tensor *t) {
+    struct kept_entry *e = kept_slot(t->storage);
+    if (t->record && !op_record(t->record, false) && !(e->storage && e->counted))
+        *e = (struct kept_entry){.storage = t->storage, .kind = KEPT_GROUP_NORM};
+    else if (!e->storage)
+        *e = (struct kept_entry){.storage = t->storage, .kind = KEPT_OTHER};
+    return e;
+}
+
+static void kept_observer(const nd_op_event *ev) {
+    if (tape_observer) tape_observer(ev);
+    if (!nd_is_grad_enabled()) return; /* backward, or no-grad work */
+    const nd_tensor *out = ev->out;
+    bool view = false;
+    for (int k = 0; k < ev->nin; k++) view |= ev->in[k]->storage == out->storage;
+    if (view) {
+        kept_entry_of(ev->in[0]);
+    } else {
+        struct kept_entry *e = kept_slot(out->storage);
+        *e = (struct kept_entry){.storage = out->storage,
+                                 .kind = kept_kind(ev->op, out->record != NULL)};
+    }
+    if (!out->record) return;
+    op_record(out->record, true);
+    for (int k = 0; k < ev->nin; k++) {
+        const nd_tensor *t = ev->in[k];
+        if (!t->record && t->requires_grad) continue; /* a parameter */
+        struct kept_entry *e = kept_entry_of(t);
+        if (e->counted) continue;
+        e->counted = true;
+        kept_bytes[e->kind] += (double)nd_numel(t) * sizeof(float);
+    }
+}
+
 /* ---- peak resident memory ------------------------------------------------ */
 
 /* A "Vm...:  N kB" line of /proc/self/status in KiB, or -1. */
@@ -198,12 +296,19 @@ static int rss_child(int argc, char **argv) {
         step(pass, &b);
     }
     faults = minor_faults() - faults;
+    if (pass == TRAIN) { /* one more step, to see what it keeps for backward */
+        tape_observer = nd_set_op_observer(kept_observer);
+        step(pass, &b);
+        nd_set_op_observer(tape_observer);
+    }
     struct rusage ru;
     long maxrss_kib = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1; /* KiB on Linux */
     printf("hwm_kib %ld\nmaxrss_kib %ld\nsetup_kib %ld\nmem_peak %zu\ncached %zu\n"
            "faults_per_step %.1f\n",
            proc_status_kib("VmHWM"), maxrss_kib, setup_kib, nd_mem_peak(), nd_mem_cached(),
            (double)faults / (steps - RSS_WARMUP));
+    for (int k = 0; pass == TRAIN && k < NKEPT; k++)
+        printf("kept_%s %.0f\n", kept_names[k], kept_bytes[k]);
     batch_free(&b);
     model_free(&m);
     return 0;
@@ -211,6 +316,7 @@ static int rss_child(int argc, char **argv) {
 
 typedef struct {
     double hwm_mib, setup_mib, lib_peak_mib, cached_mib, faults_per_step;
+    double kept_mib[NKEPT]; /* training */
     bool from_status; /* VmHWM rather than ru_maxrss */
 } rss_result;
 
@@ -252,7 +358,7 @@ static rss_result run_rss_child(const char *self, int pass, const char *cfg_name
     }
     long hwm = -1, maxrss = -1, setup = -1;
     size_t peak = 0, cached = 0;
-    double faults = 0;
+    double faults = 0, kept[NKEPT] = {0};
     int got = 0;
     char line[128];
     while (fgets(line, sizeof line, f)) {
@@ -262,6 +368,13 @@ static rss_result run_rss_child(const char *self, int pass, const char *cfg_name
         else if (sscanf(line, "mem_peak %zu", &peak) == 1) got |= 8;
         else if (sscanf(line, "cached %zu", &cached) == 1) got |= 16;
         else if (sscanf(line, "faults_per_step %lf", &faults) == 1) got |= 32;
+        else
+            for (int k = 0; k < NKEPT; k++) {
+                char key[32];
+                double v;
+                snprintf(key, sizeof key, "kept_%s %%lf", kept_names[k]);
+                if (sscanf(line, key, &v) == 1) kept[k] = v;
+            }
     }
     fclose(f);
     int status;
@@ -281,6 +394,7 @@ static rss_result run_rss_child(const char *self, int pass, const char *cfg_name
     r.lib_peak_mib = (double)peak / (1024.0 * 1024.0);
     r.cached_mib = (double)cached / (1024.0 * 1024.0);
     r.faults_per_step = faults;
+    for (int k = 0; k < NKEPT; k++) r.kept_mib[k] = kept[k] / (1024.0 * 1024.0);
     return r;
 }
 
@@ -440,6 +554,12 @@ int main(int argc, char **argv) {
                 bench_figure(r.lib_peak_mib, "MiB", "%s_mem_peak", name);
                 bench_figure(r.cached_mib, "MiB", "%s_cached", name);
                 bench_figure(r.faults_per_step, "faults", "%s_faults_per_step", name);
+                double total = 0;
+                for (int j = 0; pass == TRAIN && j < NKEPT; j++) {
+                    bench_figure(r.kept_mib[j], "MiB", "%s_kept_%s", name, kept_names[j]);
+                    total += r.kept_mib[j];
+                }
+                if (pass == TRAIN) bench_figure(total, "MiB", "%s_kept", name);
             }
     printf("# run time %.0f s\n", bench_now() - start);
     return 0;
