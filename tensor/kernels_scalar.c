@@ -1,5 +1,11 @@
 /* The scalar kernel set: plain C, the specification every SIMD twin is
- * tested against. */
+ * tested against.
+ *
+ * Each product is a statement of its own, rounded to float before it is
+ * added: where float expressions are evaluated wider (s390x evaluates
+ * them in double, FLT_EVAL_METHOD 1), acc += a * b in one expression would
+ * round once, as an FMA does, and the scalar kernels would give other
+ * bits there than on every other target (docs/PORTABILITY.md). */
 #include "kernels.h"
 
 #define MR 4
@@ -12,7 +18,10 @@ static void gemm_edge(int64_t k, const float *a, const float *b, int64_t ldb, fl
     float acc[MR][NR] = {{0}};
     for (int64_t p = 0; p < k; p++, a += MR, b += ldb)
         for (int i = 0; i < rows; i++)
-            for (int j = 0; j < cols; j++) acc[i][j] += a[i] * b[j];
+            for (int j = 0; j < cols; j++) {
+                float p_ij = a[i] * b[j];
+                acc[i][j] += p_ij;
+            }
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++)
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
@@ -31,7 +40,10 @@ static void gemm_tile_rows(int64_t k, const float *a, const float *b, const int6
     float acc[MR][NR] = {{0}};
     for (int64_t p = 0; p < k; p++, a += MR)
         for (int i = 0; i < rows; i++)
-            for (int j = 0; j < cols; j++) acc[i][j] += a[i] * b[boff[p] + j];
+            for (int j = 0; j < cols; j++) {
+                float p_ij = a[i] * b[boff[p] + j];
+                acc[i][j] += p_ij;
+            }
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++)
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
@@ -45,7 +57,10 @@ static void gemm_tile_arows(int64_t k, const float *a, const int64_t *aoff,
     float acc[MR][NR] = {{0}};
     for (int64_t p = 0; p < k; p++, b += NR)
         for (int i = 0; i < rows; i++)
-            for (int j = 0; j < cols; j++) acc[i][j] += a[aoff[p] + roff[i]] * b[j];
+            for (int j = 0; j < cols; j++) {
+                float p_ij = a[aoff[p] + roff[i]] * b[j];
+                acc[i][j] += p_ij;
+            }
     for (int i = 0; i < rows; i++)
         for (int j = 0; j < cols; j++)
             c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];

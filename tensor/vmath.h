@@ -5,7 +5,13 @@
  * The polynomial and rational coefficients come from
  * tensor/vmath_coefficients.py, which fits them in double (minimax in
  * relative error) and rounds them to float; see the derivations and the
- * error bounds in vmath_scalar.c. */
+ * error bounds in vmath_scalar.c.
+ *
+ * Constants that are not exact in float are cast to float, which C11
+ * requires to round them: where float expressions are evaluated wider
+ * (s390x, FLT_EVAL_METHOD 1), a bare 1.44269502f keeps its decimal value
+ * to double precision, and t * 1.44269502f would not be the product of
+ * two floats that every other target computes. */
 #ifndef NANODIFF_TENSOR_VMATH_H
 #define NANODIFF_TENSOR_VMATH_H
 
@@ -21,20 +27,20 @@
  * last rounding (200 e^-120 is still far below 2^-150). */
 #define ND_EXP_LO (-120.0f)
 #define ND_EXP_HI 89.0f
-#define ND_LOG2E 1.44269502f
+#define ND_LOG2E ((float)1.44269502f)
 /* 1.5 2^23: t + ND_EXP_ROUND - ND_EXP_ROUND is t rounded to an integer n
  * (|t| < 2^22), and the low bits of t + ND_EXP_ROUND hold n */
 #define ND_EXP_ROUND 12582912.0f
 /* ln2 = ND_LN2_HI + ND_LN2_LO; ND_LN2_HI has 15 significant bits, so n
  * ND_LN2_HI is exact for |n| < 512 (Cody and Waite's reduction). */
 #define ND_LN2_HI 0.693145751953125f
-#define ND_LN2_LO 1.42860677e-06f
+#define ND_LN2_LO ((float)1.42860677e-06f)
 /* e^r = 1 + r + r^2 (E0 + E1 r + E2 r^2 + E3 r^3 + E4 r^4) */
-#define ND_EXP_E0 0.49999994f
-#define ND_EXP_E1 0.166665211f
-#define ND_EXP_E2 0.0416682549f
-#define ND_EXP_E3 0.00836866163f
-#define ND_EXP_E4 0.00138214533f
+#define ND_EXP_E0 ((float)0.49999994f)
+#define ND_EXP_E1 ((float)0.166665211f)
+#define ND_EXP_E2 ((float)0.0416682549f)
+#define ND_EXP_E3 ((float)0.00836866163f)
+#define ND_EXP_E4 ((float)0.00138214533f)
 
 /* ---- log: x = 2^k (1 + f), f in [sqrt(1/2) - 1, sqrt(2) - 1) ----------- */
 
@@ -42,24 +48,24 @@
  * in [sqrt(1/2), sqrt(2)) and k in the exponent field. */
 #define ND_LOG_OFF 0x3f3504f3u
 /* log1p(f) = f + f^2 (L0 + L1 f + ... + L8 f^8) */
-#define ND_LOG_L0 (-0.499999881f)
-#define ND_LOG_L1 0.333333254f
-#define ND_LOG_L2 (-0.250016093f)
-#define ND_LOG_L3 0.200020134f
-#define ND_LOG_L4 (-0.166084543f)
-#define ND_LOG_L5 0.141806036f
-#define ND_LOG_L6 (-0.132470518f)
-#define ND_LOG_L7 0.129145548f
-#define ND_LOG_L8 (-0.0762485787f)
+#define ND_LOG_L0 ((float)-0.499999881f)
+#define ND_LOG_L1 ((float)0.333333254f)
+#define ND_LOG_L2 ((float)-0.250016093f)
+#define ND_LOG_L3 ((float)0.200020134f)
+#define ND_LOG_L4 ((float)-0.166084543f)
+#define ND_LOG_L5 ((float)0.141806036f)
+#define ND_LOG_L6 ((float)-0.132470518f)
+#define ND_LOG_L7 ((float)0.129145548f)
+#define ND_LOG_L8 ((float)-0.0762485787f)
 
 /* ---- tanh: a + a^3 T(a^2) below ND_TANH_CUT, 1 - 2/(e^{2a} + 1) above - */
 
 #define ND_TANH_CUT 0.625f
-#define ND_TANH_T0 (-0.333332807f)
-#define ND_TANH_T1 0.133314058f
-#define ND_TANH_T2 (-0.0537365153f)
-#define ND_TANH_T3 0.0206281673f
-#define ND_TANH_T4 (-0.00569229666f)
+#define ND_TANH_T0 ((float)-0.333332807f)
+#define ND_TANH_T1 ((float)0.133314058f)
+#define ND_TANH_T2 ((float)-0.0537365153f)
+#define ND_TANH_T3 ((float)0.0206281673f)
+#define ND_TANH_T4 ((float)-0.00569229666f)
 
 /* ---- gelu: x Phi(x), Phi(-a) = Q(a) = e^{-a^2/2} P(a) / D(a), a >= 0 --- */
 
@@ -67,15 +73,15 @@
  * subnormal (gelu(-14.5) = -7e-47). */
 #define ND_GELU_AMAX 14.5f
 #define ND_GELU_P0 0.5f
-#define ND_GELU_P1 0.437599778f
-#define ND_GELU_P2 0.182693601f
-#define ND_GELU_P3 0.0404429547f
-#define ND_GELU_P4 0.00408576615f
-#define ND_GELU_D1 1.67308438f
-#define ND_GELU_D2 1.20031154f
-#define ND_GELU_D3 0.468034059f
-#define ND_GELU_D4 0.101382032f
-#define ND_GELU_D5 0.0102413744f
+#define ND_GELU_P1 ((float)0.437599778f)
+#define ND_GELU_P2 ((float)0.182693601f)
+#define ND_GELU_P3 ((float)0.0404429547f)
+#define ND_GELU_P4 ((float)0.00408576615f)
+#define ND_GELU_D1 ((float)1.67308438f)
+#define ND_GELU_D2 ((float)1.20031154f)
+#define ND_GELU_D3 ((float)0.468034059f)
+#define ND_GELU_D4 ((float)0.101382032f)
+#define ND_GELU_D5 ((float)0.0102413744f)
 /* Up to |x| = ND_GELU_CUT, gelu's factors are far from underflow and take
  * the short formula (vmath_scalar.c); the SIMD sets run it alone on
  * vectors whose lanes all lie within. */

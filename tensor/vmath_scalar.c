@@ -5,9 +5,12 @@
  *
  * No product here is fused with a sum: every a*b + c is written as two
  * statements, which neither gcc in C11 mode nor clang contracts into an
- * FMA, so this file rounds the same way on every machine. The SIMD files
- * do use FMA in the polynomials; their results may differ from these by
- * an ulp or two (tests/tensor/test_vmath.c states and checks by how much).
+ * FMA. Each statement rounds its one operation to float (and constants
+ * are floats, see vmath.h), also where float expressions are evaluated
+ * wider (s390x). So this file rounds the same way on every machine
+ * (docs/PORTABILITY.md). The SIMD files do use FMA in the polynomials;
+ * their results may differ from these by an ulp or two
+ * (tests/tensor/test_vmath.c states and checks by how much).
  * The arithmetic rows and the reductions use no FMA anywhere and give the
  * same bits in every kernel set.
  *
@@ -35,6 +38,7 @@
  * over the sweep and every 2^-16 of [-16, 16] for gelu; the tests allow
  * 2 (exp to sigmoid), 4 (silu) and 10 (gelu).
  */
+#include <float.h>
 #include <math.h>
 #include <string.h>
 
@@ -129,7 +133,7 @@ void nd__exp_scalar(int64_t n, const float *x, float *y) {
 static inline float log1(float x) {
     if (!(x > 0.0f && x < INFINITY)) return x == 0.0f ? -INFINITY : (x < 0.0f ? NAN : x);
     int32_t kadj = 0;
-    if (x < 1.17549435e-38f) { /* subnormal */
+    if (x < FLT_MIN) { /* subnormal */
         x = x * 8388608.0f;
         kadj = -23;
     }
@@ -181,7 +185,8 @@ static inline float tanh1(float x) {
         y = mul_add(a, t, a);
     } else {
         float e = exp1(a + a);
-        y = 1.0f - 2.0f / (e + 1.0f);
+        float d = e + 1.0f, q = 2.0f / d;
+        y = 1.0f - q;
     }
     return float_of(bits_of(y) | (bits_of(x) & 0x80000000u));
 }
