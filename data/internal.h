@@ -42,9 +42,13 @@ int nd__text_width(const char *s, int scale);
 void nd__draw_text(uint8_t *rgb, int width, int height, int x, int y, const char *s,
                    int scale, bool vertical, const uint8_t color[3]);
 
-/* Pixel conversions, the rules of data.h. */
+/* Pixel conversions, the rules of data.h. The quotient is rounded to
+ * float before the subtraction (the assignment does it), also where
+ * float expressions are evaluated wider (s390x): rounded once, in
+ * double, some pixels would come out one ulp away from other targets'. */
 static inline float nd__u8_to_pixel(unsigned char v) {
-    return (float)v / 127.5f - 1.0f;
+    float q = (float)v / 127.5f;
+    return q - 1.0f;
 }
 
 /* ---- RFC 1951 section 3.2.5: lengths and distances --------------------- *

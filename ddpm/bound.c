@@ -180,7 +180,8 @@ nd_bpd nd_calc_bpd(const nd_schedule *s, nd_denoiser d, const nd_tensor *x0,
     if (r.estimated) {
         nd_tensor *u = nd_rand(&g, ND_SHAPE(k));
         for (int64_t j = 1; j < k; j++) {
-            int64_t pick = j + (int64_t)(nd_data(u)[j] * (float)(T - j));
+            float offset = nd_data(u)[j] * (float)(T - j); /* rounded as on every target */
+            int64_t pick = j + (int64_t)offset;
             pick = pick >= T ? T - 1 : pick;
             int64_t tmp = steps[j];
             steps[j] = steps[pick];

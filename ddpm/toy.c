@@ -9,6 +9,12 @@
 
 #define PI 3.14159265358979323846
 
+/* Float arithmetic (the noise terms, the integer picks below) is done in
+ * statements of its own, which round it to float: where float expressions
+ * are evaluated wider (s390x), noise * e inside a double sum would stay
+ * exact, and the points would differ in their last bits from every other
+ * target's. */
+
 /* u [n, k] uniform and z [n, k] normal from rng, as raw arrays */
 typedef struct {
     nd_tensor *u, *z;
@@ -43,8 +49,9 @@ nd_tensor *nd_toy_two_moons(int64_t n, float noise, nd_rng *rng) {
         bool upper = k % 2 == 0;
         double px = upper ? cos(th) : 1.0 - cos(th);
         double py = upper ? sin(th) : 0.5 - sin(th);
-        p[2 * k] = (float)(px - 0.5 + noise * e[2 * k]);
-        p[2 * k + 1] = (float)(py - 0.25 + noise * e[2 * k + 1]);
+        float nx = noise * e[2 * k], ny = noise * e[2 * k + 1];
+        p[2 * k] = (float)(px - 0.5 + nx);
+        p[2 * k + 1] = (float)(py - 0.25 + ny);
     }
     done(d);
     return x;
@@ -60,8 +67,9 @@ nd_tensor *nd_toy_ring(int64_t n, float noise, nd_rng *rng) {
     float *p = nd_data(x);
     for (int64_t k = 0; k < n; k++) {
         double a = 2.0 * PI * (double)(k % 8) / 8.0;
-        p[2 * k] = (float)(cos(a) + noise * e[2 * k]);
-        p[2 * k + 1] = (float)(sin(a) + noise * e[2 * k + 1]);
+        float nx = noise * e[2 * k], ny = noise * e[2 * k + 1];
+        p[2 * k] = (float)(cos(a) + nx);
+        p[2 * k + 1] = (float)(sin(a) + ny);
     }
     done(d);
     return x;
@@ -80,7 +88,8 @@ nd_tensor *nd_toy_checkerboard(int64_t n, nd_rng *rng) {
         double gx = 4.0 * u[3 * k]; /* in cells, [0, 4) */
         int i = (int)gx, pick = u[3 * k + 1] < 0.5f;
         int j = 2 * pick + (i % 2); /* rows of the same parity as i */
-        double gy = j + u[3 * k + 2];
+        float row = (float)j + u[3 * k + 2]; /* a float sum, as on every target */
+        double gy = row;
         p[2 * k] = (float)(gx * 0.75 - 1.5);
         p[2 * k + 1] = (float)(gy * 0.75 - 1.5);
     }
@@ -117,8 +126,9 @@ nd_tensor *nd_toy_swiss_roll(int64_t n, float noise, nd_rng *rng) {
     float *p = nd_data(x);
     for (int64_t k = 0; k < n; k++) {
         double s = 1.5 * PI * (1.0 + 2.0 * u[2 * k]);
-        p[2 * k] = (float)(s * cos(s) / 10.0 + noise * e[2 * k]);
-        p[2 * k + 1] = (float)(s * sin(s) / 10.0 + noise * e[2 * k + 1]);
+        float nx = noise * e[2 * k], ny = noise * e[2 * k + 1];
+        p[2 * k] = (float)(s * cos(s) / 10.0 + nx);
+        p[2 * k + 1] = (float)(s * sin(s) / 10.0 + ny);
     }
     done(d);
     return x;
@@ -160,22 +170,26 @@ nd_tensor *nd_toy_shapes(int64_t n, int64_t size, nd_rng *rng, nd_tensor **label
     for (int64_t k = 0; k < n; k++) {
         const float *v = u + 6 * k;
         float *img = nd_data(x) + k * size * size;
-        int cls = (int)(v[0] * 3.0f);
+        float pick = v[0] * 3.0f;
+        int cls = (int)pick;
         cls = cls > 2 ? 2 : cls;
         nd_data(lab)[k] = (float)cls;
         /* the shape's box, w x h, from a side of size/4 .. size/2 */
-        int64_t side = size / 4 + (int64_t)(v[1] * (float)(size / 4 + 1));
+        float grow = v[1] * (float)(size / 4 + 1);
+        int64_t side = size / 4 + (int64_t)grow;
         side = side > size / 2 ? size / 2 : side;
         int64_t w = side, h = side;
         if (cls == 2) {
             int64_t thick = side / 5 > 1 ? side / 5 : 2;
-            int64_t len = thick * (4 + (int64_t)(v[2] * 3.0f));
+            float longer = v[2] * 3.0f;
+            int64_t len = thick * (4 + (int64_t)longer);
             len = len > size - 2 ? size - 2 : len;
             bool vertical = v[3] < 0.5f;
             w = vertical ? thick : len;
             h = vertical ? len : thick;
         }
-        int64_t x0 = (int64_t)(v[4] * (float)(size - w + 1)), y0 = (int64_t)(v[5] * (float)(size - h + 1));
+        float fx = v[4] * (float)(size - w + 1), fy = v[5] * (float)(size - h + 1);
+        int64_t x0 = (int64_t)fx, y0 = (int64_t)fy;
         x0 = x0 > size - w ? size - w : x0;
         y0 = y0 > size - h ? size - h : y0;
         double c = ((double)side - 1.0) / 2.0, r2 = (double)side * side / 4.0;

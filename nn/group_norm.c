@@ -74,7 +74,12 @@ static void forward_row(void *ctx, int64_t row, int worker) {
         float s = (float)scale, t = (float)(beta - lo * scale);
         const float *xc = x + c * a->positions;
         float *yc = y + c * a->positions;
-        for (int64_t p = 0; p < a->positions; p++) yc[p] = (xc[p] - hi) * s + t;
+        for (int64_t p = 0; p < a->positions; p++) {
+            /* one rounding to float per step, also where float expressions
+             * are evaluated wider (s390x): the same bits on every target */
+            float xm = xc[p] - hi, xs = xm * s;
+            yc[p] = xs + t;
+        }
     }
 }
 
@@ -107,7 +112,10 @@ static void backward_row(void *ctx, int64_t row, int worker) {
         float k_1 = (float)(-rstd * mean_g - (double)k_x * lo);
         const float *xc = x + c * len, *dyc = dy + c * len;
         float *dxc = dx + c * len;
-        for (int64_t p = 0; p < len; p++) dxc[p] = k_dy * dyc[p] + (k_x * (xc[p] - hi) + k_1);
+        for (int64_t p = 0; p < len; p++) { /* rounded per step, as forward_row */
+            float g = k_dy * dyc[p], xm = xc[p] - hi, gx = k_x * xm, rest = gx + k_1;
+            dxc[p] = g + rest;
+        }
     }
 }
 
