@@ -2,12 +2,14 @@
  * training resumed from a checkpoint takes exactly the steps the original
  * run takes; the file is a plain safetensors file with the model's names;
  * every defect of a file is refused with its own message and leaves the
- * model, optimizer, EMA and rng as they were. */
+ * model, optimizer, EMA and rng as they were; a file written on x86-64
+ * loads to the same values and saves to the same bytes on every target. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "checkpoint_x86_64.h"
 #include "helpers.h"
 #include "nn/nn.h"
 
@@ -364,11 +366,155 @@ START_TEST(failed_save_keeps_the_old_file) {
 }
 END_TEST
 
+/* ---- a file from another byte order ------------------------------------ *
+ * Checkpoints are little-endian on disk whatever the host. The bytes below
+ * are what nd_checkpoint_save wrote on x86-64 for the state that
+ * fill_portable sets: a Linear 2 -> 3 with bias, AdamW's moments, the EMA
+ * and an rng whose numbers need 64 bits. No float reads the same in both
+ * byte orders (check_tensor asserts it), so a value read or written in the
+ * host's order on a big-endian machine (s390x) cannot pass for the right
+ * one. */
+/* The bits of element i of the k-th tensor of the checkpoint: normal
+ * floats of either sign, 0.125 <= |x| < 2, with scrambled low bytes. */
+static uint32_t portable_bits(int k, int64_t i) {
+    uint32_t mix = (uint32_t)(k * 131 + i * 17 + 1) * 2654435761u;
+    return ((uint32_t)((k + i) & 1) << 31) | 0x3e000000u | (mix & 0x01ffffffu);
+}
+
+typedef struct {
+    nd_linear_layer *lin;
+    nd_optimizer *opt;
+    nd_ema *ema;
+    nd_rng rng;
+} portable;
+
+static portable portable_new(void) {
+    portable p;
+    nd_rng g = nd_rng_init(0, 0);
+    p.lin = nd_linear_new(2, 3, true, &g);
+    p.opt = nd_optimizer_new(&p.lin->base, nd_optim_defaults(ND_ADAMW));
+    p.ema = nd_ema_new(&p.lin->base, 0.999);
+    p.rng = nd_rng_init(0, 0);
+    return p;
+}
+
+static void portable_free(portable *p) {
+    nd_ema_free(p->ema);
+    nd_optimizer_free(p->opt);
+    nd_module_free(&p->lin->base);
+}
+
+/* Calls f on each tensor of the checkpoint, in the order of the file:
+ * parameters, optimizer state, averages. */
+static void portable_each(const portable *p, void (*f)(int k, nd_tensor *t)) {
+    nd_param_list l[3] = {nd_parameters(&p->lin->base), nd_optimizer_state(p->opt),
+                          nd_ema_state(p->ema)};
+    int k = 0;
+    for (int j = 0; j < 3; j++) {
+        for (int i = 0; i < l[j].n; i++) f(k++, l[j].items[i].value);
+        nd_param_list_free(&l[j]);
+    }
+    ck_assert_int_eq(k, 8); /* 2 parameters, 4 moments, 2 averages */
+}
+
+static void fill_tensor(int k, nd_tensor *t) {
+    for (int64_t i = 0; i < nd_numel(t); i++) {
+        uint32_t u = portable_bits(k, i);
+        memcpy(nd_data(t) + i, &u, sizeof u);
+    }
+}
+
+static void check_tensor(int k, nd_tensor *t) {
+    for (int64_t i = 0; i < nd_numel(t); i++) {
+        uint32_t u, want = portable_bits(k, i);
+        uint32_t swapped = want >> 24 | (want >> 8 & 0xff00u) | (want << 8 & 0xff0000u) | want << 24;
+        ck_assert_uint_ne(want, swapped);
+        memcpy(&u, nd_data(t) + i, sizeof u);
+        ck_assert_msg(u == want, "tensor %d, element %lld: bits 0x%08x, expected 0x%08x", k,
+                      (long long)i, u, want);
+    }
+}
+
+#define PORTABLE_SEED 0x0123456789abcdefull
+#define PORTABLE_OFFSET 0xfedcba9876543210ull
+
+static nd_checkpoint portable_checkpoint(portable *p) {
+    return (nd_checkpoint){.model = &p->lin->base, .optimizer = p->opt, .ema = p->ema,
+                           .rng = &p->rng, .step = 1234567890123, .config = "x86-64"};
+}
+
+static void fill_portable(portable *p) {
+    portable_each(p, fill_tensor);
+    nd_optimizer_set_steps(p->opt, 77);
+    nd_ema_set_updates(p->ema, 76);
+    p->rng = nd_rng_init(PORTABLE_SEED, 0xdeadbeefu);
+    p->rng.offset = PORTABLE_OFFSET;
+}
+
+/* The file's bytes equal the x86-64 ones. */
+static void assert_x86_64_bytes(const char *path) {
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    unsigned char got[sizeof checkpoint_x86_64 + 1];
+    size_t n = fread(got, 1, sizeof got, f);
+    fclose(f);
+    ck_assert_uint_eq(n, sizeof checkpoint_x86_64);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(got[i] == checkpoint_x86_64[i], "byte %zu is 0x%02x, x86-64 wrote 0x%02x",
+                      i, got[i], checkpoint_x86_64[i]);
+}
+
+START_TEST(x86_64_checkpoint_loads_and_saves_the_same_bytes) {
+    make_dir();
+    FILE *f = fopen(in_dir("x86_64.safetensors"), "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(checkpoint_x86_64, 1, sizeof checkpoint_x86_64, f),
+                      sizeof checkpoint_x86_64);
+    ck_assert_int_eq(fclose(f), 0);
+
+    /* loaded here, every value and number is the one x86-64 saved */
+    portable p = portable_new();
+    char config[16];
+    nd_checkpoint ck = portable_checkpoint(&p);
+    ck.config_out = config;
+    ck.config_out_size = sizeof config;
+    nd_error err;
+    ck_assert_msg(nd_checkpoint_load(in_dir("x86_64.safetensors"), &ck, &err) == ND_OK, "%s",
+                  err.message);
+    portable_each(&p, check_tensor);
+    ck_assert(ck.step == 1234567890123);
+    ck_assert_str_eq(config, "x86-64");
+    ck_assert_int_eq(nd_optimizer_steps(p.opt), 77);
+    ck_assert_int_eq(nd_ema_updates(p.ema), 76);
+    ck_assert(nd_ema_decay(p.ema) == 0.999);
+    ck_assert(p.rng.seed == PORTABLE_SEED && p.rng.stream == 0xdeadbeefu &&
+              p.rng.offset == PORTABLE_OFFSET);
+
+    /* saved again here, the bytes are x86-64's */
+    ck = portable_checkpoint(&p);
+    ck_assert_int_eq(nd_checkpoint_save(in_dir("again.safetensors"), &ck, &err), ND_OK);
+    assert_x86_64_bytes(in_dir("again.safetensors"));
+    portable_free(&p);
+
+    /* and so are those of the same state built here */
+    portable q = portable_new();
+    fill_portable(&q);
+    ck = portable_checkpoint(&q);
+    ck_assert_int_eq(nd_checkpoint_save(in_dir("built.safetensors"), &ck, &err), ND_OK);
+    assert_x86_64_bytes(in_dir("built.safetensors"));
+    portable_free(&q);
+    remove_dir((const char *[]){"x86_64.safetensors", "again.safetensors",
+                                "built.safetensors"},
+               3);
+}
+END_TEST
+
 TCase *tcase_checkpoint(void) {
     TCase *tc = nd_test_case("checkpoint");
     tcase_add_test(tc, round_trip_and_resume_bit_exact);
     tcase_add_test(tc, file_is_a_state_dict);
     tcase_add_test(tc, every_defect_is_refused_and_nothing_changes);
     tcase_add_test(tc, failed_save_keeps_the_old_file);
+    tcase_add_test(tc, x86_64_checkpoint_loads_and_saves_the_same_bytes);
     return tc;
 }
