@@ -181,7 +181,8 @@ nd_tensor *cli_data_batch(const cli_data *d, uint64_t seed, int64_t step, int64_
     const float *src = nd_data(t), *pu = nd_data(u);
     float *dst = nd_data(out);
     for (int64_t k = 0; k < n; k++) {
-        int64_t i = (int64_t)(pu[k] * (float)N);
+        float at = pu[k] * (float)N; /* rounded to float, as on every target */
+        int64_t i = (int64_t)at;
         if (i >= N) i = N - 1; /* u < 1, but u N may round up to N */
         memcpy(dst + k * row, src + i * row, sizeof(float) * (size_t)row);
         if (labels && d->labels) nd_data(*labels)[k] = nd_data(d->labels)[i];
