@@ -73,9 +73,11 @@ static void os_free(void *p) {
  * in the order they were made), splitting a larger free block and merging
  * a freed one with its free neighbours. Freed space thus serves any later
  * size, so the pool grows to about the most bytes ever live at once, not
- * to the sum of each size's own peak; and a loop that repeats the same
- * allocations finds the same places and asks the system for nothing
- * (which best fit did not: it placed a UNet step anew each time).
+ * to the sum of each size's own peak. And a loop that repeats the same
+ * allocations finds the same places and asks the system for nothing:
+ * first fit takes a newer chunk only where no older one has room, so a
+ * second step gets the first step's places (best fit may choose others,
+ * and grow again).
  * Smaller blocks (tensor objects, records) are left to the C library.
  * What the pool holds is bounded by the most ever live, so it keeps every
  * free byte unless a cap is set: a cap below a step's needs gives memory
