@@ -11,6 +11,15 @@
 #include "tensor/kernels.h"
 #include "tensor/tensor.h"
 
+/* UNDER_ASAN: built with AddressSanitizer (gcc and clang say it apart). */
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
 /* Opens a scope before each test; after it, ends the scope and asserts
  * that the library holds no memory any more. */
 void nd_test_setup(void);

@@ -305,13 +305,6 @@ START_TEST(results_do_not_depend_on_the_memory) {
 }
 END_TEST
 
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
 #ifdef UNDER_ASAN
 #include <sanitizer/asan_interface.h>
 
