@@ -8,7 +8,9 @@
  * output into gradients of its inputs, which accumulate in their ->grad.
  *
  * Records and non-leaf gradients belong to the tensors they describe, so
- * ending the step's scope releases the whole tape at once. */
+ * ending the step's scope releases the whole tape at once; a training step
+ * that needs neither after backward has nd_backward_free_graph release
+ * each as soon as the walk is past it. */
 #ifndef NANODIFF_AUTOGRAD_H
 #define NANODIFF_AUTOGRAD_H
 
@@ -28,6 +30,15 @@ nd_tensor *nd_requires_grad(nd_tensor *t, bool on);
  * nd_zero_grad; non-leaves are recomputed by each backward. */
 void nd_backward(nd_tensor *loss);
 void nd_backward_with(nd_tensor *y, const nd_tensor *dy);
+/* nd_backward that frees the graph as it walks it (PyTorch's default,
+ * retain_graph=False): each record, and its output's gradient, goes as soon
+ * as its rule has run. Leaves' gradients accumulate as with nd_backward.
+ * The tensors the walk passed keep their values but lose their records and
+ * gradients: a later backward that reaches one of them (walking the same
+ * graph twice, or a second loss that shares part of it) stops with an
+ * error. A training step's peak memory is then its activations, not
+ * activations plus every intermediate gradient. */
+void nd_backward_free_graph(nd_tensor *loss);
 
 /* Sets t->grad to zeros, if it has one (a non-leaf's gradient that shares
  * its storage with other gradients is replaced by a new one of zeros). */

@@ -16,6 +16,7 @@ typedef struct nd_record {
     nd_tensor *out;
     uint64_t id;      /* order of recording, from 1 */
     size_t bytes;     /* of this allocation (record + ins) */
+    bool reached;     /* from the tensor a walk starts at; only during it */
     struct nd_record *prev, *next;
 } nd_record;
 

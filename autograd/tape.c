@@ -190,6 +190,7 @@ nd_tensor *nd_requires_grad(nd_tensor *t, bool on) {
     }
     install();
     t->requires_grad = on;
+    t->graph_freed = false; /* a leaf now, by the caller's word */
     return t;
 }
 
@@ -290,6 +291,31 @@ nd_tensor *nd__unreduce(const nd_record *r, const nd_tensor *dy) {
 
 /* ---- the reverse walk -------------------------------------------------- */
 
+static ND_NORETURN void freed_graph_stop(const nd_tensor *t) {
+    char a[ND_SHAPE_STR_LEN];
+    nd_fatal("backward", "the tensor of shape %s was on a graph that "
+             "nd_backward_free_graph has freed; walk a graph more than once "
+             "with nd_backward", nd_shape_str(t->shape, t->ndim, a));
+}
+
+/* Stops, before anything has changed, if the walk from y would reach a
+ * tensor whose graph an earlier walk freed: its gradient would go nowhere. */
+static void check_reachable(const nd_tensor *y) {
+    if (y->record) y->record->reached = true;
+    for (nd_record *r = y->record; r; r = r->prev) {
+        if (!r->reached) continue;
+        for (int k = 0; k < r->ev.nin; k++) {
+            const nd_tensor *x = r->ins[k];
+            if (x->graph_freed && x->requires_grad) {
+                for (nd_record *q = r; q; q = q->prev) q->reached = false;
+                freed_graph_stop(x);
+            }
+            if (x->record) x->record->reached = true;
+        }
+        r->reached = false;
+    }
+}
+
 static void check_backward(const nd_tensor *y) {
     char a[ND_SHAPE_STR_LEN];
     if (!y) nd_fatal("backward", "tensor is NULL");
@@ -298,48 +324,90 @@ static void check_backward(const nd_tensor *y) {
                  "recorded op produced it (no input required grad, or no-grad mode "
                  "was on)", nd_shape_str(y->shape, y->ndim, a));
     if (in_backward) nd_fatal("backward", "already running");
+    if (y->graph_freed) freed_graph_stop(y);
+    check_reachable(y);
 }
 
-void nd_backward_with(nd_tensor *y, const nd_tensor *dy) {
-    check_backward(y);
-    if (!dy) nd_fatal("backward", "seed gradient is NULL");
-    char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
-    if (!nd_same_shape(y, dy))
-        nd_fatal("backward", "seed gradient of shape %s for a tensor of shape %s",
-                 nd_shape_str(dy->shape, dy->ndim, b), nd_shape_str(y->shape, y->ndim, a));
-    in_backward = true;
-    /* Gradients of non-leaves belong to one backward: start them afresh. */
-    for (nd_record *r = y->record; r; r = r->prev)
-        if (r->out->grad) {
-            nd_free(r->out->grad);
-            r->out->grad = NULL;
-        }
-    nd_scope *s = nd_scope_begin();
-    nd_record self = {.ins = &y, .ev = {.nin = 1}};
-    nd__accumulate(&self, 0, dy);
-    nd_scope_end(s);
-    for (nd_record *r = y->record; r; r = r->prev) {
-        if (!r->out->grad) continue;
-        s = rule_scope = nd_scope_begin(); /* the rule's temporaries */
-        if (r->fn) function_backward(r, r->out->grad);
-        else nd__rules[r->ev.op].backward(r, r->out->grad);
-        rule_scope = NULL;
-        nd_scope_end(s);
-    }
-    in_backward = false;
-}
-
-void nd_backward(nd_tensor *loss) {
-    check_backward(loss);
+static void check_one_element(const nd_tensor *loss) {
     if (nd_numel(loss) != 1) {
         char a[ND_SHAPE_STR_LEN];
         nd_fatal("backward", "the loss has shape %s, not one element; use "
                  "nd_backward_with and a seed gradient",
                  nd_shape_str(loss->shape, loss->ndim, a));
     }
+}
+
+/* Once a record's rule has run, nothing reads its output's gradient or the
+ * record again, unless the caller wants to look at them after backward or
+ * walk the same graph twice. A walk that frees the graph drops both there
+ * and then, so that a step's gradients are never all alive at once, and
+ * tensors only the tape held (activations a forward has freed) go as soon
+ * as the last rule that reads them has run. The tensors it passed keep
+ * their values but lose their records; they are marked, so that a later
+ * backward which reaches one stops instead of treating it as a leaf.
+ *
+ * The walk holds every record's output until it reaches that record: a
+ * rule's input must not be destroyed (and its record with it) when a newer
+ * record that read it is freed. */
+static void walk(nd_tensor *y, const nd_tensor *dy, bool free_graph) {
+    char a[ND_SHAPE_STR_LEN], b[ND_SHAPE_STR_LEN];
+    if (!dy) nd_fatal("backward", "seed gradient is NULL");
+    if (!nd_same_shape(y, dy))
+        nd_fatal("backward", "seed gradient of shape %s for a tensor of shape %s",
+                 nd_shape_str(dy->shape, dy->ndim, b), nd_shape_str(y->shape, y->ndim, a));
+    in_backward = true;
+    /* Gradients of non-leaves belong to one backward: start them afresh. */
+    for (nd_record *r = y->record; r; r = r->prev) {
+        if (r->out->grad) {
+            nd_free(r->out->grad);
+            r->out->grad = NULL;
+        }
+        if (free_graph) nd_retain(r->out);
+    }
     nd_scope *s = nd_scope_begin();
-    nd_tensor *one = nd_full(loss->shape, loss->ndim, 1.0f);
-    nd_backward_with(loss, one);
+    nd_record self = {.ins = &y, .ev = {.nin = 1}};
+    nd__accumulate(&self, 0, dy);
+    nd_scope_end(s);
+    for (nd_record *r = y->record, *prev; r; r = prev) {
+        prev = r->prev;
+        nd_tensor *out = r->out;
+        if (out->grad) {
+            s = rule_scope = nd_scope_begin(); /* the rule's temporaries */
+            if (r->fn) function_backward(r, out->grad);
+            else nd__rules[r->ev.op].backward(r, out->grad);
+            rule_scope = NULL;
+            nd_scope_end(s);
+            if (free_graph) {
+                nd_free(out->grad);
+                out->grad = NULL;
+                out->record = NULL;
+                out->graph_freed = true;
+                record_free(r);
+            }
+        }
+        if (free_graph) nd_release(out);
+    }
+    in_backward = false;
+}
+
+void nd_backward_with(nd_tensor *y, const nd_tensor *dy) {
+    check_backward(y);
+    walk(y, dy, false);
+}
+
+void nd_backward_free_graph(nd_tensor *loss) {
+    check_backward(loss);
+    check_one_element(loss);
+    nd_scope *s = nd_scope_begin();
+    walk(loss, nd_full(loss->shape, loss->ndim, 1.0f), true);
+    nd_scope_end(s);
+}
+
+void nd_backward(nd_tensor *loss) {
+    check_backward(loss);
+    check_one_element(loss);
+    nd_scope *s = nd_scope_begin();
+    walk(loss, nd_full(loss->shape, loss->ndim, 1.0f), false);
     nd_scope_end(s);
 }
 

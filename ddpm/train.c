@@ -121,7 +121,7 @@ nd_train_stats nd_train_step_labels(nd_trainer *tr, const nd_tensor *x0,
             ? nd_loss_vlb_at(tr->schedule, d, x0, t, eps, tr->config.var, &tr->rng)
             : nd_loss_simple_at(tr->schedule, d, x0, t, eps, &tr->rng);
     st.loss = nd_item(loss);
-    nd_backward(loss);                                                 /* line 5 */
+    nd_backward_free_graph(loss);                                      /* line 5 */
     st.grad_norm = nd_clip_grad_norm(model, tr->config.grad_clip > 0.0 ? tr->config.grad_clip
                                                                        : INFINITY);
     st.lr = nd_optimizer_lr(tr->optimizer);

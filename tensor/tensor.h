@@ -78,8 +78,9 @@ typedef struct nd_tensor {
     int refs;
     /* Carried for autograd/, never read here: whether gradients flow to
      * this tensor, its gradient, and the tape record of the op that made
-     * it. The tensor owns both; they go through the release hook. */
-    bool requires_grad;
+     * it. The tensor owns both; they go through the release hook.
+     * graph_freed marks a tensor whose record a backward freed. */
+    bool requires_grad, graph_freed;
     struct nd_tensor *grad;
     struct nd_record *record;
 } nd_tensor;

@@ -215,7 +215,7 @@ int cli_classifier(int argc, char **argv) {
         nd_tensor *loss =
             nd_cross_entropy(nd_classifier_logits(c.net, nd_classifier_features(c.net, x)), labels);
         nd_optimizer_zero_grad(opt);
-        nd_backward(loss);
+        nd_backward_free_graph(loss);
         nd_optimizer_step(opt);
         double l = nd_item(loss);
         nd_scope_end(s);

@@ -325,6 +325,114 @@ START_TEST(steady_memory_over_1000_steps) {
 }
 END_TEST
 
+/* A small MLP whose input feeds two branches, with a broadcast bias:
+ * enough fan-in and fan-out for the walk's order of frees to matter. */
+static nd_tensor *branchy_loss(nd_tensor *x, nd_tensor *w, nd_tensor *b, nd_tensor **h_out) {
+    nd_tensor *h = nd_silu(nd_add(nd_matmul(x, w), b));
+    nd_tensor *p = nd_softmax(nd_mul(h, nd_tanh(x)), -1);
+    *h_out = h;
+    return nd_mean(nd_add(nd_log(p), nd_square(h)), NULL, 0, false);
+}
+
+START_TEST(free_graph_gives_the_same_gradients) {
+    nd_rng g = nd_rng_init(5, 0);
+    nd_tensor *x = nd_requires_grad(nd_randn(&g, ND_SHAPE(6, 6)), true);
+    nd_tensor *w = nd_requires_grad(nd_randn(&g, ND_SHAPE(6, 6)), true);
+    nd_tensor *b = nd_requires_grad(nd_randn(&g, ND_SHAPE(6)), true);
+    nd_tensor *leaves[3] = {x, w, b}, *kept[3];
+    nd_tensor *h;
+    float loss_kept = nd_item(branchy_loss(x, w, b, &h));
+    nd_backward(branchy_loss(x, w, b, &h));
+    for (int k = 0; k < 3; k++) {
+        kept[k] = nd_clone(leaves[k]->grad);
+        nd_zero_grad(leaves[k]);
+    }
+    size_t tape_before = nd_tape_length();
+    nd_tensor *loss = branchy_loss(x, w, b, &h);
+    size_t recorded = nd_tape_length() - tape_before;
+    nd_backward_free_graph(loss);
+    for (int k = 0; k < 3; k++) /* the same walk, so the same bits */
+        for (int64_t i = 0; i < nd_numel(kept[k]); i++)
+            ck_assert_msg(nd_data(leaves[k]->grad)[i] == nd_data(kept[k])[i],
+                          "input %d element %lld: %.9g, expected %.9g", k, (long long)i,
+                          (double)nd_data(leaves[k]->grad)[i], (double)nd_data(kept[k])[i]);
+    ck_assert_uint_gt(recorded, 8);
+    ck_assert_uint_eq(nd_tape_length(), tape_before); /* every record it walked is gone */
+    ck_assert_float_eq(nd_item(loss), loss_kept);      /* values stay readable */
+    ck_assert_ptr_null(loss->record);
+    ck_assert_ptr_null(loss->grad);
+    ck_assert_ptr_null(h->record);
+    ck_assert_ptr_null(h->grad);
+    ck_assert_ptr_nonnull(x->grad); /* leaves keep theirs */
+}
+END_TEST
+
+START_TEST(free_graph_frees_as_it_walks) {
+    /* A chain of 16 ops over 64 KiB each, its intermediates freed by the
+     * forward so that only the tape holds them. Keeping the graph, backward
+     * adds a gradient per op on top of the activations; freeing it, one op's
+     * gradients and temporaries at a time, and at the end only the leaf and
+     * its gradient stay. */
+    enum { LEN = 16384, OPS = 16 };
+    size_t bytes = LEN * sizeof(float);
+    size_t grown[2];
+    for (int free_graph = 0; free_graph < 2; free_graph++) {
+        size_t base = nd_mem_live();
+        nd_tensor *x = nd_persist(nd_requires_grad(nd_full(ND_SHAPE(LEN), 0.5f), true));
+        nd_scope *s = nd_scope_begin();
+        nd_tensor *h = x;
+        for (int i = 0; i < OPS; i++) {
+            nd_tensor *m = nd_mul_scalar(h, 1.1f), *next = nd_tanh(m);
+            nd_free(m);
+            if (h != x) nd_free(h);
+            h = next;
+        }
+        nd_tensor *loss = nd_sum(h, NULL, 0, false);
+        nd_free(h);
+        size_t after_forward = nd_mem_live();
+        nd_mem_reset_peak();
+        if (free_graph) nd_backward_free_graph(loss);
+        else nd_backward(loss);
+        grown[free_graph] = nd_mem_peak() - after_forward;
+        if (free_graph) {
+            ck_assert_uint_eq(nd_tape_length(), 0);
+            ck_assert_uint_lt(nd_mem_live() - base, 3 * bytes); /* x, x.grad, the loss */
+        }
+        nd_scope_end(s);
+        nd_free(x);
+        ck_assert_uint_eq(nd_mem_live(), base);
+    }
+    ck_assert_msg(grown[0] > (size_t)OPS * bytes, "keeping the graph grew by %zu", grown[0]);
+    ck_assert_msg(grown[1] < 6 * bytes, "freeing the graph grew by %zu", grown[1]);
+}
+END_TEST
+
+START_TEST(free_graph_cannot_be_walked_again) {
+    nd_tensor *x = leaf((const float[]){1, 2}, ND_SHAPE(2));
+    nd_tensor *h = nd_exp(x);
+    nd_tensor *y = nd_sum(h, NULL, 0, false);
+    nd_tensor *z = nd_sum(nd_square(h), NULL, 0, false); /* shares h with y */
+    nd_backward_free_graph(y);
+    ck_assert_float_eq_tol(nd_data(x->grad)[1], expf(2.0f), 1e-6f);
+    const char *msg = "nanodiff: backward: the tensor of shape %s was on a graph that "
+                      "nd_backward_free_graph has freed; walk a graph more than once "
+                      "with nd_backward";
+    char want[256];
+    snprintf(want, sizeof want, msg, "[]");
+    EXPECT_FATAL(nd_backward_free_graph(y), want);
+    EXPECT_FATAL(nd_backward(y), want);
+    snprintf(want, sizeof want, msg, "[2]");
+    EXPECT_FATAL(nd_backward(z), want);
+    EXPECT_FATAL(nd_backward_free_graph(nd_exp(x)),
+                 "nanodiff: backward: the loss has shape [2], not one element; use "
+                 "nd_backward_with and a seed gradient");
+    /* Declared a leaf again, h takes gradients as one. */
+    nd_requires_grad(h, true);
+    nd_backward(nd_sum(nd_mul_scalar(h, 3.0f), NULL, 0, false));
+    assert_values(h->grad, (const float[]){3, 3}, 2);
+}
+END_TEST
+
 TCase *tcase_tape(void) {
     TCase *tc = nd_test_case("tape");
     tcase_add_test(tc, records_one_per_op_and_prints_them);
@@ -341,5 +449,8 @@ TCase *tcase_tape(void) {
     tcase_add_test(tc, shared_non_leaf_gradients_are_added_out_of_place);
     tcase_add_test(tc, leaf_gradients_own_their_storage);
     tcase_add_test(tc, steady_memory_over_1000_steps);
+    tcase_add_test(tc, free_graph_gives_the_same_gradients);
+    tcase_add_test(tc, free_graph_frees_as_it_walks);
+    tcase_add_test(tc, free_graph_cannot_be_walked_again);
     return tc;
 }
