@@ -50,12 +50,14 @@ nd_tensor *nd_detach(const nd_tensor *x);
  *
  * A layer that computes its output with its own fused loops (GroupNorm,
  * say) records it with nd_function_apply: one tape entry whose backward
- * is fn->backward. The entry retains the inputs and the saved tensors
- * (statistics the backward reuses) and keeps a copy of args, plain data
- * such as sizes and eps. Nothing is recorded in no-grad mode or when no
- * input requires grad. */
+ * is fn->backward. The entry keeps the saved tensors (what the backward
+ * reads: the input's values, statistics) and a copy of args, plain data
+ * such as sizes and eps. It holds the inputs for their shapes and
+ * gradients only: their values may be gone by the time backward runs, so
+ * a backward that needs them saves them. Nothing is recorded in no-grad
+ * mode or when no input requires grad. */
 typedef struct nd_function_ctx {
-    nd_tensor *const *in; /* the inputs, in the order given */
+    nd_tensor *const *in; /* the inputs, in the order given: shapes only */
     int nin;
     nd_tensor *const *saved;
     int nsaved;

@@ -17,16 +17,24 @@ typedef struct nd_record {
     uint64_t id;      /* order of recording, from 1 */
     size_t bytes;     /* of this allocation (record + ins) */
     bool reached;     /* from the tensor a walk starts at; only during it */
+    uint64_t shape_only; /* bit k: ins[k] is held for its shape (nd_retain_shape) */
     struct nd_record *prev, *next;
 } nd_record;
 
 /* A rule reads the record and the gradient dy of its output and adds the
  * gradients of the inputs with nd__accumulate. */
 typedef void (*nd_backward_fn)(const nd_record *r, const nd_tensor *dy);
+/* What a rule reads besides dy decides what its record keeps alive: an
+ * input's values only where the rule reads them (an add's gradient needs
+ * the shapes of its inputs, not their values), and the output's values
+ * only where it reads them (exp's rule reads y = e^x). */
 typedef struct {
     nd_backward_fn backward;
     bool not_differentiable; /* outputs never require grad: NONE in tensor/ops.h */
+    uint64_t values_unread;  /* bit k (k < 64): the rule reads only input k's shape */
+    bool reads_output;       /* the rule reads its output's values */
 } nd_rule;
+#define ND_UNREAD_ALL UINT64_MAX
 
 /* "add", or a function's name. */
 const char *nd__record_name(const nd_record *r);

@@ -19,4 +19,5 @@ static void conv2d_bw(const nd_record *r, const nd_tensor *dy) {
 
 void nd__rules_conv(nd_rule *t) {
     t[ND_OP_CONV2D].backward = conv2d_bw;
+    t[ND_OP_CONV2D].values_unread = 1u << 2; /* the bias */
 }

@@ -185,4 +185,18 @@ void nd__rules_elementwise(nd_rule *t) {
     t[ND_OP_SILU].backward = silu_bw;
     t[ND_OP_GELU].backward = gelu_bw;
     t[ND_OP_RELU].backward = relu_bw;
+    /* rules that read no input values, or only some */
+    const nd_op unread[] = {ND_OP_ADD,        ND_OP_SUB,        ND_OP_ADD_SCALAR,
+                            ND_OP_SUB_SCALAR, ND_OP_RSUB_SCALAR, ND_OP_MUL_SCALAR,
+                            ND_OP_DIV_SCALAR, ND_OP_NEG,        ND_OP_EXP,
+                            ND_OP_SQRT,       ND_OP_RSQRT,      ND_OP_TANH,
+                            ND_OP_SIGMOID};
+    for (size_t i = 0; i < sizeof unread / sizeof *unread; i++)
+        t[unread[i]].values_unread = ND_UNREAD_ALL;
+    t[ND_OP_DIV].values_unread = 1u << 0;             /* reads b and y */
+    t[ND_OP_WHERE].values_unread = 1u << 1 | 1u << 2; /* reads cond */
+    /* rules that read y */
+    const nd_op output[] = {ND_OP_DIV,   ND_OP_EXP,  ND_OP_SQRT,
+                            ND_OP_RSQRT, ND_OP_TANH, ND_OP_SIGMOID};
+    for (size_t i = 0; i < sizeof output / sizeof *output; i++) t[output[i]].reads_output = true;
 }

@@ -66,4 +66,9 @@ void nd__rules_reduce(nd_rule *t) {
     t[ND_OP_VAR].backward = var_bw;
     t[ND_OP_SOFTMAX].backward = softmax_bw;
     t[ND_OP_LOG_SOFTMAX].backward = log_softmax_bw;
+    /* sum and mean read shapes only; the softmaxes read y alone */
+    t[ND_OP_SUM].values_unread = t[ND_OP_MEAN].values_unread = ND_UNREAD_ALL;
+    t[ND_OP_SOFTMAX].values_unread = t[ND_OP_LOG_SOFTMAX].values_unread = ND_UNREAD_ALL;
+    t[ND_OP_MAX].reads_output = t[ND_OP_MIN].reads_output = true;
+    t[ND_OP_SOFTMAX].reads_output = t[ND_OP_LOG_SOFTMAX].reads_output = true;
 }

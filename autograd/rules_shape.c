@@ -130,4 +130,13 @@ void nd__rules_shape(nd_rule *t) {
     t[ND_OP_INDEX_SELECT].backward = index_select_bw;
     t[ND_OP_INDEX_ADD].backward = index_add_bw;
     t[ND_OP_MATMUL].backward = matmul_bw;
+    /* moving values around needs the shapes alone (and the indices) */
+    const nd_op unread[] = {ND_OP_VIEW,       ND_OP_PERMUTE,   ND_OP_SLICE,
+                            ND_OP_EXPAND,     ND_OP_SQUEEZE,   ND_OP_UNSQUEEZE,
+                            ND_OP_CONTIGUOUS, ND_OP_CLONE,     ND_OP_CONCAT,
+                            ND_OP_STACK,      ND_OP_PAD};
+    for (size_t i = 0; i < sizeof unread / sizeof *unread; i++)
+        t[unread[i]].values_unread = ND_UNREAD_ALL;
+    t[ND_OP_INDEX_SELECT].values_unread = 1u << 0;
+    t[ND_OP_INDEX_ADD].values_unread = 1u << 0 | 1u << 2;
 }

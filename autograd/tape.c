@@ -34,7 +34,11 @@ static void record_free(nd_record *r) {
     if (r->next) r->next->prev = r->prev;
     else tape_tail = r->prev;
     tape_records--;
-    for (int k = 0; k < r->ev.nin + r->nsaved; k++) nd_release(r->ins[k]);
+    r->out->keep_values = false;
+    for (int k = 0; k < r->ev.nin + r->nsaved; k++) {
+        if (k < 64 && (r->shape_only >> k & 1)) nd_release_shape(r->ins[k]);
+        else nd_release(r->ins[k]);
+    }
     nd_dealloc(r, r->bytes);
 }
 
@@ -63,16 +67,24 @@ static bool any_requires_grad(const nd_tensor *const *in, int n) {
 }
 
 /* A record holding e's inputs and then `saved`, and args_bytes of args
- * after them, appended to the tape as the record of e->out. */
+ * after them, appended to the tape as the record of e->out. Inputs in the
+ * shape_only mask are held for their shape and gradient alone; out's
+ * values are kept as long as the record if keep_output. */
 static nd_record *append(const nd_op_event *e, const nd_tensor *const *saved,
-                         int nsaved, const void *args, size_t args_bytes) {
+                         int nsaved, const void *args, size_t args_bytes,
+                         uint64_t shape_only, bool keep_output) {
     size_t ins_bytes = (size_t)(e->nin + nsaved) * sizeof(nd_tensor *);
     size_t bytes = sizeof(nd_record) + ins_bytes + args_bytes;
     nd_record *r = nd_alloc(bytes);
     memset(r, 0, sizeof *r);
     r->ev = *e;
     r->ins = (nd_tensor **)(r + 1);
-    for (int k = 0; k < e->nin; k++) r->ins[k] = nd_retain((nd_tensor *)e->in[k]);
+    if (e->nin < 64) shape_only &= (UINT64_C(1) << e->nin) - 1; /* saved: values */
+    r->shape_only = shape_only;
+    for (int k = 0; k < e->nin; k++) {
+        nd_tensor *x = (nd_tensor *)e->in[k];
+        r->ins[k] = k < 64 && (shape_only >> k & 1) ? nd_retain_shape(x) : nd_retain(x);
+    }
     for (int k = 0; k < nsaved; k++)
         r->ins[e->nin + k] = nd_retain((nd_tensor *)saved[k]);
     r->nsaved = nsaved;
@@ -93,6 +105,7 @@ static nd_record *append(const nd_op_event *e, const nd_tensor *const *saved,
     tape_records++;
     e->out->record = r;
     e->out->requires_grad = true;
+    e->out->keep_values = keep_output;
     return r;
 }
 
@@ -103,7 +116,7 @@ static void observe(const nd_op_event *e) {
     if (!rule->backward)
         nd_fatal(nd_op_name(e->op), "has no backward rule, so it cannot run on "
                  "tensors that require grad (detach them, or use no-grad mode)");
-    append(e, NULL, 0, NULL, 0);
+    append(e, NULL, 0, NULL, 0, rule->values_unread, rule->reads_output);
 }
 
 /* The rules against tensor/ops.h: an op listed with a rule has one, the
@@ -159,7 +172,7 @@ nd_tensor *nd_function_apply(const nd_function *fn, nd_tensor *out,
     if (!nd_is_grad_enabled() || !any_requires_grad(in, nin)) return out;
     install();
     nd_op_event e = {.op = ND_OP_COUNT, .out = out, .in = in, .nin = nin};
-    nd_record *r = append(&e, saved, nsaved, args, args_bytes);
+    nd_record *r = append(&e, saved, nsaved, args, args_bytes, ND_UNREAD_ALL, true);
     r->fn = fn;
     return out;
 }
@@ -362,7 +375,7 @@ static void walk(nd_tensor *y, const nd_tensor *dy, bool free_graph) {
             nd_free(r->out->grad);
             r->out->grad = NULL;
         }
-        if (free_graph) nd_retain(r->out);
+        if (free_graph) nd_retain_shape(r->out);
     }
     nd_scope *s = nd_scope_begin();
     nd_record self = {.ins = &y, .ev = {.nin = 1}};
@@ -385,7 +398,7 @@ static void walk(nd_tensor *y, const nd_tensor *dy, bool free_graph) {
                 record_free(r);
             }
         }
-        if (free_graph) nd_release(out);
+        if (free_graph) nd_release_shape(out);
     }
     in_backward = false;
 }

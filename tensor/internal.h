@@ -56,6 +56,7 @@ nd_tensor *nd__view_of(const nd_tensor *base, int ndim, const int64_t *shape,
 void nd__contiguous_strides(const int64_t *shape, int ndim, int64_t *strides);
 int64_t nd__prod(const int64_t *shape, int ndim);
 void nd__check_tensor(const nd_tensor *t, const char *op);
+void nd__check_values(const nd_tensor *t, const char *op); /* and its values are there */
 void nd__check_shape(const int64_t *shape, int ndim, const char *op);
 /* A possibly negative axis of an ndim-d tensor, made non-negative. */
 int nd__axis(int axis, int ndim, const char *op);

@@ -404,6 +404,7 @@ nd_tensor *nd__new(const int64_t *shape, int ndim, const char *op) {
 
 nd_tensor *nd__view_of(const nd_tensor *base, int ndim, const int64_t *shape,
                        const int64_t *strides, int64_t offset) {
+    nd__check_values(base, "view");
     nd_tensor *t = tensor_object();
     t->ndim = ndim;
     for (int i = 0; i < ndim; i++) {
@@ -452,14 +453,36 @@ void nd_free(nd_tensor *t) {
     nd_release(t);
 }
 
-void nd_release(nd_tensor *t) {
-    if (!t) return;
-    if (--t->refs > 0) return;
-    if ((t->grad || t->record) && release_hook) release_hook(t);
+static void release_values(nd_tensor *t) {
     nd_storage *s = t->storage;
+    t->storage = NULL;
     if (s && --s->refcount == 0) {
         if (!s->borrowed) nd__release(s->data, (size_t)s->size * sizeof(float));
         nd__release(s, sizeof *s);
     }
+}
+
+nd_tensor *nd_retain_shape(nd_tensor *t) {
+    nd__check_tensor(t, "retain_shape");
+    t->refs++;
+    t->shape_refs++;
+    return t;
+}
+
+void nd_release_shape(nd_tensor *t) {
+    if (!t) return;
+    if (t->shape_refs <= 0) nd_fatal("release_shape", "no shape reference to release");
+    t->shape_refs--;
+    nd_release(t);
+}
+
+void nd_release(nd_tensor *t) {
+    if (!t) return;
+    if (--t->refs > 0) {
+        if (t->refs == t->shape_refs && !t->keep_values) release_values(t);
+        return;
+    }
+    if ((t->grad || t->record) && release_hook) release_hook(t);
+    release_values(t);
     nd__release(t, sizeof *t);
 }

@@ -28,8 +28,19 @@ char *nd_shape_str(const int64_t *shape, int ndim, char *buf) {
     return buf;
 }
 
+static ND_NORETURN void values_released(const nd_tensor *t, const char *op) {
+    char a[ND_SHAPE_STR_LEN];
+    nd_fatal(op, "the values of this %s tensor were released: only references to "
+             "its shape (nd_retain_shape) were left", nd_shape_str(t->shape, t->ndim, a));
+}
+
 void nd__check_tensor(const nd_tensor *t, const char *op) {
     if (!t) nd_fatal(op, "tensor is NULL");
+}
+
+void nd__check_values(const nd_tensor *t, const char *op) {
+    nd__check_tensor(t, op);
+    if (!t->storage) values_released(t, op);
 }
 
 void nd__check_shape(const int64_t *shape, int ndim, const char *op) {
@@ -256,13 +267,13 @@ bool nd_same_shape(const nd_tensor *a, const nd_tensor *b) {
 }
 
 float *nd_data(const nd_tensor *t) {
-    nd__check_tensor(t, "data");
+    nd__check_values(t, "data");
     return t->storage->data + t->offset;
 }
 
 static int64_t element_offset(const nd_tensor *t, const int64_t *index,
                               const char *op) {
-    nd__check_tensor(t, op);
+    nd__check_values(t, op);
     if (t->ndim > 0 && !index) nd_fatal(op, "index is NULL");
     int64_t off = t->offset;
     for (int i = 0; i < t->ndim; i++) {
@@ -287,7 +298,7 @@ void nd_set(nd_tensor *t, const int64_t *index, float value) {
 }
 
 float nd_item(const nd_tensor *t) {
-    nd__check_tensor(t, "item");
+    nd__check_values(t, "item");
     if (nd_numel(t) != 1) {
         char s[ND_SHAPE_STR_LEN];
         nd_fatal("item", "tensor of shape %s has %lld elements, not one",

@@ -76,6 +76,11 @@ typedef struct nd_tensor {
     nd_scope *scope;
     struct nd_tensor *scope_prev, *scope_next;
     int refs;
+    /* Of refs, those that need only the shape (nd_retain_shape). Once they
+     * are all that is left, the values are released (storage NULL), unless
+     * keep_values says the record of the op that made t still reads them. */
+    int shape_refs;
+    bool keep_values;
     /* Carried for autograd/, never read here: whether gradients flow to
      * this tensor, its gradient, and the tape record of the op that made
      * it. The tensor owns both; they go through the release hook.
@@ -131,6 +136,12 @@ size_t nd_mem_set_cache_limit(size_t bytes);
 void nd_free(nd_tensor *t);
 nd_tensor *nd_retain(nd_tensor *t); /* one more reference */
 void nd_release(nd_tensor *t);      /* drop a reference taken by nd_retain */
+/* A reference to t's shape and gradient, not its values: the tape takes
+ * one for an input whose values its rule never reads (an add's, say), so
+ * that the values go as soon as the last reader that needs them does.
+ * Reading a tensor whose values went stops with a message. */
+nd_tensor *nd_retain_shape(nd_tensor *t);
+void nd_release_shape(nd_tensor *t);
 
 /* Scopes: every tensor created while a scope is open belongs to the
  * innermost one and is freed when it ends. Scopes nest and end in order. */

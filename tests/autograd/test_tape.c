@@ -1,5 +1,6 @@
 /* The tape's mechanics: what records, what does not, accumulation,
  * lifetimes, errors and the printout. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -433,6 +434,27 @@ START_TEST(free_graph_cannot_be_walked_again) {
 }
 END_TEST
 
+START_TEST(records_keep_only_the_values_their_rules_read) {
+    /* exp's rule reads its output, not its input; sum's reads neither. */
+    nd_tensor *x = leaf((const float[]){0.5f, -1, 2, 0}, ND_SHAPE(4));
+    nd_tensor *m = nd_mul(x, x);
+    nd_tensor *e = nd_exp(m);
+    nd_tensor *loss = nd_sum(e, NULL, 0, false);
+    size_t before = nd_mem_live();
+    nd_free(m); /* only exp's record holds m now, for its shape */
+    nd_free(e); /* sum's record holds e for its shape, exp's keeps its values */
+    ck_assert_ptr_null(m->storage);
+    ck_assert_ptr_nonnull(e->storage);
+    ck_assert_uint_lt(nd_mem_live(), before);
+    EXPECT_FATAL(nd_data(m), "nanodiff: data: the values of this [4] tensor were released: "
+                             "only references to its shape (nd_retain_shape) were left");
+    nd_backward(loss);
+    const float xs[4] = {0.5f, -1, 2, 0};
+    for (int i = 0; i < 4; i++) /* d/dx sum exp(x^2) = 2 x exp(x^2) */
+        ck_assert_float_eq_tol(nd_data(x->grad)[i], 2 * xs[i] * expf(xs[i] * xs[i]), 1e-4f);
+}
+END_TEST
+
 TCase *tcase_tape(void) {
     TCase *tc = nd_test_case("tape");
     tcase_add_test(tc, records_one_per_op_and_prints_them);
@@ -452,5 +474,6 @@ TCase *tcase_tape(void) {
     tcase_add_test(tc, free_graph_gives_the_same_gradients);
     tcase_add_test(tc, free_graph_frees_as_it_walks);
     tcase_add_test(tc, free_graph_cannot_be_walked_again);
+    tcase_add_test(tc, records_keep_only_the_values_their_rules_read);
     return tc;
 }
