@@ -330,7 +330,7 @@ nd_tensor *nd_unet_forward_labels(nd_unet *u, const nd_tensor *x, const nd_tenso
         }
     }
     s = nd_scope_begin();
-    h = nd_silu(nd_group_norm_forward(u->norm_out, h));
+    h = nd_group_norm_silu_forward(u->norm_out, h);
     return block_end(s, nd_conv2d_forward(u->conv_out, h));
 }
 

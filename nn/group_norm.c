@@ -27,7 +27,14 @@
  * instead: 0.00195 for one element of 77.7 with eps 1e-5, and misses of
  * 1e-4 for groups of two close values. (Forming each x - mu in double
  * rounds once less, but took a third longer in these scalar loops.) The
- * backward pass gets hi and lo and folds lo the same way. */
+ * backward pass gets hi and lo and folds lo the same way.
+ *
+ * GroupNorm followed by swish, the UNet's norm-then-activation, runs as
+ * one op too (nd_group_norm_silu): y = g sigma(g) with g the GroupNorm
+ * output. It keeps x and the statistics, not g: backward computes g again
+ * from them (with forward's float s and t per channel, kept too), turns dy into dg = dy sigma(g) (1 + g (1 - sigma(g))), and goes
+ * on as above with dg. Every step rounds as the two separate ops do, so
+ * the fused op gives their bits, forward and backward. */
 #include <math.h>
 #include <string.h>
 
@@ -36,7 +43,7 @@
 typedef struct {
     int64_t n, c, g, positions; /* x as [n, c, positions], g groups */
     float eps;
-    bool affine;
+    bool affine, silu; /* silu: y = swish(GroupNorm(x)) */
 } gn_args;
 
 typedef struct {
@@ -45,6 +52,8 @@ typedef struct {
     float *y, *mean, *rstd; /* mean [n, g, 2] (hi, lo), rstd [n, g] */
     float *dx;
     double *dgamma_nc, *dbeta_nc; /* per (n, c) partial sums [n, c] */
+    float *scratch;               /* silu backward: a row per worker */
+    float *st; /* silu: each (n, c)'s float s and t of forward_row, [n, c, 2] */
 } gn_job;
 
 static int64_t row_len(const gn_args *a) { return a->c / a->g * a->positions; }
@@ -72,6 +81,10 @@ static void forward_row(void *ctx, int64_t row, int worker) {
         double scale = rstd * (a->affine ? j->gamma[c0 + c] : 1.0f);
         double beta = a->affine ? j->beta[c0 + c] : 0.0f;
         float s = (float)scale, t = (float)(beta - lo * scale);
+        if (j->st) { /* for backward to form the same g */
+            j->st[2 * (row * cpg + c)] = s;
+            j->st[2 * (row * cpg + c) + 1] = t;
+        }
         const float *xc = x + c * a->positions;
         float *yc = y + c * a->positions;
         for (int64_t p = 0; p < a->positions; p++) {
@@ -81,15 +94,43 @@ static void forward_row(void *ctx, int64_t row, int worker) {
             yc[p] = xs + t;
         }
     }
+    if (a->silu) nd_row_silu(d, y, y);
+}
+
+/* silu's backward for one row, in place of the GroupNorm backward's dy:
+ * g computed again from forward_row's own s and t, into dg; then
+ *   dg = dy sigma(g) (1 + g (1 - sigma(g)))
+ * rounded step by step as the separate ops round it. */
+static void silu_backward_row(const gn_job *j, int64_t row, float *sig, float *dg) {
+    const gn_args *a = j->a;
+    int64_t d = row_len(a), cpg = a->c / a->g, len = a->positions;
+    const float *x = j->x + row * d, *dy = j->dy + row * d;
+    float hi = j->mean[2 * row];
+    for (int64_t c = 0; c < cpg; c++) {
+        float s = j->st[2 * (row * cpg + c)], t = j->st[2 * (row * cpg + c) + 1];
+        for (int64_t p = c * len; p < (c + 1) * len; p++) {
+            float xm = x[p] - hi, xs = xm * s;
+            dg[p] = xs + t;
+        }
+    }
+    nd_row_sigmoid(d, dg, sig);
+    for (int64_t p = 0; p < d; p++) {
+        float one_minus = 1.0f - sig[p], g_term = dg[p] * one_minus, inner = g_term + 1.0f;
+        float slope = sig[p] * inner;
+        dg[p] = dy[p] * slope;
+    }
 }
 
 static void backward_row(void *ctx, int64_t row, int worker) {
-    (void)worker;
     const gn_job *j = ctx;
     const gn_args *a = j->a;
     int64_t d = row_len(a), cpg = a->c / a->g, c0 = row % a->g * cpg;
     int64_t n = row / a->g, len = a->positions;
     const float *x = j->x + row * d, *dy = j->dy + row * d;
+    if (a->silu) { /* dy becomes dg, in dx's row; dx is then formed in place */
+        silu_backward_row(j, row, j->scratch + worker * d, j->dx + row * d);
+        dy = j->dx + row * d;
+    }
     float hi = j->mean[2 * row], lo = j->mean[2 * row + 1];
     double mu = (double)hi + lo, rstd = j->rstd[row];
     double sum_g = 0, sum_gx = 0; /* sum(g), sum(g xhat) over the row */
@@ -121,8 +162,8 @@ static void backward_row(void *ctx, int64_t row, int worker) {
 
 /* The backward of the formulas at the top of this file: dbeta, dgamma
  * and dx = rstd (g - mean(g) - xhat mean(g xhat)) per row, g = dy gamma.
- * in: x, then gamma and beta when affine; saved: x and gamma contiguous,
- * mean (hi, lo) and rstd */
+ * in: x, then gamma and beta when affine; saved: x contiguous, mean (hi,
+ * lo), rstd, then with silu the s and t, then gamma contiguous if affine */
 static void group_norm_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
                                 nd_tensor **grads) {
     const gn_args *a = ctx->args;
@@ -130,16 +171,20 @@ static void group_norm_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
     nd_tensor *dyc = nd_contiguous(dy);
     nd_tensor *dx = nd_empty(x->shape, x->ndim);
     size_t nc_bytes = (size_t)(a->n * a->c) * sizeof(double);
+    size_t scratch_bytes = a->silu ? (size_t)(nd_get_num_threads() * row_len(a)) * sizeof(float) : 0;
     gn_job j = {.a = a,
                 .x = nd_data(x),
-                .gamma = a->affine ? nd_data(ctx->saved[3]) : NULL,
+                .gamma = a->affine ? nd_data(ctx->saved[ctx->nsaved - 1]) : NULL,
+                .st = a->silu ? nd_data(ctx->saved[3]) : NULL,
                 .dy = nd_data(dyc),
                 .mean = nd_data(ctx->saved[1]),
                 .rstd = nd_data(ctx->saved[2]),
                 .dx = nd_data(dx),
                 .dgamma_nc = nd_alloc(nc_bytes),
-                .dbeta_nc = nd_alloc(nc_bytes)};
+                .dbeta_nc = nd_alloc(nc_bytes),
+                .scratch = scratch_bytes ? nd_alloc(scratch_bytes) : NULL};
     nd_parallel_for(a->n * a->g, backward_row, &j);
+    if (scratch_bytes) nd_dealloc(j.scratch, scratch_bytes);
     grads[0] = dx;
     if (a->affine) {
         nd_tensor *dgamma = nd_empty(ND_SHAPE(a->c)), *dbeta = nd_empty(ND_SHAPE(a->c));
@@ -160,6 +205,7 @@ static void group_norm_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
 }
 
 static const nd_function group_norm_fn = {"group_norm", group_norm_backward};
+static const nd_function group_norm_silu_fn = {"group_norm_silu", group_norm_backward};
 
 static void check_args(const nd_tensor *x, int64_t groups, const nd_tensor *gamma,
                        const nd_tensor *beta, float eps) {
@@ -183,10 +229,10 @@ static void check_args(const nd_tensor *x, int64_t groups, const nd_tensor *gamm
     if (!(eps >= 0.0f)) nd_fatal("group_norm", "eps %g is negative", eps);
 }
 
-nd_tensor *nd_group_norm(const nd_tensor *x, int64_t groups, const nd_tensor *gamma,
-                         const nd_tensor *beta, float eps) {
+static nd_tensor *group_norm(const nd_tensor *x, int64_t groups, const nd_tensor *gamma,
+                             const nd_tensor *beta, float eps, bool silu) {
     check_args(x, groups, gamma, beta, eps);
-    gn_args a = {x->shape[0], x->shape[1], groups, 1, eps, gamma != NULL};
+    gn_args a = {x->shape[0], x->shape[1], groups, 1, eps, gamma != NULL, silu};
     for (int i = 2; i < x->ndim; i++) a.positions *= x->shape[i];
 
     /* The kernel reads plain contiguous rows; copies made here are not
@@ -198,25 +244,41 @@ nd_tensor *nd_group_norm(const nd_tensor *x, int64_t groups, const nd_tensor *ga
     nd_no_grad_end();
     nd_tensor *y = nd_empty(x->shape, x->ndim);
     nd_tensor *mean = nd_empty(ND_SHAPE(a.n, a.g, 2)), *rstd = nd_empty(ND_SHAPE(a.n, a.g));
+    nd_tensor *st = silu ? nd_empty(ND_SHAPE(a.n, a.c, 2)) : NULL;
     gn_job j = {.a = &a,
                 .x = nd_data(xc),
                 .gamma = gc ? nd_data(gc) : NULL,
                 .beta = bc ? nd_data(bc) : NULL,
                 .y = nd_data(y),
                 .mean = nd_data(mean),
-                .rstd = nd_data(rstd)};
+                .rstd = nd_data(rstd),
+                .st = st ? nd_data(st) : NULL};
     if (nd_numel(x) > 0) nd_parallel_for(a.n * a.g, forward_row, &j);
 
     const nd_tensor *in[3] = {x, gamma, beta};
-    const nd_tensor *saved[4] = {xc, mean, rstd, gc};
-    nd_function_apply(&group_norm_fn, y, in, gamma ? 3 : 1, saved, gamma ? 4 : 3, &a,
-                      sizeof a);
+    const nd_tensor *saved[5] = {xc, mean, rstd};
+    int nsaved = 3;
+    if (st) saved[nsaved++] = st;
+    if (gc) saved[nsaved++] = gc;
+    nd_function_apply(silu ? &group_norm_silu_fn : &group_norm_fn, y, in, gamma ? 3 : 1,
+                      saved, nsaved, &a, sizeof a);
     nd_free(xc);
     nd_free(gc);
     nd_free(bc);
     nd_free(mean);
     nd_free(rstd);
+    nd_free(st);
     return y;
+}
+
+nd_tensor *nd_group_norm(const nd_tensor *x, int64_t groups, const nd_tensor *gamma,
+                         const nd_tensor *beta, float eps) {
+    return group_norm(x, groups, gamma, beta, eps, false);
+}
+
+nd_tensor *nd_group_norm_silu(const nd_tensor *x, int64_t groups, const nd_tensor *gamma,
+                              const nd_tensor *beta, float eps) {
+    return group_norm(x, groups, gamma, beta, eps, true);
 }
 
 /* ---- the layer --------------------------------------------------------- */
@@ -246,12 +308,21 @@ nd_group_norm_layer *nd_group_norm_new(int64_t groups, int64_t channels, float e
     return l;
 }
 
-nd_tensor *nd_group_norm_forward(nd_group_norm_layer *l, const nd_tensor *x) {
+static void check_layer_input(const nd_group_norm_layer *l, const nd_tensor *x) {
     if (!l) nd_fatal("group_norm", "layer is NULL");
     if (x && x->ndim >= 2 && x->shape[1] != l->channels) {
         char s[ND_SHAPE_STR_LEN];
         nd_fatal("group_norm", "layer for %lld channels got input %s",
                  (long long)l->channels, nd_shape_str(x->shape, x->ndim, s));
     }
+}
+
+nd_tensor *nd_group_norm_forward(nd_group_norm_layer *l, const nd_tensor *x) {
+    check_layer_input(l, x);
     return nd_group_norm(x, l->groups, l->weight, l->bias, l->eps);
+}
+
+nd_tensor *nd_group_norm_silu_forward(nd_group_norm_layer *l, const nd_tensor *x) {
+    check_layer_input(l, x);
+    return nd_group_norm_silu(x, l->groups, l->weight, l->bias, l->eps);
 }

@@ -153,6 +153,10 @@ nd_conv2d_opts nd_conv2d_same(int64_t kernel);
  * with a hand-derived backward (nn/group_norm.c). */
 nd_tensor *nd_group_norm(const nd_tensor *x, int64_t groups,
                          const nd_tensor *gamma, const nd_tensor *beta, float eps);
+/* silu(nd_group_norm(...)) as one op with the same bits, keeping x and the
+ * statistics for backward instead of the normalised values. */
+nd_tensor *nd_group_norm_silu(const nd_tensor *x, int64_t groups, const nd_tensor *gamma,
+                              const nd_tensor *beta, float eps);
 typedef struct nd_group_norm_layer {
     nd_module base;
     int64_t groups, channels;
@@ -162,6 +166,7 @@ typedef struct nd_group_norm_layer {
 nd_group_norm_layer *nd_group_norm_new(int64_t groups, int64_t channels, float eps,
                                        bool affine);
 nd_tensor *nd_group_norm_forward(nd_group_norm_layer *l, const nd_tensor *x);
+nd_tensor *nd_group_norm_silu_forward(nd_group_norm_layer *l, const nd_tensor *x);
 
 /* Dropout: in training, zero each element with probability p and scale
  * the rest by 1 / (1 - p); the identity otherwise. The mask is drawn from

@@ -50,10 +50,10 @@ nd_tensor *nd_resblock_forward(nd_resblock_layer *l, const nd_tensor *x,
                  (long long)l->temb_proj->in_features,
                  x ? nd_shape_str(x->shape, x->ndim, s) : "NULL",
                  temb ? nd_shape_str(temb->shape, temb->ndim, t) : "NULL");
-    nd_tensor *h = nd_conv2d_forward(l->conv1, nd_silu(nd_group_norm_forward(l->norm1, x)));
+    nd_tensor *h = nd_conv2d_forward(l->conv1, nd_group_norm_silu_forward(l->norm1, x));
     nd_tensor *e = nd_linear_forward(l->temb_proj, nd_silu(temb));
     h = nd_add(h, nd_view(e, ND_SHAPE(x->shape[0], l->out_channels, 1, 1)));
-    h = nd_silu(nd_group_norm_forward(l->norm2, h));
+    h = nd_group_norm_silu_forward(l->norm2, h);
     h = nd_conv2d_forward(l->conv2,
                           nd_dropout(h, l->dropout, l->base.training, rng ? rng : l->base.rng));
     nd_tensor *skip = l->nin_shortcut ? nd_conv2d_forward(l->nin_shortcut, x)

@@ -448,6 +448,18 @@ static void check_row(int64_t n, const void *x, const char *op) {
     if (n > 0 && !x) nd_fatal(op, "row is NULL");
 }
 
+void nd_row_sigmoid(int64_t n, const float *x, float *y) {
+    check_row(n, x, "row_sigmoid");
+    check_row(n, y, "row_sigmoid");
+    nd__kernels()->vsigmoid(n, x, y);
+}
+
+void nd_row_silu(int64_t n, const float *x, float *y) {
+    check_row(n, x, "row_silu");
+    check_row(n, y, "row_silu");
+    nd__kernels()->vsilu(n, x, y);
+}
+
 double nd_row_sum(int64_t n, const float *x) {
     check_row(n, x, "row_sum");
     double l[ND_LANES] = {0};

@@ -7,6 +7,7 @@ TCase *tcase_module(void);
 TCase *tcase_layers(void);
 TCase *tcase_layer_grad(void);
 TCase *tcase_group_norm_random(void);
+TCase *tcase_group_norm_silu(void);
 TCase *tcase_optim(void);
 TCase *tcase_checkpoint(void);
 TCase *tcase_train(void);
@@ -17,6 +18,7 @@ int main(void) {
     suite_add_tcase(s, tcase_layers());
     suite_add_tcase(s, tcase_layer_grad());
     suite_add_tcase(s, tcase_group_norm_random());
+    suite_add_tcase(s, tcase_group_norm_silu());
     suite_add_tcase(s, tcase_optim());
     suite_add_tcase(s, tcase_checkpoint());
     suite_add_tcase(s, tcase_train());
