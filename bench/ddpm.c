@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "autograd/internal.h" /* which inputs a record holds for their shape alone */
 #include "common.h"
 #include "ddpm/ddpm.h"
 
@@ -157,8 +158,10 @@ static double timed(int pass, batch_data *b, long *faults) {
  * embedding's two linear layers' small matmuls too), mul and an
  * unrecorded mul_scalar dropout's (x * mask, and the mask), add the
  * residual, time-embedding and bias adds; the rest (concatenations,
- * upsampling, the loss) is other. GroupNorm is a function of the tape,
- * which reports no op: a recorded tensor that no op made is its output.
+ * upsampling, the loss) is other. An input the op's rule reads only the
+ * shape of is not kept. GroupNorm (alone, or fused with swish) and
+ * dropout are functions of the tape, which report no op: a recorded
+ * tensor that no op made is counted as group_norm.
  * Parameters are not counted; what only a GroupNorm keeps (its input
  * where no other op reads it, its statistics) is not seen. */
 enum { KEPT_CONV, KEPT_GROUP_NORM, KEPT_SWISH, KEPT_ATTENTION, KEPT_DROPOUT, KEPT_ADD,
@@ -235,6 +238,7 @@ static void kept_observer(const nd_op_event *ev) {
     for (int k = 0; k < ev->nin; k++) {
         const nd_tensor *t = ev->in[k];
         if (!t->record && t->requires_grad) continue; /* a parameter */
+        if (k < 64 && (out->record->shape_only >> k & 1)) continue; /* values not read */
         struct kept_entry *e = kept_entry_of(t);
         if (e->counted) continue;
         e->counted = true;
