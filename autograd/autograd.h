@@ -52,16 +52,16 @@ nd_tensor *nd_detach(const nd_tensor *x);
  * say) records it with nd_function_apply: one tape entry whose backward
  * is fn->backward. The entry keeps the saved tensors (what the backward
  * reads: the input's values, statistics) and a copy of args, plain data
- * such as sizes and eps. It holds the inputs for their shapes and
- * gradients only: their values may be gone by the time backward runs, so
- * a backward that needs them saves them. Nothing is recorded in no-grad
+ * such as sizes and eps. It holds the inputs and the output for their
+ * shapes and gradients only: their values may be gone by the time
+ * backward runs, so a backward that needs them saves them. Nothing is recorded in no-grad
  * mode or when no input requires grad. */
 typedef struct nd_function_ctx {
     nd_tensor *const *in; /* the inputs, in the order given: shapes only */
     int nin;
     nd_tensor *const *saved;
     int nsaved;
-    const nd_tensor *out;
+    const nd_tensor *out; /* shape only */
     const void *args;
 } nd_function_ctx;
 typedef struct nd_function {

@@ -172,7 +172,7 @@ nd_tensor *nd_function_apply(const nd_function *fn, nd_tensor *out,
     if (!nd_is_grad_enabled() || !any_requires_grad(in, nin)) return out;
     install();
     nd_op_event e = {.op = ND_OP_COUNT, .out = out, .in = in, .nin = nin};
-    nd_record *r = append(&e, saved, nsaved, args, args_bytes, ND_UNREAD_ALL, true);
+    nd_record *r = append(&e, saved, nsaved, args, args_bytes, ND_UNREAD_ALL, false);
     r->fn = fn;
     return out;
 }

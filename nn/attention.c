@@ -6,12 +6,50 @@
  *     w = softmax_j(q_i . k_j / sqrt(d))                [N, heads, L, L]
  *     o_i = sum_j w_ij v_j                              [N, heads, d, L]
  *   out = x + W_o o + b_o
- * Built from matmul, softmax and views, so the tape differentiates it. The
- * projections are 1x1 Conv2d modules (weights [C, C, 1, 1]) so that the
- * names and shapes match a PyTorch port, applied as matrix products. */
+ * Built from matmul, softmax and views. The projections are 1x1 Conv2d
+ * modules (weights [C, C, 1, 1]) so that the names and shapes match a
+ * PyTorch port, applied as matrix products. The middle, from q, k, v to o,
+ * is one function of the tape: its backward forms w again from q and k
+ * instead of keeping it, since w is L times the size of a head's q (as
+ * FlashAttention, Dao et al. 2022, does), and then runs the chain rule of
+ * the two products and the softmax:
+ *   dv = do w,   dw = do^T v,   ds = w (dw - rowsum(dw w)) / sqrt(d),
+ *   dq = k ds^T,   dk = q ds */
 #include <math.h>
 
 #include "nn.h"
+
+/* w = softmax(q^T k scale) for q, k [..., d, L]: [..., L, L] */
+static nd_tensor *attention_weights(const nd_tensor *q, const nd_tensor *k, float scale) {
+    return nd_softmax(nd_mul_scalar(nd_matmul(nd_transpose(q, -2, -1), k), scale), -1);
+}
+
+/* saved: q, k, v; args: the scale */
+static void attend_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
+                            nd_tensor **grads) {
+    float scale = *(const float *)ctx->args;
+    nd_tensor *q = ctx->saved[0], *k = ctx->saved[1], *v = ctx->saved[2];
+    nd_tensor *w = attention_weights(q, k, scale);
+    grads[2] = nd_matmul(dy, w);
+    nd_tensor *dw = nd_matmul(nd_transpose(dy, -2, -1), v);
+    nd_tensor *ds = nd_mul_scalar(nd_softmax_backward(w, dw, -1), scale);
+    grads[0] = nd_matmul(k, nd_transpose(ds, -2, -1));
+    grads[1] = nd_matmul(q, ds);
+}
+
+static const nd_function attend_fn = {"attention", attend_backward};
+
+/* o[:, i] = sum_j v[:, j] w[i, j] for q, k, v [..., d, L]: [d, L] @ [L, L]^T */
+static nd_tensor *attend(const nd_tensor *q, const nd_tensor *k, const nd_tensor *v,
+                         float scale) {
+    nd_no_grad_begin(); /* one record for the whole of it, below */
+    nd_scope *s = nd_scope_begin();
+    nd_tensor *o = nd_keep(nd_matmul(v, nd_transpose(attention_weights(q, k, scale), -2, -1)));
+    nd_scope_end(s);
+    nd_no_grad_end();
+    const nd_tensor *in[3] = {q, k, v};
+    return nd_function_apply(&attend_fn, o, in, 3, in, 3, &scale, sizeof scale);
+}
 
 static void destroy(nd_module *m) { nd_dealloc(m, sizeof(nd_attention_layer)); }
 
@@ -60,12 +98,8 @@ nd_tensor *nd_attention_forward(nd_attention_layer *l, const nd_tensor *x) {
     nd_tensor *q = nd_view(project(l->q, h), ND_SHAPE(n, heads, d, len));
     nd_tensor *k = nd_view(project(l->k, h), ND_SHAPE(n, heads, d, len));
     nd_tensor *v = nd_view(project(l->v, h), ND_SHAPE(n, heads, d, len));
-    /* scores[i, j] = q_i . k_j / sqrt(d): [L, d] @ [d, L] per head */
-    nd_tensor *scores = nd_mul_scalar(nd_matmul(nd_transpose(q, 2, 3), k),
-                                      (float)(1.0 / sqrt((double)d)));
-    nd_tensor *w = nd_softmax(scores, -1);
-    /* o[:, i] = sum_j v[:, j] w[i, j]: [d, L] @ [L, L]^T */
-    nd_tensor *o = nd_reshape(nd_matmul(v, nd_transpose(w, 2, 3)), ND_SHAPE(n, c, len));
+    nd_tensor *o = nd_reshape(attend(q, k, v, (float)(1.0 / sqrt((double)d))),
+                              ND_SHAPE(n, c, len));
     nd_tensor *out = nd_view(project(l->proj_out, o), x->shape, x->ndim);
     return nd_add(x, out);
 }

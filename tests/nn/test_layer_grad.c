@@ -371,6 +371,61 @@ START_TEST(cross_entropy_matches_formula_and_gradient) {
 }
 END_TEST
 
+/* The attention layer keeps q, k and v for backward, not the [L, L]
+ * weights, and its gradients equal those of the same math written as
+ * separate ops (w kept by the tape) to float rounding. */
+static nd_tensor *attention_as_ops(const nd_attention_layer *l, const nd_tensor *x) {
+    int64_t n = x->shape[0], c = l->channels, len = x->shape[2] * x->shape[3];
+    int64_t heads = l->heads, d = c / heads;
+    nd_tensor *h = nd_reshape(nd_group_norm(x, l->norm->groups, l->norm->weight, l->norm->bias,
+                                            l->norm->eps),
+                              ND_SHAPE(n, c, len));
+    const nd_conv2d_layer *proj[4] = {l->q, l->k, l->v, l->proj_out};
+    nd_tensor *p[3];
+    for (int i = 0; i < 3; i++)
+        p[i] = nd_view(nd_add(nd_matmul(nd_view(proj[i]->weight, ND_SHAPE(c, c)), h),
+                              nd_view(proj[i]->bias, ND_SHAPE(c, 1))),
+                       ND_SHAPE(n, heads, d, len));
+    nd_tensor *w = nd_softmax(nd_mul_scalar(nd_matmul(nd_transpose(p[0], 2, 3), p[1]),
+                                            (float)(1.0 / sqrt((double)d))),
+                              -1);
+    nd_tensor *o = nd_reshape(nd_matmul(p[2], nd_transpose(w, 2, 3)), ND_SHAPE(n, c, len));
+    nd_tensor *out = nd_add(nd_matmul(nd_view(proj[3]->weight, ND_SHAPE(c, c)), o),
+                            nd_view(proj[3]->bias, ND_SHAPE(c, 1)));
+    return nd_add(x, nd_view(out, x->shape, x->ndim));
+}
+
+START_TEST(attention_recomputes_its_weights) {
+    nd_rng g = nd_rng_init(6, 0);
+    for (int64_t heads = 1; heads <= 2; heads++) {
+        nd_attention_layer *l = nd_attention_new(4, heads, 2, &g);
+        randomize(&l->base, 7);
+        nd_tensor *x = nd_requires_grad(t_uniform(8, ND_SHAPE(2, 4, 8, 8), -2, 2), true);
+        nd_tensor *dy = t_uniform(9, ND_SHAPE(2, 4, 8, 8), -1, 1);
+        nd_tensor *grads[2];
+        size_t kept[2];
+        for (int fused = 0; fused < 2; fused++) {
+            size_t before = nd_mem_live();
+            nd_scope *s = nd_scope_begin();
+            nd_tensor *y = nd_keep(fused ? nd_attention_forward(l, x) : attention_as_ops(l, x));
+            nd_scope_end(s);
+            kept[fused] = nd_mem_live() - before;
+            nd_backward_with(y, dy);
+            grads[fused] = nd_clone(x->grad);
+            nd_zero_grad(x);
+            nd_module_zero_grad(&l->base);
+            nd_free(y);
+        }
+        size_t weights_bytes = (size_t)(2 * heads * 64 * 64) * sizeof(float);
+        ck_assert_msg(kept[0] >= kept[1] + weights_bytes, "as ops %zu, layer %zu", kept[0],
+                      kept[1]);
+        ck_assert_uint_lt(kept[1], weights_bytes);
+        ck_assert(nd_allclose(grads[1], grads[0], 1e-5, 1e-6, false));
+        nd_module_free(&l->base);
+    }
+}
+END_TEST
+
 TCase *tcase_layer_grad(void) {
     TCase *tc = nd_test_case("layer_grad");
     tcase_add_test(tc, group_norm_backward_matches_differences);
@@ -380,6 +435,7 @@ TCase *tcase_layer_grad(void) {
     tcase_add_test(tc, linear_and_conv_layers);
     tcase_add_test(tc, group_norm_layer);
     tcase_add_test(tc, attention_layer);
+    tcase_add_test(tc, attention_recomputes_its_weights);
     tcase_add_test(tc, resampling_layers);
     tcase_add_test(tc, resblock_layer_with_dropout);
     tcase_add_test(tc, dropout_gradient_is_the_mask);
