@@ -39,7 +39,7 @@ int nd_cifar10_load(const char *const *paths, int npaths, nd_dataset *out,
     int64_t total = 0;
     for (int i = 0; i < npaths; i++) {
         uint64_t size;
-        int64_t records;
+        int64_t records = 0; /* set by count_records */
         if (nd__file_size(paths[i], &size, err)) return ND_ERR;
         if (count_records(paths[i], size, &records, err)) return ND_ERR;
         total += records;

@@ -214,7 +214,7 @@ static int codes(inflater *s) {
     nd_bytes *o = s->out;
     for (;;) {
         size_t at = byte_at(s);
-        int sym;
+        int sym = 0; /* set by decode */
         if (decode(s, &s->lit, "literal/length", &sym)) return ND_ERR;
         if (sym < 256) {
             if ((o->size == o->cap || o->size == s->max) && room(s, 1)) return ND_ERR;

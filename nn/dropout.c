@@ -3,7 +3,8 @@
  * so that E[y] = x and eval mode is the identity; dx = dy m / (1 - p).
  * The mask comes from a counter-based rng, element i from draw offset + i,
  * so backward draws it again from the saved (seed, stream, offset) instead
- * of keeping it: nothing of the size of x stays alive for backward. */
+ * of keeping it: nothing of the size of x stays alive for backward. Both
+ * passes draw and apply it in one loop, so no mask is ever stored. */
 #include "nn.h"
 
 typedef struct {
@@ -11,17 +12,44 @@ typedef struct {
     float p, scale;
 } dropout_args;
 
-/* m / (1 - p) of x's shape, drawn from rng */
-static nd_tensor *scaled_mask(nd_rng *rng, const dropout_args *a, const nd_tensor *x) {
-    nd_tensor *u = nd_rand(rng, x->shape, x->ndim);
-    return nd_mul_scalar(nd_ge(u, nd_scalar(a->p)), a->scale);
+enum { CHUNK = 4096 }; /* elements per task, a multiple of Philox's 4 */
+
+typedef struct {
+    const dropout_args *a;
+    const float *in;
+    float *out;
+    int64_t n;
+} mask_job;
+
+/* out = in m / (1 - p) over one chunk, m drawn as it goes; each step
+ * rounds as the ops ge, mul_scalar and mul did, for their bits */
+static void mask_chunk(void *ctx, int64_t chunk, int worker) {
+    (void)worker;
+    const mask_job *j = ctx;
+    int64_t lo = chunk * CHUNK, len = j->n - lo < CHUNK ? j->n - lo : CHUNK;
+    float u[CHUNK];
+    nd_rand_row(j->a->at.seed, j->a->at.stream, j->a->at.offset + (uint64_t)lo, len, u);
+    for (int64_t i = 0; i < len; i++) {
+        float kept = u[i] >= j->a->p ? 1.0f : 0.0f, m = kept * j->a->scale;
+        j->out[lo + i] = j->in[lo + i] * m;
+    }
+}
+
+/* in m / (1 - p), with the mask of args */
+static nd_tensor *apply_mask(const dropout_args *a, const nd_tensor *in) {
+    nd_no_grad_begin(); /* the copy below is not an op of the model */
+    nd_tensor *c = nd_contiguous(in);
+    nd_no_grad_end();
+    nd_tensor *out = nd_empty(in->shape, in->ndim);
+    mask_job j = {a, nd_data(c), nd_data(out), nd_numel(in)};
+    nd_parallel_for((j.n + CHUNK - 1) / CHUNK, mask_chunk, &j);
+    nd_free(c);
+    return out;
 }
 
 static void dropout_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
                              nd_tensor **grads) {
-    const dropout_args *a = ctx->args;
-    nd_rng again = a->at;
-    grads[0] = nd_mul(dy, scaled_mask(&again, a, dy));
+    grads[0] = apply_mask(ctx->args, dy);
 }
 
 static const nd_function dropout_fn = {"dropout", dropout_backward};
@@ -32,11 +60,8 @@ nd_tensor *nd_dropout(const nd_tensor *x, float p, bool training, nd_rng *rng) {
     if (!training || p == 0.0f) return nd_view(x, x->shape, x->ndim);
     if (!rng) nd_fatal("dropout", "rng is NULL (needed in training mode)");
     dropout_args a = {*rng, p, p < 1.0f ? 1.0f / (1.0f - p) : 0.0f};
-    nd_no_grad_begin(); /* one record for the whole op, below */
-    nd_scope *s = nd_scope_begin();
-    nd_tensor *y = nd_keep(nd_mul(x, scaled_mask(rng, &a, x)));
-    nd_scope_end(s);
-    nd_no_grad_end();
+    nd_tensor *y = apply_mask(&a, x);
+    rng->offset += (uint64_t)nd_numel(x);
     return nd_function_apply(&dropout_fn, y, &x, 1, NULL, 0, &a, sizeof a);
 }
 

@@ -112,6 +112,12 @@ static nd_tensor *draw(nd_rng *g, const int64_t *shape, int ndim, uint32_t dist,
     return t;
 }
 
+void nd_rand_row(uint64_t seed, uint32_t stream, uint64_t first, int64_t n, float *dst) {
+    if (n < 0) nd_fatal("rand_row", "row length %lld is negative", (long long)n);
+    if (n > 0 && !dst) nd_fatal("rand_row", "row is NULL");
+    fill(seed, stream, DIST_UNIFORM, first, dst, n);
+}
+
 nd_tensor *nd_rand(nd_rng *g, const int64_t *shape, int ndim) {
     return draw(g, shape, ndim, DIST_UNIFORM, "rand");
 }

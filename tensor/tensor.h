@@ -380,6 +380,9 @@ nd_tensor *nd_randint(nd_rng *rng, int64_t low, int64_t high, const int64_t *sha
 /* Element i alone. */
 float nd_rand_at(uint64_t seed, uint32_t stream, uint64_t i);
 float nd_randn_at(uint64_t seed, uint32_t stream, uint64_t i);
+/* Elements first .. first + n - 1 of the U[0,1) sequence into dst: what
+ * nd_rand draws there, for loops that use the numbers as they come. */
+void nd_rand_row(uint64_t seed, uint32_t stream, uint64_t first, int64_t n, float *dst);
 
 /* ---- kernels ----------------------------------------------------------- */
 

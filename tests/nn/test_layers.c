@@ -174,7 +174,12 @@ START_TEST(dropout_masks_and_scales) {
     nd_rng g = nd_rng_init(5, 3);
     nd_tensor *x = nd_full(ND_SHAPE(100, 100), 2.0f);
     nd_rng start = g;
+    size_t before = nd_mem_live();
+    nd_mem_reset_peak();
     nd_tensor *y = nd_dropout(x, 0.25f, true, &g);
+    /* drawn and applied as it goes: nothing but y is allocated */
+    ck_assert_uint_le(nd_mem_peak() - before, 10000 * sizeof(float) + 1024);
+    ck_assert_uint_eq(g.offset, 10000);
     int64_t zeros = 0;
     /* each assignment rounds to float, as the library's steps do, also
      * where float expressions are evaluated wider (FLT_EVAL_METHOD > 0) */

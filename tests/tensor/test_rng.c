@@ -172,6 +172,17 @@ START_TEST(alone_equals_bulk) {
     nd_tensor *all = nd_randn(&h, ND_SHAPE(38));
     ck_assert_mem_eq(nd_data(all), nd_data(a), 3 * sizeof(float));
     ck_assert_mem_eq(nd_data(all) + 3, nd_data(b), 35 * sizeof(float));
+    /* rows from any first element, of any length, as nd_rand draws them */
+    float row[13];
+    for (uint64_t first = 38; first < 46; first++)
+        for (int64_t n = 0; n <= 13 && first + (uint64_t)n <= 49; n++) {
+            nd_rand_row(7, 2, first, n, row);
+            for (int64_t i = 0; i < n; i++)
+                ck_assert_msg(row[i] == nd_data(c)[first - 38 + (uint64_t)i],
+                              "row from %llu, length %lld, element %lld",
+                              (unsigned long long)first, (long long)n, (long long)i);
+        }
+    EXPECT_FATAL(nd_rand_row(7, 2, 0, -1, row), "nanodiff: rand_row: row length -1 is negative");
 }
 END_TEST
 
