@@ -72,6 +72,13 @@ typedef struct nd_function {
      * else holds or views: that one becomes in[k]'s gradient as it is. */
     void (*backward)(const nd_function_ctx *ctx, const nd_tensor *dy,
                      nd_tensor **grads);
+    /* Optional: fill out (a new contiguous tensor of the output's shape)
+     * with the output's values again, from the saved tensors, args and
+     * the inputs. With it, a rule that reads the output (a conv reading
+     * its input, say) does not keep it alive: the tape computes it again
+     * just before that rule runs, and lets it go after (activation
+     * recomputation, Chen et al. 2016). It must give the forward's bits. */
+    void (*recompute)(const nd_function_ctx *ctx, nd_tensor *out);
 } nd_function;
 /* Returns out, a tensor the caller just made (no op recorded it). */
 nd_tensor *nd_function_apply(const nd_function *fn, nd_tensor *out,

@@ -18,6 +18,7 @@ typedef struct nd_record {
     size_t bytes;     /* of this allocation (record + ins) */
     bool reached;     /* from the tensor a walk starts at; only during it */
     uint64_t shape_only; /* bit k: ins[k] is held for its shape (nd_retain_shape) */
+    uint64_t restore;    /* bit k: the rule reads ins[k], computed again before it runs */
     struct nd_record *prev, *next;
 } nd_record;
 

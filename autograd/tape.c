@@ -109,6 +109,11 @@ static nd_record *append(const nd_op_event *e, const nd_tensor *const *saved,
     return r;
 }
 
+/* Made by a function that can compute it again. */
+static bool recomputable(const nd_tensor *x) {
+    return x->record && x->record->fn && x->record->fn->recompute;
+}
+
 static void observe(const nd_op_event *e) {
     if (!nd_is_grad_enabled() || !any_requires_grad(e->in, e->nin)) return;
     const nd_rule *rule = &nd__rules[e->op];
@@ -116,7 +121,12 @@ static void observe(const nd_op_event *e) {
     if (!rule->backward)
         nd_fatal(nd_op_name(e->op), "has no backward rule, so it cannot run on "
                  "tensors that require grad (detach them, or use no-grad mode)");
-    append(e, NULL, 0, NULL, 0, rule->values_unread, rule->reads_output);
+    uint64_t restore = 0; /* inputs the rule reads that need not be kept */
+    for (int k = 0; k < e->nin && k < 64; k++)
+        if (!(rule->values_unread >> k & 1) && recomputable(e->in[k]))
+            restore |= UINT64_C(1) << k;
+    nd_record *r = append(e, NULL, 0, NULL, 0, rule->values_unread | restore, rule->reads_output);
+    r->restore = restore;
 }
 
 /* The rules against tensor/ops.h: an op listed with a rule has one, the
@@ -175,6 +185,25 @@ nd_tensor *nd_function_apply(const nd_function *fn, nd_tensor *out,
     nd_record *r = append(&e, saved, nsaved, args, args_bytes, ND_UNREAD_ALL, false);
     r->fn = fn;
     return out;
+}
+
+/* Gives t, made by a function with a recompute, its values again if they
+ * were released: first those of the function's own inputs, if it can
+ * compute them again too. Returns whether t's values were restored. */
+static bool restore_values(nd_tensor *t) {
+    if (t->storage) return false;
+    nd_record *q = t->record;
+    bool again[64] = {false};
+    for (int k = 0; k < q->ev.nin && k < 64; k++)
+        if (recomputable(q->ins[k])) again[k] = restore_values(q->ins[k]);
+    nd_function_ctx ctx = {q->ins, q->ev.nin, q->ins + q->ev.nin, q->nsaved, q->out, q->args};
+    nd_tensor *fresh = nd_empty(t->shape, t->ndim);
+    q->fn->recompute(&ctx, fresh);
+    nd_restore_values(t, fresh);
+    nd_free(fresh);
+    for (int k = 0; k < q->ev.nin && k < 64; k++)
+        if (again[k]) nd_release_unread_values(q->ins[k]);
+    return true;
 }
 
 static void function_backward(const nd_record *r, const nd_tensor *dy) {
@@ -386,8 +415,13 @@ static void walk(nd_tensor *y, const nd_tensor *dy, bool free_graph) {
         nd_tensor *out = r->out;
         if (out->grad) {
             s = rule_scope = nd_scope_begin(); /* the rule's temporaries */
+            bool restored[64] = {false};
+            for (int k = 0; k < r->ev.nin && k < 64; k++)
+                if (r->restore >> k & 1) restored[k] = restore_values(r->ins[k]);
             if (r->fn) function_backward(r, out->grad);
             else nd__rules[r->ev.op].backward(r, out->grad);
+            for (int k = 0; k < r->ev.nin && k < 64; k++)
+                if (restored[k]) nd_release_unread_values(r->ins[k]);
             rule_scope = NULL;
             nd_scope_end(s);
             if (free_graph) {

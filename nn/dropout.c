@@ -35,24 +35,28 @@ static void mask_chunk(void *ctx, int64_t chunk, int worker) {
     }
 }
 
-/* in m / (1 - p), with the mask of args */
-static nd_tensor *apply_mask(const dropout_args *a, const nd_tensor *in) {
+/* out = in m / (1 - p), with the mask of args; out contiguous */
+static void apply_mask(const dropout_args *a, const nd_tensor *in, nd_tensor *out) {
     nd_no_grad_begin(); /* the copy below is not an op of the model */
     nd_tensor *c = nd_contiguous(in);
     nd_no_grad_end();
-    nd_tensor *out = nd_empty(in->shape, in->ndim);
     mask_job j = {a, nd_data(c), nd_data(out), nd_numel(in)};
     nd_parallel_for((j.n + CHUNK - 1) / CHUNK, mask_chunk, &j);
     nd_free(c);
-    return out;
 }
 
 static void dropout_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
                              nd_tensor **grads) {
-    grads[0] = apply_mask(ctx->args, dy);
+    grads[0] = nd_empty(dy->shape, dy->ndim);
+    apply_mask(ctx->args, dy, grads[0]);
 }
 
-static const nd_function dropout_fn = {"dropout", dropout_backward};
+/* y again, for the conv that reads it, rather than keeping it */
+static void dropout_recompute(const nd_function_ctx *ctx, nd_tensor *out) {
+    apply_mask(ctx->args, ctx->in[0], out);
+}
+
+static const nd_function dropout_fn = {"dropout", dropout_backward, dropout_recompute};
 
 nd_tensor *nd_dropout(const nd_tensor *x, float p, bool training, nd_rng *rng) {
     if (!x) nd_fatal("dropout", "input is NULL");
@@ -60,7 +64,8 @@ nd_tensor *nd_dropout(const nd_tensor *x, float p, bool training, nd_rng *rng) {
     if (!training || p == 0.0f) return nd_view(x, x->shape, x->ndim);
     if (!rng) nd_fatal("dropout", "rng is NULL (needed in training mode)");
     dropout_args a = {*rng, p, p < 1.0f ? 1.0f / (1.0f - p) : 0.0f};
-    nd_tensor *y = apply_mask(&a, x);
+    nd_tensor *y = nd_empty(x->shape, x->ndim);
+    apply_mask(&a, x, y);
     rng->offset += (uint64_t)nd_numel(x);
     return nd_function_apply(&dropout_fn, y, &x, 1, NULL, 0, &a, sizeof a);
 }

@@ -32,7 +32,8 @@
  * GroupNorm followed by swish, the UNet's norm-then-activation, runs as
  * one op too (nd_group_norm_silu): y = g sigma(g) with g the GroupNorm
  * output. It keeps x and the statistics, not g: backward computes g again
- * from them (with forward's float s and t per channel, kept too), turns dy into dg = dy sigma(g) (1 + g (1 - sigma(g))), and goes
+ * from them (with forward's float s and t per channel, kept too; plain
+ * GroupNorm keeps them as well, to form its output again on request), turns dy into dg = dy sigma(g) (1 + g (1 - sigma(g))), and goes
  * on as above with dg. Every step rounds as the two separate ops do, so
  * the fused op gives their bits, forward and backward. */
 #include <math.h>
@@ -53,7 +54,7 @@ typedef struct {
     float *dx;
     double *dgamma_nc, *dbeta_nc; /* per (n, c) partial sums [n, c] */
     float *scratch;               /* silu backward: a row per worker */
-    float *st; /* silu: each (n, c)'s float s and t of forward_row, [n, c, 2] */
+    float *st; /* each (n, c)'s float s and t of forward_row, [n, c, 2] */
 } gn_job;
 
 static int64_t row_len(const gn_args *a) { return a->c / a->g * a->positions; }
@@ -61,6 +62,24 @@ static int64_t row_len(const gn_args *a) { return a->c / a->g * a->positions; }
 /* The row sums (in double, in a fixed order) are the tensor layer's
  * nd_row_*, which run the kernel set's SIMD lanes; the elementwise passes
  * are float loops with the per-channel constants folded in double. */
+/* y = (x - hi) s + t over one row, each channel's s and t from j->st:
+ * the forward, and its repetitions in backward and in recompute, round
+ * alike (one rounding to float per step, also where float expressions are
+ * evaluated wider, as on s390x: the same bits on every target) */
+static void apply_row(const gn_job *j, int64_t row, float *y) {
+    const gn_args *a = j->a;
+    int64_t d = row_len(a), cpg = a->c / a->g, len = a->positions;
+    const float *x = j->x + row * d;
+    float hi = j->mean[2 * row];
+    for (int64_t c = 0; c < cpg; c++) {
+        float s = j->st[2 * (row * cpg + c)], t = j->st[2 * (row * cpg + c) + 1];
+        for (int64_t p = c * len; p < (c + 1) * len; p++) {
+            float xm = x[p] - hi, xs = xm * s;
+            y[p] = xs + t;
+        }
+    }
+}
+
 static void forward_row(void *ctx, int64_t row, int worker) {
     (void)worker;
     const gn_job *j = ctx;
@@ -73,46 +92,37 @@ static void forward_row(void *ctx, int64_t row, int worker) {
     j->mean[2 * row] = hi;
     j->mean[2 * row + 1] = lo;
     j->rstd[row] = (float)rstd;
-    float *y = j->y + row * d;
     int64_t c0 = row % a->g * cpg;
     for (int64_t c = 0; c < cpg; c++) {
         /* y = (x - mu) scale + beta, scale = rstd gamma
          *   = (x - hi) s + (beta - lo scale) */
         double scale = rstd * (a->affine ? j->gamma[c0 + c] : 1.0f);
         double beta = a->affine ? j->beta[c0 + c] : 0.0f;
-        float s = (float)scale, t = (float)(beta - lo * scale);
-        if (j->st) { /* for backward to form the same g */
-            j->st[2 * (row * cpg + c)] = s;
-            j->st[2 * (row * cpg + c) + 1] = t;
-        }
-        const float *xc = x + c * a->positions;
-        float *yc = y + c * a->positions;
-        for (int64_t p = 0; p < a->positions; p++) {
-            /* one rounding to float per step, also where float expressions
-             * are evaluated wider (s390x): the same bits on every target */
-            float xm = xc[p] - hi, xs = xm * s;
-            yc[p] = xs + t;
-        }
+        j->st[2 * (row * cpg + c)] = (float)scale;
+        j->st[2 * (row * cpg + c) + 1] = (float)(beta - lo * scale);
     }
+    float *y = j->y + row * d;
+    apply_row(j, row, y);
     if (a->silu) nd_row_silu(d, y, y);
 }
 
+/* The output again, from x and the statistics (the tape's recompute). */
+static void recompute_row(void *ctx, int64_t row, int worker) {
+    (void)worker;
+    const gn_job *j = ctx;
+    int64_t d = row_len(j->a);
+    apply_row(j, row, j->y + row * d);
+    if (j->a->silu) nd_row_silu(d, j->y + row * d, j->y + row * d);
+}
+
 /* silu's backward for one row, in place of the GroupNorm backward's dy:
- * g computed again from forward_row's own s and t, into dg; then
+ * g computed again as forward_row did, into dg; then
  *   dg = dy sigma(g) (1 + g (1 - sigma(g)))
  * rounded step by step as the separate ops round it. */
 static void silu_backward_row(const gn_job *j, int64_t row, float *sig, float *dg) {
-    const gn_args *a = j->a;
-    int64_t d = row_len(a), cpg = a->c / a->g, len = a->positions;
-    const float *x = j->x + row * d, *dy = j->dy + row * d;
-    float hi = j->mean[2 * row];
-    for (int64_t c = 0; c < cpg; c++) {
-        float s = j->st[2 * (row * cpg + c)], t = j->st[2 * (row * cpg + c) + 1];
-        for (int64_t p = c * len; p < (c + 1) * len; p++) {
-            float xm = x[p] - hi, xs = xm * s;
-            dg[p] = xs + t;
-        }
-    }
+    int64_t d = row_len(j->a);
+    const float *dy = j->dy + row * d;
+    apply_row(j, row, dg);
     nd_row_sigmoid(d, dg, sig);
     for (int64_t p = 0; p < d; p++) {
         float one_minus = 1.0f - sig[p], g_term = dg[p] * one_minus, inner = g_term + 1.0f;
@@ -163,7 +173,7 @@ static void backward_row(void *ctx, int64_t row, int worker) {
 /* The backward of the formulas at the top of this file: dbeta, dgamma
  * and dx = rstd (g - mean(g) - xhat mean(g xhat)) per row, g = dy gamma.
  * in: x, then gamma and beta when affine; saved: x contiguous, mean (hi,
- * lo), rstd, then with silu the s and t, then gamma contiguous if affine */
+ * lo), rstd, the s and t, then gamma contiguous if affine */
 static void group_norm_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
                                 nd_tensor **grads) {
     const gn_args *a = ctx->args;
@@ -175,7 +185,7 @@ static void group_norm_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
     gn_job j = {.a = a,
                 .x = nd_data(x),
                 .gamma = a->affine ? nd_data(ctx->saved[ctx->nsaved - 1]) : NULL,
-                .st = a->silu ? nd_data(ctx->saved[3]) : NULL,
+                .st = nd_data(ctx->saved[3]),
                 .dy = nd_data(dyc),
                 .mean = nd_data(ctx->saved[1]),
                 .rstd = nd_data(ctx->saved[2]),
@@ -204,8 +214,19 @@ static void group_norm_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
     nd_dealloc(j.dbeta_nc, nc_bytes);
 }
 
-static const nd_function group_norm_fn = {"group_norm", group_norm_backward};
-static const nd_function group_norm_silu_fn = {"group_norm_silu", group_norm_backward};
+static void group_norm_recompute(const nd_function_ctx *ctx, nd_tensor *out) {
+    gn_job j = {.a = ctx->args,
+                .x = nd_data(ctx->saved[0]),
+                .mean = nd_data(ctx->saved[1]),
+                .st = nd_data(ctx->saved[3]),
+                .y = nd_data(out)};
+    nd_parallel_for(j.a->n * j.a->g, recompute_row, &j);
+}
+
+static const nd_function group_norm_fn = {"group_norm", group_norm_backward,
+                                          group_norm_recompute};
+static const nd_function group_norm_silu_fn = {"group_norm_silu", group_norm_backward,
+                                               group_norm_recompute};
 
 static void check_args(const nd_tensor *x, int64_t groups, const nd_tensor *gamma,
                        const nd_tensor *beta, float eps) {
@@ -244,7 +265,7 @@ static nd_tensor *group_norm(const nd_tensor *x, int64_t groups, const nd_tensor
     nd_no_grad_end();
     nd_tensor *y = nd_empty(x->shape, x->ndim);
     nd_tensor *mean = nd_empty(ND_SHAPE(a.n, a.g, 2)), *rstd = nd_empty(ND_SHAPE(a.n, a.g));
-    nd_tensor *st = silu ? nd_empty(ND_SHAPE(a.n, a.c, 2)) : NULL;
+    nd_tensor *st = nd_empty(ND_SHAPE(a.n, a.c, 2));
     gn_job j = {.a = &a,
                 .x = nd_data(xc),
                 .gamma = gc ? nd_data(gc) : NULL,
@@ -252,14 +273,12 @@ static nd_tensor *group_norm(const nd_tensor *x, int64_t groups, const nd_tensor
                 .y = nd_data(y),
                 .mean = nd_data(mean),
                 .rstd = nd_data(rstd),
-                .st = st ? nd_data(st) : NULL};
+                .st = nd_data(st)};
     if (nd_numel(x) > 0) nd_parallel_for(a.n * a.g, forward_row, &j);
 
     const nd_tensor *in[3] = {x, gamma, beta};
-    const nd_tensor *saved[5] = {xc, mean, rstd};
-    int nsaved = 3;
-    if (st) saved[nsaved++] = st;
-    if (gc) saved[nsaved++] = gc;
+    const nd_tensor *saved[5] = {xc, mean, rstd, st, gc};
+    int nsaved = gc ? 5 : 4;
     nd_function_apply(silu ? &group_norm_silu_fn : &group_norm_fn, y, in, gamma ? 3 : 1,
                       saved, nsaved, &a, sizeof a);
     nd_free(xc);

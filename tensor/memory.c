@@ -476,6 +476,22 @@ void nd_release_shape(nd_tensor *t) {
     nd_release(t);
 }
 
+void nd_restore_values(nd_tensor *t, const nd_tensor *from) {
+    nd__check_tensor(t, "restore_values");
+    nd__check_values(from, "restore_values");
+    if (t->storage) nd_fatal("restore_values", "the tensor still has its values");
+    if (!nd_same_shape(t, from) || !nd_is_contiguous(from) || !nd_is_contiguous(t))
+        nd_fatal("restore_values", "the values must come contiguous and of the same shape");
+    t->storage = from->storage;
+    t->storage->refcount++;
+    t->offset = from->offset;
+}
+
+void nd_release_unread_values(nd_tensor *t) {
+    nd__check_tensor(t, "release_unread_values");
+    if (t->storage && t->refs == t->shape_refs && !t->keep_values) release_values(t);
+}
+
 void nd_release(nd_tensor *t) {
     if (!t) return;
     if (--t->refs > 0) {

@@ -142,6 +142,11 @@ void nd_release(nd_tensor *t);      /* drop a reference taken by nd_retain */
  * Reading a tensor whose values went stops with a message. */
 nd_tensor *nd_retain_shape(nd_tensor *t);
 void nd_release_shape(nd_tensor *t);
+/* For a tape that computes released values again: t, whose values were
+ * released, takes those of `from`, a contiguous tensor of t's shape; and
+ * lets them go again if only shape references (and no keep_values) hold t. */
+void nd_restore_values(nd_tensor *t, const nd_tensor *from);
+void nd_release_unread_values(nd_tensor *t);
 
 /* Scopes: every tensor created while a scope is open belongs to the
  * innermost one and is freed when it ends. Scopes nest and end in order. */

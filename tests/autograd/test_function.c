@@ -1,6 +1,7 @@
 /* Functions: ops defined above the tensor layer with their own backward
  * (nd_function_apply). A cube y = x^3 computed by hand, with dx = 3 x^2 dy
  * from a saved tensor, and a scaled copy whose scale travels in args. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,7 +13,7 @@ static void cube_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
                           nd_tensor **grads) {
     grads[0] = nd_mul(nd_mul_scalar(ctx->saved[0], 3.0f), dy);
 }
-static const nd_function cube_fn = {"cube", cube_backward};
+static const nd_function cube_fn = {"cube", cube_backward, NULL};
 
 static nd_tensor *cube(const nd_tensor *x) {
     nd_no_grad_begin();
@@ -32,7 +33,7 @@ static void axpy_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
     grads[0] = nd_mul_scalar(dy, s);
     grads[1] = nd_clone(dy);
 }
-static const nd_function axpy_fn = {"axpy", axpy_backward};
+static const nd_function axpy_fn = {"axpy", axpy_backward, NULL};
 
 static nd_tensor *axpy(float s, const nd_tensor *a, const nd_tensor *b) {
     nd_no_grad_begin();
@@ -88,7 +89,7 @@ static void lazy_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
     (void)dy;
     (void)grads;
 }
-static const nd_function lazy_fn = {"lazy", lazy_backward};
+static const nd_function lazy_fn = {"lazy", lazy_backward, NULL};
 
 /* Stopping in the middle of backward leaves its scopes open, so this
  * check runs without the fixture's leak check, in a process of its own
@@ -130,8 +131,8 @@ static void viewed_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
     grads[1] = nd_view(grads[0], dy->shape, dy->ndim);
     made = grads[0];
 }
-static const nd_function twice_fn = {"twice", twice_backward};
-static const nd_function viewed_fn = {"viewed", viewed_backward};
+static const nd_function twice_fn = {"twice", twice_backward, NULL};
+static const nd_function viewed_fn = {"viewed", viewed_backward, NULL};
 
 static nd_tensor *sum_by_hand(const nd_function *fn, const nd_tensor *a, const nd_tensor *b) {
     nd_no_grad_begin();
@@ -175,12 +176,94 @@ START_TEST(function_gradients_are_kept_or_copied) {
 }
 END_TEST
 
+/* Functions with a recompute: the tape lets their outputs' values go when
+ * only rules hold them, forms them again just before a rule that reads
+ * them runs (first the values that recompute reads, if they went too),
+ * and lets them go again after. */
+static int recomputes;
+static void expo_backward(const nd_function_ctx *ctx, const nd_tensor *dy, nd_tensor **grads) {
+    grads[0] = nd_mul(dy, nd_exp(ctx->saved[0])); /* d e^x = e^x dx */
+}
+static void expo_recompute(const nd_function_ctx *ctx, nd_tensor *out) {
+    recomputes++;
+    nd_copy_(out, nd_exp(ctx->in[0]));
+}
+static const nd_function expo_fn = {"expo", expo_backward, expo_recompute};
+
+/* y = x / 2, keeping nothing: its recompute reads its input */
+static void halve_backward(const nd_function_ctx *ctx, const nd_tensor *dy, nd_tensor **grads) {
+    (void)ctx;
+    grads[0] = nd_mul_scalar(dy, 0.5f);
+}
+static void halve_recompute(const nd_function_ctx *ctx, nd_tensor *out) {
+    recomputes++;
+    nd_copy_(out, nd_mul_scalar(ctx->in[0], 0.5f));
+}
+static const nd_function halve_fn = {"halve", halve_backward, halve_recompute};
+
+static nd_tensor *halve(const nd_tensor *x) {
+    nd_no_grad_begin();
+    nd_tensor *y = nd_mul_scalar(x, 0.5f);
+    nd_no_grad_end();
+    const nd_tensor *in[1] = {x};
+    return nd_function_apply(&halve_fn, y, in, 1, NULL, 0, NULL, 0);
+}
+
+static nd_tensor *expo(const nd_tensor *x) {
+    nd_no_grad_begin();
+    nd_tensor *y = nd_exp(x);
+    nd_no_grad_end();
+    const nd_tensor *in[1] = {x};
+    return nd_function_apply(&expo_fn, y, in, 1, in, 1, NULL, 0);
+}
+
+static nd_tensor *f_expo_square(nd_tensor *const *in, void *ctx) {
+    (void)ctx;
+    return nd_square(halve(expo(halve(expo(in[0])))));
+}
+
+START_TEST(function_outputs_are_computed_again_when_read) {
+    nd_tensor *x = nd_requires_grad(nd_persist(nd_from_buffer((const float[]){0.5f, -1, 2},
+                                                              ND_SHAPE(3))),
+                                    true);
+    for (int walk = 0; walk < 2; walk++) {
+        nd_scope *outer = nd_scope_begin();
+        nd_scope *s = nd_scope_begin();
+        nd_tensor *e = expo(x);
+        nd_tensor *ee = halve(e);
+        nd_tensor *loss = nd_keep(nd_sum(nd_square(ee), NULL, 0, false)); /* reads ee */
+        nd_scope_end(s);
+        ck_assert_ptr_null(e->storage); /* the tape holds both for their shapes */
+        ck_assert_ptr_null(ee->storage);
+        recomputes = 0;
+        if (walk) nd_backward_free_graph(loss);
+        else nd_backward(loss);
+        ck_assert_int_eq(recomputes, 2); /* ee for square's rule, e for ee's recompute */
+        if (!walk) {
+            ck_assert_ptr_null(e->storage); /* and released again */
+            ck_assert_ptr_null(ee->storage);
+        }
+        /* loss = sum (e^x / 2)^2: d/dx = e^2x / 2 */
+        const float xs[3] = {0.5f, -1, 2};
+        for (int i = 0; i < 3; i++) ck_assert_near(nd_data(x->grad)[i], exp(2.0 * xs[i]) / 2, 1e-5);
+        nd_zero_grad(x);
+        nd_scope_end(outer);
+    }
+    /* and through the gradient check, whose f's intermediates only the tape holds */
+    nd_tensor *in[1] = {x};
+    nd_gradcheck_report rep;
+    ck_assert(nd_gradcheck(f_expo_square, NULL, in, 1, 1e-3, 1e-3, 1e-2, &rep));
+    nd_free(x);
+}
+END_TEST
+
 TCase *tcase_function(void) {
     TCase *tc = nd_test_case("function");
     tcase_add_test(tc, function_gradients_match_differences);
     tcase_add_test(tc, function_records_once_and_prints_its_name);
     tcase_add_test(tc, function_misuse_stops);
     tcase_add_test(tc, function_gradients_are_kept_or_copied);
+    tcase_add_test(tc, function_outputs_are_computed_again_when_read);
     return tc;
 }
 
