@@ -99,6 +99,13 @@ typedef struct nd_kernels {
      * written in place. */
     void (*stream_copy)(int64_t n, const float *src, float *dst);
     void (*stream_fence)(void);
+    /* Uniform numbers of Philox-4x32-10 (tensor/rng.c) for the blocks
+     * index .. index + nblocks - 1 of (seed, stream): block b's counter
+     * words q = 0..3 give dst[4 b + q] = (word >> 8) 2^-24, the bits of
+     * nd_philox4x32_10 and nd_rand. NULL: rng.c makes them a block at a
+     * time. */
+    void (*philox_uniform)(uint64_t seed, uint32_t stream, uint64_t index, int64_t nblocks,
+                           float *dst);
 } nd_kernels;
 
 const nd_kernels *nd__kernels(void); /* the active set */

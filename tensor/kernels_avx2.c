@@ -286,6 +286,58 @@ static void stream_copy(int64_t n, const float *src, float *dst) {
 
 static void stream_fence(void) { _mm_sfence(); }
 
+/* ---- Philox-4x32-10, eight blocks at a time ------------------------------ */
+
+/* The high and low 32 bits of the 32 x 32-bit products m c, lane by lane:
+ * _mm256_mul_epu32 multiplies the even lanes, so the odd ones go through
+ * it shifted down, and the halves are blended back into place. */
+static inline void mul_hi_lo(__m256i c, __m256i m, __m256i *hi, __m256i *lo) {
+    __m256i even = _mm256_mul_epu32(c, m);
+    __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(c, 32), m);
+    *lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+    *hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+
+static void philox_uniform(uint64_t seed, uint32_t stream, uint64_t index, int64_t nblocks,
+                           float *dst) {
+    const __m256i m0 = _mm256_set1_epi32((int)0xD2511F53u), m1 = _mm256_set1_epi32((int)0xCD9E8D57u);
+    const __m256 unit = _mm256_set1_ps(0x1p-24f);
+    for (int64_t b = 0; b < nblocks; b += 8) {
+        int here = nblocks - b < 8 ? (int)(nblocks - b) : 8; /* lanes past it: unused */
+        uint32_t lo[8], hi[8];
+        for (int l = 0; l < 8; l++) {
+            uint64_t i = index + (uint64_t)(b + l);
+            lo[l] = (uint32_t)i;
+            hi[l] = (uint32_t)(i >> 32);
+        }
+        __m256i c0 = _mm256_loadu_si256((const __m256i *)lo);
+        __m256i c1 = _mm256_loadu_si256((const __m256i *)hi);
+        __m256i c2 = _mm256_set1_epi32((int)stream), c3 = _mm256_setzero_si256();
+        uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+        for (int round = 0; round < 10; round++) {
+            if (round > 0) {
+                k0 += 0x9E3779B9u;
+                k1 += 0xBB67AE85u;
+            }
+            __m256i hi0, lo0, hi1, lo1;
+            mul_hi_lo(c0, m0, &hi0, &lo0);
+            mul_hi_lo(c2, m1, &hi1, &lo1);
+            c0 = _mm256_xor_si256(_mm256_xor_si256(hi1, c1), _mm256_set1_epi32((int)k0));
+            c1 = lo1;
+            c2 = _mm256_xor_si256(_mm256_xor_si256(hi0, c3), _mm256_set1_epi32((int)k1));
+            c3 = lo0;
+        }
+        /* (w >> 8) is below 2^24: its conversion and the scaling are exact */
+        float w[4][8];
+        const __m256i words[4] = {c0, c1, c2, c3};
+        for (int q = 0; q < 4; q++)
+            _mm256_storeu_ps(w[q], _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(words[q], 8)),
+                                                 unit));
+        for (int l = 0; l < here; l++)
+            for (int q = 0; q < 4; q++) dst[4 * (b + l) + q] = w[q][l];
+    }
+}
+
 const nd_kernels nd__kernels_avx2 = {
     .name = "avx2",
     .gemm_mr = MR,
@@ -316,6 +368,7 @@ const nd_kernels nd__kernels_avx2 = {
     .log_softmax = nd__log_softmax_avx2,
     .stream_copy = stream_copy,
     .stream_fence = stream_fence,
+    .philox_uniform = philox_uniform,
 };
 
 #if defined(ND_AVX2_TARGET_PUSHED)

@@ -12,6 +12,7 @@
 #include <math.h>
 
 #include "internal.h"
+#include "kernels.h"
 
 #define PHILOX_M0 0xD2511F53u
 #define PHILOX_M1 0xCD9E8D57u
@@ -78,11 +79,20 @@ float nd_randn_at(uint64_t seed, uint32_t stream, uint64_t i) {
     return z[i % 2];
 }
 
-/* Fill dst[0..n) with elements first..first+n-1, one block per 4. */
+/* Fill dst[0..n) with elements first..first+n-1, one block per 4 (whole
+ * blocks of uniforms by the kernel set, where it has a loop for them). */
 static void fill(uint64_t seed, uint32_t stream, uint32_t dist, uint64_t first,
                  float *dst, int64_t n) {
+    const nd_kernels *k = nd__kernels();
     int64_t j = 0;
     while (j < n) {
+        if (dist == DIST_UNIFORM && k->philox_uniform && (first + (uint64_t)j) % 4 == 0 &&
+            n - j >= 4) {
+            int64_t blocks = (n - j) / 4;
+            k->philox_uniform(seed, stream, (first + (uint64_t)j) / 4, blocks, dst + j);
+            j += 4 * blocks;
+            continue;
+        }
         uint64_t i = first + (uint64_t)j;
         uint32_t w[4];
         float v[4];

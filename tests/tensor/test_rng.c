@@ -234,6 +234,37 @@ START_TEST(normal_tails_are_finite) {
 }
 END_TEST
 
+START_TEST(every_kernel_set_draws_the_same_bits) {
+    /* Rows drawn in bulk (eight blocks at a time in the AVX2 set) against
+     * element i alone, at offsets of any alignment, long and short, and
+     * where the block index crosses 2^32 (the counter's second word). */
+    const nd_kernels *sets[3];
+    int nsets = t_kernel_sets(sets);
+    char was[32];
+    snprintf(was, sizeof was, "%s", nd_kernels_name());
+    const uint64_t firsts[] = {0, 1, 3, 4, 37, 1000003, (UINT64_C(1) << 34) - 45};
+    const int64_t lengths[] = {1, 4, 5, 31, 32, 33, 257};
+    float row[257];
+    for (int k = 0; k < nsets; k++) {
+        nd_error err;
+        ck_assert_int_eq(nd_set_kernels(sets[k]->name, &err), ND_OK);
+        for (size_t f = 0; f < sizeof firsts / sizeof *firsts; f++)
+            for (size_t l = 0; l < sizeof lengths / sizeof *lengths; l++) {
+                uint64_t seed = 0x9E3779B97F4A7C15ull * (f + 1) + l;
+                uint32_t stream = (uint32_t)(f * 7 + l);
+                nd_rand_row(seed, stream, firsts[f], lengths[l], row);
+                for (int64_t i = 0; i < lengths[l]; i++)
+                    ck_assert_msg(row[i] == nd_rand_at(seed, stream, firsts[f] + (uint64_t)i),
+                                  "kernels %s, first %llu, length %lld: element %lld",
+                                  sets[k]->name, (unsigned long long)firsts[f],
+                                  (long long)lengths[l], (long long)i);
+            }
+    }
+    nd_error err;
+    ck_assert_int_eq(nd_set_kernels(was, &err), ND_OK);
+}
+END_TEST
+
 TCase *tcase_rng(void) {
     TCase *tc = nd_test_case("rng");
     tcase_add_test(tc, philox_known_answers);
@@ -242,6 +273,7 @@ TCase *tcase_rng(void) {
     tcase_add_test(tc, randint_formula_range_and_counts);
     tcase_add_test(tc, uniform_moments_and_range);
     tcase_add_test(tc, alone_equals_bulk);
+    tcase_add_test(tc, every_kernel_set_draws_the_same_bits);
     tcase_add_test(tc, streams_and_seeds_differ);
     tcase_add_test(tc, normal_tails_are_finite);
     return tc;
