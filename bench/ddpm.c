@@ -4,6 +4,7 @@
  * faults of each step; and the resident memory of a fresh process that
  * trains or samples, which the per-layer benches cannot show. */
 #include <errno.h>
+#include <math.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,10 +45,15 @@ static const char help[] =
     "ru_maxrss), nd_mem_peak() (the library's peak of live bytes),\n"
     "nd_mem_cached() after the steps, and its page faults per step after the\n"
     "first 2; a training process then takes one more step and reports the\n"
-    "bytes it keeps for backward (the inputs of recorded ops) by the kind of\n"
-    "layer that made them: conv, group_norm, swish, attention, dropout, add,\n"
-    "other (concatenations, upsampling, the loss). --quick uses the `tiny`\n"
-    "UNet (1x8x8), batches 2 and 4, one round and 3 steps.";
+    "bytes it keeps for backward (the inputs of recorded ops whose values\n"
+    "their rules read) by the kind of layer that made them: conv,\n"
+    "group_norm (and the other functions: GroupNorm+swish, dropout), swish,\n"
+    "attention, dropout, add, other (concatenations, upsampling, the loss);\n"
+    "what functions save and what the tape forms again is not seen there.\n"
+    "Last, \"# target\" lines give each goal for the `small` UNet (share of\n"
+    "the FMA peak, speed-up, page faults, peak resident memory) as met or by\n"
+    "how much it is missed. --quick uses the `tiny` UNet (1x8x8), batches 2\n"
+    "and 4, one round and 3 steps.";
 
 #define ROUNDS 9
 #define WARMUP_STEPS 2
@@ -70,7 +76,9 @@ typedef struct {
 static void model_init(model *m, const nd_unet_config *cfg, bool with_trainer) {
     nd_error err;
     if (nd_schedule_linear(&m->sched, 1000, 1e-4, 0.02, &err) != ND_OK) {
-        fprintf(stderr, "ddpm: %s\n", err.message);
+        fprintf(stderr, "ddpm: %s Last, \"# target\" lines give each goal for the\n"
+    "`small` UNet (share of the FMA peak, speed-up, page faults, peak\n"
+    "resident memory) as met or by how much it is missed.\n", err.message);
         exit(1);
     }
     nd_rng g = nd_rng_init(SEED, 0);
@@ -416,6 +424,24 @@ static double median(const double *v, int n) { /* n <= ROUNDS */
     return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
 }
 
+/* ---- targets ------------------------------------------------------------- */
+
+/* The figures this program exists to drive, each against its goal for the
+ * `small` UNet: useful FLOPs as a share of the FMA peak, the gain of a
+ * second thread, page faults and peak resident memory. */
+static int targets_met, targets_set;
+
+static void target(const char *what, double value, const char *unit, bool at_least,
+                   double goal) {
+    bool met = at_least ? value >= goal : value <= goal;
+    targets_set++;
+    targets_met += met;
+    printf("# target %-34s %8.2f %-4s want %s %g: %s", what, value, unit, at_least ? ">=" : "<=",
+           goal, met ? "met" : "not met");
+    if (!met) printf(", %.2f %s %s", fabs(value - goal), unit, at_least ? "short" : "over");
+    printf("\n");
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--rss-child") == 0) return rss_child(argc, argv);
     bool quick = bench_parse_args(argc, argv, "ddpm", help);
@@ -478,6 +504,8 @@ int main(int argc, char **argv) {
      * had handed the larger blocks back), up to +40%, which a run that
      * trains at one batch size never pays; the step after it took none. */
     double times[2][2][NPASSES][ROUNDS], faults[2][2][NPASSES][ROUNDS];
+    double share[2][2][NPASSES] = {{{0}}}, speedup[2][NPASSES] = {{0}}, step_faults = 0;
+    double rss[2][2] = {{0}}; /* [pass][batch], sampling on one thread */
     for (int r = 0; r < rounds; r++)
         for (int b = 0; b < 2; b++) {
             train_step(&data[b]);
@@ -525,10 +553,14 @@ int main(int argc, char **argv) {
                              p, n, t);
                 bench_figure(median(faults[k][b][pass], rounds), "faults", "%s_b%lld_t%d_faults",
                              p, n, t);
+                share[k][b][pass] = 100 * flops / med * 1e-9 / peak[k];
+                if (pass == SAMPLE && b == 0 && k == 0) step_faults = median(faults[k][b][pass], rounds);
             }
-            if (ncounts > 1)
+            if (ncounts > 1) {
+                speedup[b][pass] = best_t[0] / best_t[1];
                 bench_figure(best_t[0] / best_t[1], "x", "%s_b%lld_speedup_t%d",
                              pass_names[pass], (long long)batches[b], nthreads);
+            }
         }
 
     for (int b = 0; b < 2; b++) batch_free(&data[b]);
@@ -554,6 +586,7 @@ int main(int argc, char **argv) {
                 else snprintf(name, sizeof name, "%s_b%lld_t%d", p, (long long)batches[b], t);
                 if (!r.from_status) printf("# no VmHWM in /proc/self/status: rss is ru_maxrss\n");
                 bench_figure(r.hwm_mib, "MiB", "%s_rss", name);
+                if (k == 0) rss[pass][b] = r.hwm_mib;
                 bench_figure(r.setup_mib, "MiB", "%s_rss_setup", name);
                 bench_figure(r.lib_peak_mib, "MiB", "%s_mem_peak", name);
                 bench_figure(r.cached_mib, "MiB", "%s_cached", name);
@@ -565,6 +598,26 @@ int main(int argc, char **argv) {
                 }
                 if (pass == TRAIN) bench_figure(total, "MiB", "%s_kept", name);
             }
+    if (!quick) {
+        /* Medians; the shares are of the FMA peak of the same run. */
+        target("train_b16_t1_median_peak", share[0][0][TRAIN], "%", true, 85);
+        target("train_b64_t1_median_peak", share[0][1][TRAIN], "%", true, 85);
+        if (ncounts > 1) {
+            target("train_b16_t2_median_peak", share[1][0][TRAIN], "%", true, 80);
+            target("train_b64_t2_median_peak", share[1][1][TRAIN], "%", true, 80);
+        }
+        target("sample_b16_t1_median_peak", share[0][0][SAMPLE], "%", true, 75);
+        target("sample_b16_t1_faults", step_faults, "", false, 0);
+        if (ncounts > 1) {
+            target("train_b16_speedup (best)", speedup[0][TRAIN], "x", true, 1.85);
+            target("train_b64_speedup (best)", speedup[1][TRAIN], "x", true, 1.85);
+            target("sample_b16_speedup (best)", speedup[0][SAMPLE], "x", true, 1.85);
+        }
+        target("train_b16_rss", rss[TRAIN][0], "MiB", false, 270);
+        target("train_b64_rss", rss[TRAIN][1], "MiB", false, 620);
+        target("sample_b16_t1_rss", rss[SAMPLE][0], "MiB", false, 80);
+        bench_figure(targets_met, "of", "targets_met_of_%d", targets_set);
+    }
     printf("# run time %.0f s\n", bench_now() - start);
     return 0;
 }
