@@ -76,9 +76,7 @@ typedef struct {
 static void model_init(model *m, const nd_unet_config *cfg, bool with_trainer) {
     nd_error err;
     if (nd_schedule_linear(&m->sched, 1000, 1e-4, 0.02, &err) != ND_OK) {
-        fprintf(stderr, "ddpm: %s Last, \"# target\" lines give each goal for the\n"
-    "`small` UNet (share of the FMA peak, speed-up, page faults, peak\n"
-    "resident memory) as met or by how much it is missed.\n", err.message);
+        fprintf(stderr, "ddpm: %s\n", err.message);
         exit(1);
     }
     nd_rng g = nd_rng_init(SEED, 0);
@@ -159,99 +157,72 @@ static double timed(int pass, batch_data *b, long *faults) {
 
 /* ---- what a training step keeps for backward ------------------------------ */
 
-/* A tensor that a recorded op takes as input stays until backward has used
- * it. Each such storage is counted once, under the layer kind of the op
- * that made it, as the UNet uses ops: conv2d is a conv layer's, silu a
- * swish, matmul, softmax and a recorded mul_scalar attention's (the time
- * embedding's two linear layers' small matmuls too), mul and an
- * unrecorded mul_scalar dropout's (x * mask, and the mask), add the
- * residual, time-embedding and bias adds; the rest (concatenations,
- * upsampling, the loss) is other. An input the op's rule reads only the
- * shape of is not kept. GroupNorm (alone, or fused with swish) and
- * dropout are functions of the tape, which report no op: a recorded
- * tensor that no op made is counted as group_norm.
- * Parameters are not counted; what only a GroupNorm keeps (its input
- * where no other op reads it, its statistics) is not seen. */
-enum { KEPT_CONV, KEPT_GROUP_NORM, KEPT_SWISH, KEPT_ATTENTION, KEPT_DROPOUT, KEPT_ADD,
-       KEPT_OTHER, NKEPT };
-static const char *const kept_names[NKEPT] = {"conv", "group_norm", "swish", "attention",
-                                              "dropout", "add", "other"};
-#define KEPT_SLOTS (1 << 16) /* storages and records of a step, well above */
-static struct kept_entry {
-    const nd_storage *storage; /* NULL: a free slot */
-    int kind;
-    bool counted;
-} kept_map[KEPT_SLOTS];
-static const void *op_records[KEPT_SLOTS]; /* the records of tensors that ops made */
-static double kept_bytes[NKEPT];
-static nd_op_observer tape_observer;
+/* After a training step's forward pass (the loss of Algorithm 1, in
+ * training mode), the tape holds what backward will read: every input
+ * whose values a record's rule reads, and every tensor a function saved.
+ * Each storage is counted once, under the kind of layer whose record
+ * first holds it: conv (conv2d), group_norm, group_norm_swish (the fused
+ * op), swish (silu alone), attention (its function, and its projections'
+ * matmuls), dropout, add, other (concatenations, upsampling, the time
+ * embedding, the loss). Parameters are not counted. Outputs that the tape
+ * forms again before the rule that reads them are not kept, and not
+ * counted. The total is the growth of the library's live bytes over the
+ * forward pass, records and the loss included. */
+enum { KEPT_CONV, KEPT_GROUP_NORM, KEPT_GROUP_NORM_SWISH, KEPT_SWISH, KEPT_ATTENTION,
+       KEPT_DROPOUT, KEPT_ADD, KEPT_OTHER, NKEPT };
+static const char *const kept_names[NKEPT] = {"conv",      "group_norm", "group_norm_swish",
+                                              "swish",     "attention",  "dropout",
+                                              "add",       "other"};
+#define KEPT_SLOTS (1 << 16) /* storages of a step, well above */
+static const nd_storage *kept_seen[KEPT_SLOTS];
 
-static size_t kept_hash(const void *p) { return ((uintptr_t)p >> 4) % KEPT_SLOTS; }
-
-static struct kept_entry *kept_slot(const nd_storage *s) {
-    size_t i = kept_hash(s);
-    while (kept_map[i].storage && kept_map[i].storage != s) i = (i + 1) % KEPT_SLOTS;
-    return &kept_map[i];
+/* Whether s was seen before; marks it seen. */
+static bool seen_before(const nd_storage *s) {
+    size_t i = ((uintptr_t)s >> 4) % KEPT_SLOTS;
+    while (kept_seen[i] && kept_seen[i] != s) i = (i + 1) % KEPT_SLOTS;
+    bool seen = kept_seen[i] != NULL;
+    kept_seen[i] = s;
+    return seen;
 }
 
-/* Whether an op made the recorded tensor of record r; add: note that one did. */
-static bool op_record(const void *r, bool add) {
-    size_t i = kept_hash(r);
-    while (op_records[i] && op_records[i] != r) i = (i + 1) % KEPT_SLOTS;
-    if (add) op_records[i] = r;
-    return op_records[i] != NULL;
+static int kept_kind(const char *name) {
+    static const struct {
+        const char *name;
+        int kind;
+    } kinds[] = {{"conv2d", KEPT_CONV},       {"group_norm", KEPT_GROUP_NORM},
+                 {"group_norm_silu", KEPT_GROUP_NORM_SWISH},
+                 {"silu", KEPT_SWISH},        {"attention", KEPT_ATTENTION},
+                 {"matmul", KEPT_ATTENTION},  {"dropout", KEPT_DROPOUT},
+                 {"add", KEPT_ADD}};
+    for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
+        if (strcmp(name, kinds[i].name) == 0) return kinds[i].kind;
+    return KEPT_OTHER;
 }
 
-static int kept_kind(nd_op op, bool recorded) {
-    if (!recorded) return op == ND_OP_MUL_SCALAR ? KEPT_DROPOUT : KEPT_OTHER;
-    switch (op) {
-    case ND_OP_CONV2D: return KEPT_CONV;
-    case ND_OP_SILU: return KEPT_SWISH;
-    case ND_OP_MATMUL:
-    case ND_OP_SOFTMAX:
-    case ND_OP_MUL_SCALAR: return KEPT_ATTENTION;
-    case ND_OP_MUL: return KEPT_DROPOUT;
-    case ND_OP_ADD: return KEPT_ADD;
-    default: return KEPT_OTHER;
+/* kept[kind] in bytes; returns the growth of the live bytes */
+static double kept_for_backward(model *m, const nd_tensor *x0, double *kept) {
+    nd_module *mod = nd_unet_module(m->unet);
+    nd_module_train(mod, true);
+    nd_rng g = nd_rng_init(SEED, 9);
+    size_t before = nd_mem_live();
+    nd_scope *s = nd_scope_begin();
+    nd_tensor *t = nd_sample_timesteps(&m->sched, x0->shape[0], &g);
+    nd_tensor *eps = nd_randn(&g, x0->shape, x0->ndim);
+    nd_tensor *loss = nd_loss_simple_at(&m->sched, m->den, x0, t, eps, &g);
+    double grown = (double)(nd_mem_live() - before);
+    const nd_record *oldest = loss->record; /* the newest record; the walk goes back */
+    while (oldest->prev) oldest = oldest->prev;
+    for (const nd_record *r = oldest; r; r = r->next) {
+        int kind = kept_kind(r->fn ? r->fn->name : nd_op_name(r->ev.op));
+        for (int k = 0; k < r->ev.nin + r->nsaved; k++) {
+            const nd_tensor *x = r->ins[k];
+            bool value = k >= r->ev.nin || k >= 64 || !(r->shape_only >> k & 1);
+            if (!value || !x->storage || (!x->record && x->requires_grad)) continue;
+            if (!seen_before(x->storage)) kept[kind] += (double)nd_numel(x) * sizeof(float);
+        }
     }
-}
-
-/* The entry of t's storage. A recorded tensor that no op made is a
- * GroupNorm's output (its storage new, whatever entry a freed storage at
- * the same address left). */
-static struct kept_entry *kept_entry_of(const nd_tensor *t) {
-    struct kept_entry *e = kept_slot(t->storage);
-    if (t->record && !op_record(t->record, false) && !(e->storage && e->counted))
-        *e = (struct kept_entry){.storage = t->storage, .kind = KEPT_GROUP_NORM};
-    else if (!e->storage)
-        *e = (struct kept_entry){.storage = t->storage, .kind = KEPT_OTHER};
-    return e;
-}
-
-static void kept_observer(const nd_op_event *ev) {
-    if (tape_observer) tape_observer(ev);
-    if (!nd_is_grad_enabled()) return; /* backward, or no-grad work */
-    const nd_tensor *out = ev->out;
-    bool view = false;
-    for (int k = 0; k < ev->nin; k++) view |= ev->in[k]->storage == out->storage;
-    if (view) {
-        kept_entry_of(ev->in[0]);
-    } else {
-        struct kept_entry *e = kept_slot(out->storage);
-        *e = (struct kept_entry){.storage = out->storage,
-                                 .kind = kept_kind(ev->op, out->record != NULL)};
-    }
-    if (!out->record) return;
-    op_record(out->record, true);
-    for (int k = 0; k < ev->nin; k++) {
-        const nd_tensor *t = ev->in[k];
-        if (!t->record && t->requires_grad) continue; /* a parameter */
-        if (k < 64 && (out->record->shape_only >> k & 1)) continue; /* values not read */
-        struct kept_entry *e = kept_entry_of(t);
-        if (e->counted) continue;
-        e->counted = true;
-        kept_bytes[e->kind] += (double)nd_numel(t) * sizeof(float);
-    }
+    nd_scope_end(s);
+    return grown;
 }
 
 /* ---- peak resident memory ------------------------------------------------ */
@@ -308,19 +279,16 @@ static int rss_child(int argc, char **argv) {
         step(pass, &b);
     }
     faults = minor_faults() - faults;
-    if (pass == TRAIN) { /* one more step, to see what it keeps for backward */
-        tape_observer = nd_set_op_observer(kept_observer);
-        step(pass, &b);
-        nd_set_op_observer(tape_observer);
-    }
+    double kept[NKEPT] = {0}, kept_total = 0;
+    if (pass == TRAIN) kept_total = kept_for_backward(&m, b.x0, kept);
     struct rusage ru;
     long maxrss_kib = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1; /* KiB on Linux */
     printf("hwm_kib %ld\nmaxrss_kib %ld\nsetup_kib %ld\nmem_peak %zu\ncached %zu\n"
            "faults_per_step %.1f\n",
            proc_status_kib("VmHWM"), maxrss_kib, setup_kib, nd_mem_peak(), nd_mem_cached(),
            (double)faults / (steps - RSS_WARMUP));
-    for (int k = 0; pass == TRAIN && k < NKEPT; k++)
-        printf("kept_%s %.0f\n", kept_names[k], kept_bytes[k]);
+    for (int k = 0; pass == TRAIN && k < NKEPT; k++) printf("kept_%s %.0f\n", kept_names[k], kept[k]);
+    if (pass == TRAIN) printf("kept_total %.0f\n", kept_total);
     batch_free(&b);
     model_free(&m);
     return 0;
@@ -328,7 +296,7 @@ static int rss_child(int argc, char **argv) {
 
 typedef struct {
     double hwm_mib, setup_mib, lib_peak_mib, cached_mib, faults_per_step;
-    double kept_mib[NKEPT]; /* training */
+    double kept_mib[NKEPT], kept_total_mib; /* training */
     bool from_status; /* VmHWM rather than ru_maxrss */
 } rss_result;
 
@@ -370,7 +338,7 @@ static rss_result run_rss_child(const char *self, int pass, const char *cfg_name
     }
     long hwm = -1, maxrss = -1, setup = -1;
     size_t peak = 0, cached = 0;
-    double faults = 0, kept[NKEPT] = {0};
+    double faults = 0, kept[NKEPT] = {0}, kept_total = 0;
     int got = 0;
     char line[128];
     while (fgets(line, sizeof line, f)) {
@@ -380,6 +348,7 @@ static rss_result run_rss_child(const char *self, int pass, const char *cfg_name
         else if (sscanf(line, "mem_peak %zu", &peak) == 1) got |= 8;
         else if (sscanf(line, "cached %zu", &cached) == 1) got |= 16;
         else if (sscanf(line, "faults_per_step %lf", &faults) == 1) got |= 32;
+        else if (sscanf(line, "kept_total %lf", &kept_total) == 1) continue;
         else
             for (int k = 0; k < NKEPT; k++) {
                 char key[32];
@@ -407,6 +376,7 @@ static rss_result run_rss_child(const char *self, int pass, const char *cfg_name
     r.cached_mib = (double)cached / (1024.0 * 1024.0);
     r.faults_per_step = faults;
     for (int k = 0; k < NKEPT; k++) r.kept_mib[k] = kept[k] / (1024.0 * 1024.0);
+    r.kept_total_mib = kept_total / (1024.0 * 1024.0);
     return r;
 }
 
@@ -591,12 +561,9 @@ int main(int argc, char **argv) {
                 bench_figure(r.lib_peak_mib, "MiB", "%s_mem_peak", name);
                 bench_figure(r.cached_mib, "MiB", "%s_cached", name);
                 bench_figure(r.faults_per_step, "faults", "%s_faults_per_step", name);
-                double total = 0;
-                for (int j = 0; pass == TRAIN && j < NKEPT; j++) {
+                for (int j = 0; pass == TRAIN && j < NKEPT; j++)
                     bench_figure(r.kept_mib[j], "MiB", "%s_kept_%s", name, kept_names[j]);
-                    total += r.kept_mib[j];
-                }
-                if (pass == TRAIN) bench_figure(total, "MiB", "%s_kept", name);
+                if (pass == TRAIN) bench_figure(r.kept_total_mib, "MiB", "%s_kept", name);
             }
     if (!quick) {
         /* Medians; the shares are of the FMA peak of the same run. */
