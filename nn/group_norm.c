@@ -32,10 +32,11 @@
  * GroupNorm followed by swish, the UNet's norm-then-activation, runs as
  * one op too (nd_group_norm_silu): y = g sigma(g) with g the GroupNorm
  * output. It keeps x and the statistics, not g: backward computes g again
- * from them (with forward's float s and t per channel, kept too; plain
- * GroupNorm keeps them as well, to form its output again on request), turns dy into dg = dy sigma(g) (1 + g (1 - sigma(g))), and goes
- * on as above with dg. Every step rounds as the two separate ops do, so
- * the fused op gives their bits, forward and backward. */
+ * from them, with the forward's float s and t of each channel, turns dy
+ * into dg = dy sigma(g) (1 + g (1 - sigma(g))), and goes on as above with
+ * dg. Every step rounds as the two separate ops do, so the fused op gives
+ * their bits, forward and backward. Both ops keep s and t, and with them
+ * form their output again when the tape asks (recompute), bit for bit. */
 #include <math.h>
 #include <string.h>
 
@@ -181,7 +182,8 @@ static void group_norm_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
     nd_tensor *dyc = nd_contiguous(dy);
     nd_tensor *dx = nd_empty(x->shape, x->ndim);
     size_t nc_bytes = (size_t)(a->n * a->c) * sizeof(double);
-    size_t scratch_bytes = a->silu ? (size_t)(nd_get_num_threads() * row_len(a)) * sizeof(float) : 0;
+    size_t scratch_bytes =
+        a->silu ? (size_t)(nd_get_num_threads() * row_len(a)) * sizeof(float) : 0;
     gn_job j = {.a = a,
                 .x = nd_data(x),
                 .gamma = a->affine ? nd_data(ctx->saved[ctx->nsaved - 1]) : NULL,
