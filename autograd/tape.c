@@ -442,21 +442,17 @@ void nd_backward_with(nd_tensor *y, const nd_tensor *dy) {
     walk(y, dy, false);
 }
 
-void nd_backward_free_graph(nd_tensor *loss) {
+/* d loss = 1 */
+static void backward_from_loss(nd_tensor *loss, bool free_graph) {
     check_backward(loss);
     check_one_element(loss);
     nd_scope *s = nd_scope_begin();
-    walk(loss, nd_full(loss->shape, loss->ndim, 1.0f), true);
+    walk(loss, nd_full(loss->shape, loss->ndim, 1.0f), free_graph);
     nd_scope_end(s);
 }
 
-void nd_backward(nd_tensor *loss) {
-    check_backward(loss);
-    check_one_element(loss);
-    nd_scope *s = nd_scope_begin();
-    walk(loss, nd_full(loss->shape, loss->ndim, 1.0f), false);
-    nd_scope_end(s);
-}
+void nd_backward(nd_tensor *loss) { backward_from_loss(loss, false); }
+void nd_backward_free_graph(nd_tensor *loss) { backward_from_loss(loss, true); }
 
 /* ---- looking at the tape ----------------------------------------------- */
 
