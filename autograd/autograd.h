@@ -54,7 +54,8 @@ nd_tensor *nd_detach(const nd_tensor *x);
  * reads: the input's values, statistics) and a copy of args, plain data
  * such as sizes and eps. It holds the inputs and the output for their
  * shapes and gradients only: their values may be gone by the time
- * backward runs, so a backward that needs them saves them. Nothing is recorded in no-grad
+ * backward runs, so a backward that needs them saves them (recompute,
+ * below, may read inputs too, and says so). Nothing is recorded in no-grad
  * mode or when no input requires grad. */
 typedef struct nd_function_ctx {
     nd_tensor *const *in; /* the inputs, in the order given: shapes only */
@@ -73,12 +74,16 @@ typedef struct nd_function {
     void (*backward)(const nd_function_ctx *ctx, const nd_tensor *dy,
                      nd_tensor **grads);
     /* Optional: fill out (a new contiguous tensor of the output's shape)
-     * with the output's values again, from the saved tensors, args and
-     * the inputs. With it, a rule that reads the output (a conv reading
-     * its input, say) does not keep it alive: the tape computes it again
-     * just before that rule runs, and lets it go after (activation
-     * recomputation, Chen et al. 2016). It must give the forward's bits. */
+     * with the output's values again, from the saved tensors and args,
+     * and from the inputs' values if recompute_reads_inputs. With it, a
+     * rule that reads the output (a conv reading its input, say) does not
+     * keep it alive: the tape computes it again just before that rule
+     * runs, and lets it go after (activation recomputation, Chen et al.
+     * 2016). It must give the forward's bits. An input that recompute
+     * reads is then held with its values, unless it can be computed again
+     * itself, in which case the tape does so first. */
     void (*recompute)(const nd_function_ctx *ctx, nd_tensor *out);
+    bool recompute_reads_inputs;
 } nd_function;
 /* Returns out, a tensor the caller just made (no op recorded it). */
 nd_tensor *nd_function_apply(const nd_function *fn, nd_tensor *out,

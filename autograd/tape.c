@@ -182,7 +182,12 @@ nd_tensor *nd_function_apply(const nd_function *fn, nd_tensor *out,
     if (!nd_is_grad_enabled() || !any_requires_grad(in, nin)) return out;
     install();
     nd_op_event e = {.op = ND_OP_COUNT, .out = out, .in = in, .nin = nin};
-    nd_record *r = append(&e, saved, nsaved, args, args_bytes, ND_UNREAD_ALL, false);
+    /* inputs only for their shapes, but those recompute reads: those keep
+     * their values, unless the tape can form them again too */
+    uint64_t shape_only = ND_UNREAD_ALL;
+    for (int k = 0; k < nin && k < 64 && fn->recompute && fn->recompute_reads_inputs; k++)
+        if (!recomputable(in[k])) shape_only &= ~(UINT64_C(1) << k);
+    nd_record *r = append(&e, saved, nsaved, args, args_bytes, shape_only, false);
     r->fn = fn;
     return out;
 }
@@ -194,7 +199,7 @@ static bool restore_values(nd_tensor *t) {
     if (t->storage) return false;
     nd_record *q = t->record;
     bool again[64] = {false};
-    for (int k = 0; k < q->ev.nin && k < 64; k++)
+    for (int k = 0; k < q->ev.nin && k < 64 && q->fn->recompute_reads_inputs; k++)
         if (recomputable(q->ins[k])) again[k] = restore_values(q->ins[k]);
     nd_function_ctx ctx = {q->ins, q->ev.nin, q->ins + q->ev.nin, q->nsaved, q->out, q->args};
     nd_tensor *fresh = nd_empty(t->shape, t->ndim);

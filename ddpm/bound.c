@@ -96,8 +96,8 @@ static void decoder_backward(const nd_function_ctx *ctx, const nd_tensor *dy, nd
     grads[1] = g;
 }
 
-static const nd_function decoder_fn = {"discretized_gaussian_log_likelihood", decoder_backward,
-                                       NULL};
+static const nd_function decoder_fn = {.name = "discretized_gaussian_log_likelihood",
+                                       .backward = decoder_backward};
 
 /* log p(x | m, s) of the bin x falls in, per element, for data x on the
  * 256-level grid of [-1, 1] (x = k / 127.5 - 1). means and log_scales

@@ -37,7 +37,7 @@ static void attend_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
     grads[1] = nd_matmul(q, ds);
 }
 
-static const nd_function attend_fn = {"attention", attend_backward, NULL};
+static const nd_function attend_fn = {.name = "attention", .backward = attend_backward};
 
 /* o[:, i] = sum_j v[:, j] w[i, j] for q, k, v [..., d, L]: [d, L] @ [L, L]^T */
 static nd_tensor *attend(const nd_tensor *q, const nd_tensor *k, const nd_tensor *v,

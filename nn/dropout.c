@@ -56,7 +56,10 @@ static void dropout_recompute(const nd_function_ctx *ctx, nd_tensor *out) {
     apply_mask(ctx->args, ctx->in[0], out);
 }
 
-static const nd_function dropout_fn = {"dropout", dropout_backward, dropout_recompute};
+static const nd_function dropout_fn = {.name = "dropout",
+                                       .backward = dropout_backward,
+                                       .recompute = dropout_recompute,
+                                       .recompute_reads_inputs = true};
 
 nd_tensor *nd_dropout(const nd_tensor *x, float p, bool training, nd_rng *rng) {
     if (!x) nd_fatal("dropout", "input is NULL");

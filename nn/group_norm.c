@@ -225,10 +225,10 @@ static void group_norm_recompute(const nd_function_ctx *ctx, nd_tensor *out) {
     nd_parallel_for(j.a->n * j.a->g, recompute_row, &j);
 }
 
-static const nd_function group_norm_fn = {"group_norm", group_norm_backward,
-                                          group_norm_recompute};
-static const nd_function group_norm_silu_fn = {"group_norm_silu", group_norm_backward,
-                                               group_norm_recompute};
+static const nd_function group_norm_fn = {
+    .name = "group_norm", .backward = group_norm_backward, .recompute = group_norm_recompute};
+static const nd_function group_norm_silu_fn = {
+    .name = "group_norm_silu", .backward = group_norm_backward, .recompute = group_norm_recompute};
 
 static void check_args(const nd_tensor *x, int64_t groups, const nd_tensor *gamma,
                        const nd_tensor *beta, float eps) {

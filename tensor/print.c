@@ -121,7 +121,7 @@ static void print_axis(const printer *p, int axis, int64_t off, int indent) {
 }
 
 void nd_fprint(FILE *f, const nd_tensor *t) {
-    nd__check_tensor(t, "print");
+    nd__check_values(t, "print");
     if (!f) nd_fatal("print", "stream is NULL");
     printer p = {f, t, nd_numel(t) > SUMMARY_THRESHOLD, 1, 1};
     char s[ND_SHAPE_STR_LEN];

@@ -251,7 +251,7 @@ bool nd_is_contiguous(const nd_tensor *t) {
 }
 
 bool nd_owns_storage(const nd_tensor *t) {
-    nd__check_tensor(t, "owns_storage");
+    nd__check_values(t, "owns_storage");
     const nd_storage *st = t->storage;
     return st->refcount == 1 && !st->borrowed && t->offset == 0 &&
            nd_numel(t) == st->size && nd_is_contiguous(t);

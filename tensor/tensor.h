@@ -303,11 +303,11 @@ nd_tensor *nd_softmax_backward(const nd_tensor *y, const nd_tensor *dy, int axis
 double nd_row_sum(int64_t n, const float *x);                     /* sum x */
 double nd_row_sum_sq_dev(int64_t n, const float *x, double mean); /* sum (x - mean)^2 */
 double nd_row_dot_dev(int64_t n, const float *x, double mean,
-                      const float *y);
+                      const float *y);                            /* sum (x - mean) y */
 /* f(x[i]) for i < n, as nd_sigmoid and nd_silu compute it (the same
  * bits); y may be x. */
 void nd_row_sigmoid(int64_t n, const float *x, float *y);
-void nd_row_silu(int64_t n, const float *x, float *y);                            /* sum (x - mean) y */
+void nd_row_silu(int64_t n, const float *x, float *y);
 
 /* ---- linear algebra and joins ------------------------------------------ */
 

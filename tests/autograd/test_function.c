@@ -13,7 +13,7 @@ static void cube_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
                           nd_tensor **grads) {
     grads[0] = nd_mul(nd_mul_scalar(ctx->saved[0], 3.0f), dy);
 }
-static const nd_function cube_fn = {"cube", cube_backward, NULL};
+static const nd_function cube_fn = {.name = "cube", .backward = cube_backward};
 
 static nd_tensor *cube(const nd_tensor *x) {
     nd_no_grad_begin();
@@ -33,7 +33,7 @@ static void axpy_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
     grads[0] = nd_mul_scalar(dy, s);
     grads[1] = nd_clone(dy);
 }
-static const nd_function axpy_fn = {"axpy", axpy_backward, NULL};
+static const nd_function axpy_fn = {.name = "axpy", .backward = axpy_backward};
 
 static nd_tensor *axpy(float s, const nd_tensor *a, const nd_tensor *b) {
     nd_no_grad_begin();
@@ -89,7 +89,7 @@ static void lazy_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
     (void)dy;
     (void)grads;
 }
-static const nd_function lazy_fn = {"lazy", lazy_backward, NULL};
+static const nd_function lazy_fn = {.name = "lazy", .backward = lazy_backward};
 
 /* Stopping in the middle of backward leaves its scopes open, so this
  * check runs without the fixture's leak check, in a process of its own
@@ -131,8 +131,8 @@ static void viewed_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
     grads[1] = nd_view(grads[0], dy->shape, dy->ndim);
     made = grads[0];
 }
-static const nd_function twice_fn = {"twice", twice_backward, NULL};
-static const nd_function viewed_fn = {"viewed", viewed_backward, NULL};
+static const nd_function twice_fn = {.name = "twice", .backward = twice_backward};
+static const nd_function viewed_fn = {.name = "viewed", .backward = viewed_backward};
 
 static nd_tensor *sum_by_hand(const nd_function *fn, const nd_tensor *a, const nd_tensor *b) {
     nd_no_grad_begin();
@@ -188,7 +188,10 @@ static void expo_recompute(const nd_function_ctx *ctx, nd_tensor *out) {
     recomputes++;
     nd_copy_(out, nd_exp(ctx->in[0]));
 }
-static const nd_function expo_fn = {"expo", expo_backward, expo_recompute};
+static const nd_function expo_fn = {.name = "expo",
+                                    .backward = expo_backward,
+                                    .recompute = expo_recompute,
+                                    .recompute_reads_inputs = true};
 
 /* y = x / 2, keeping nothing: its recompute reads its input */
 static void halve_backward(const nd_function_ctx *ctx, const nd_tensor *dy, nd_tensor **grads) {
@@ -199,7 +202,10 @@ static void halve_recompute(const nd_function_ctx *ctx, nd_tensor *out) {
     recomputes++;
     nd_copy_(out, nd_mul_scalar(ctx->in[0], 0.5f));
 }
-static const nd_function halve_fn = {"halve", halve_backward, halve_recompute};
+static const nd_function halve_fn = {.name = "halve",
+                                     .backward = halve_backward,
+                                     .recompute = halve_recompute,
+                                     .recompute_reads_inputs = true};
 
 static nd_tensor *halve(const nd_tensor *x) {
     nd_no_grad_begin();

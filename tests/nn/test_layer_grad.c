@@ -317,6 +317,48 @@ START_TEST(resblock_layer_with_dropout) {
 }
 END_TEST
 
+/* Dropout's output is formed again for a rule that reads it, from its
+ * input: an input that nothing else can form again (a silu here) is kept
+ * for it, and one that can (GroupNorm+swish) is formed first. Either way
+ * the gradients equal those of a forward whose tensors the caller held. */
+static nd_tensor *dropout_chain(nd_tensor *x, nd_tensor *w, int which, nd_rng *rng) {
+    nd_tensor *h = which == 0 ? nd_silu(x) : nd_group_norm_silu(x, 2, NULL, NULL, 1e-5f);
+    nd_tensor *d = nd_dropout(h, 0.3f, true, rng);
+    nd_tensor *y = which == 2 ? nd_group_norm_silu(d, 2, NULL, NULL, 1e-5f) : d;
+    return nd_sum(nd_matmul(y, w), NULL, 0, false); /* matmul reads y */
+}
+
+START_TEST(dropout_output_is_formed_again_after_any_op) {
+    nd_tensor *x = nd_requires_grad(t_uniform(31, ND_SHAPE(4, 12), -2, 2), true);
+    nd_tensor *w = nd_requires_grad(t_uniform(32, ND_SHAPE(12, 5), -1, 1), true);
+    for (int which = 0; which < 3; which++) {
+        nd_tensor *grads[2][2];
+        for (int held = 0; held < 2; held++) {
+            nd_rng rng = nd_rng_init(77, 3);
+            nd_scope *outer = nd_scope_begin();
+            nd_scope *s = held ? NULL : nd_scope_begin();
+            nd_tensor *loss = dropout_chain(x, w, which, &rng);
+            if (!held) {
+                nd_keep(loss);
+                nd_scope_end(s); /* only the tape holds the chain now */
+            }
+            nd_backward(loss);
+            grads[held][0] = nd_keep(nd_clone(x->grad));
+            grads[held][1] = nd_keep(nd_clone(w->grad));
+            nd_zero_grad(x);
+            nd_zero_grad(w);
+            nd_scope_end(outer);
+        }
+        for (int k = 0; k < 2; k++)
+            for (int64_t i = 0; i < nd_numel(grads[0][k]); i++)
+                ck_assert_msg(nd_data(grads[0][k])[i] == nd_data(grads[1][k])[i],
+                              "chain %d, gradient %d, element %lld: %.9g, held %.9g", which,
+                              k, (long long)i, (double)nd_data(grads[0][k])[i],
+                              (double)nd_data(grads[1][k])[i]);
+    }
+}
+END_TEST
+
 START_TEST(dropout_gradient_is_the_mask) {
     nd_module dummy;
     nd_module_init(&dummy, "Dropout", NULL);
@@ -436,6 +478,7 @@ TCase *tcase_layer_grad(void) {
     tcase_add_test(tc, group_norm_layer);
     tcase_add_test(tc, attention_layer);
     tcase_add_test(tc, attention_recomputes_its_weights);
+    tcase_add_test(tc, dropout_output_is_formed_again_after_any_op);
     tcase_add_test(tc, resampling_layers);
     tcase_add_test(tc, resblock_layer_with_dropout);
     tcase_add_test(tc, dropout_gradient_is_the_mask);
