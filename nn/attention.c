@@ -13,28 +13,30 @@
  * instead of keeping it, since w is L times the size of a head's q (as
  * FlashAttention, Dao et al. 2022, does), and then runs the chain rule of
  * the two products and the softmax:
- *   dv = do w,   dw = do^T v,   ds = w (dw - rowsum(dw w)) / sqrt(d),
- *   dq = k ds^T,   dk = q ds */
+ *   dv = do w,   dw = do^T v,   ds = w (dw - rowsum(dw w)),
+ *   dq = k ds^T / sqrt(d),   dk = q ds / sqrt(d)
+ * with the scores s = q^T k / sqrt(d) formed as (q / sqrt(d))^T k. */
 #include <math.h>
 
 #include "nn.h"
 
-/* w = softmax(q^T k scale) for q, k [..., d, L]: [..., L, L] */
-static nd_tensor *attention_weights(const nd_tensor *q, const nd_tensor *k, float scale) {
-    return nd_softmax(nd_mul_scalar(nd_matmul(nd_transpose(q, -2, -1), k), scale), -1);
+/* w = softmax(qs^T k) for qs = q / sqrt(d) and k [..., d, L]: [..., L, L]
+ * (the scale goes on q, d x L numbers, rather than on the L x L scores) */
+static nd_tensor *attention_weights(const nd_tensor *qs, const nd_tensor *k) {
+    return nd_softmax(nd_matmul(nd_transpose(qs, -2, -1), k), -1);
 }
 
-/* saved: q, k, v; args: the scale */
+/* saved: qs, k, v; args: the scale */
 static void attend_backward(const nd_function_ctx *ctx, const nd_tensor *dy,
                             nd_tensor **grads) {
     float scale = *(const float *)ctx->args;
-    nd_tensor *q = ctx->saved[0], *k = ctx->saved[1], *v = ctx->saved[2];
-    nd_tensor *w = attention_weights(q, k, scale);
+    nd_tensor *qs = ctx->saved[0], *k = ctx->saved[1], *v = ctx->saved[2];
+    nd_tensor *w = attention_weights(qs, k);
     grads[2] = nd_matmul(dy, w);
     nd_tensor *dw = nd_matmul(nd_transpose(dy, -2, -1), v);
-    nd_tensor *ds = nd_mul_scalar(nd_softmax_backward(w, dw, -1), scale);
-    grads[0] = nd_matmul(k, nd_transpose(ds, -2, -1));
-    grads[1] = nd_matmul(q, ds);
+    nd_tensor *ds = nd_softmax_backward(w, dw, -1); /* d loss / d (qs^T k) */
+    grads[0] = nd_mul_scalar(nd_matmul(k, nd_transpose(ds, -2, -1)), scale);
+    grads[1] = nd_matmul(qs, ds);
 }
 
 static const nd_function attend_fn = {.name = "attention", .backward = attend_backward};
@@ -44,11 +46,14 @@ static nd_tensor *attend(const nd_tensor *q, const nd_tensor *k, const nd_tensor
                          float scale) {
     nd_no_grad_begin(); /* one record for the whole of it, below */
     nd_scope *s = nd_scope_begin();
-    nd_tensor *o = nd_keep(nd_matmul(v, nd_transpose(attention_weights(q, k, scale), -2, -1)));
+    nd_tensor *qs = nd_keep(nd_mul_scalar(q, scale));
+    nd_tensor *o = nd_keep(nd_matmul(v, nd_transpose(attention_weights(qs, k), -2, -1)));
     nd_scope_end(s);
     nd_no_grad_end();
-    const nd_tensor *in[3] = {q, k, v};
-    return nd_function_apply(&attend_fn, o, in, 3, in, 3, &scale, sizeof scale);
+    const nd_tensor *in[3] = {q, k, v}, *saved[3] = {qs, k, v};
+    nd_function_apply(&attend_fn, o, in, 3, saved, 3, &scale, sizeof scale);
+    nd_free(qs); /* the record keeps it, if there is one */
+    return o;
 }
 
 static void destroy(nd_module *m) { nd_dealloc(m, sizeof(nd_attention_layer)); }
