@@ -64,22 +64,40 @@ static void check_ema(const nd_ema *ema, const char *op) {
 /* The first update copies p: the average then starts from trained weights,
  * not from zeros (which would need a bias correction) nor from the
  * initialisation (which would linger for ~1 / (1 - decay) steps). */
+/* One shadow's update, in pieces of PIECE elements on the pool (each
+ * element on its own: the split changes no bit). */
+enum { PIECE = 16384 };
+
+typedef struct {
+    const float *p;
+    float *s;
+    int64_t n;
+    float rate;
+    bool first; /* the first update copies */
+} ema_job;
+
+static void update_piece(void *ctx, int64_t piece, int worker) {
+    (void)worker;
+    const ema_job *j = ctx;
+    int64_t lo = piece * PIECE, hi = j->n - lo < PIECE ? j->n : lo + PIECE;
+    if (j->first) {
+        memcpy(j->s + lo, j->p + lo, (size_t)(hi - lo) * sizeof(float));
+        return;
+    }
+    for (int64_t k = lo; k < hi; k++) {
+        float d = j->s[k] - j->p[k];
+        d = j->rate * d;
+        j->s[k] = j->s[k] - d;
+    }
+}
+
 void nd_ema_update(nd_ema *ema) {
     check_ema(ema, "ema_update");
     const float rate = (float)(1.0 - ema->decay);
     for (int i = 0; i < ema->params.n; i++) {
-        const float *p = nd_data(ema->params.items[i].value);
-        float *s = nd_data(ema->shadow[i]);
-        int64_t n = nd_numel(ema->shadow[i]);
-        if (ema->updates == 0) {
-            memcpy(s, p, (size_t)n * sizeof(float));
-            continue;
-        }
-        for (int64_t k = 0; k < n; k++) {
-            float d = s[k] - p[k];
-            d = rate * d;
-            s[k] = s[k] - d;
-        }
+        ema_job j = {nd_data(ema->params.items[i].value), nd_data(ema->shadow[i]),
+                     nd_numel(ema->shadow[i]), rate, ema->updates == 0};
+        nd_parallel_for((j.n + PIECE - 1) / PIECE, update_piece, &j);
     }
     ema->updates++;
 }

@@ -217,6 +217,27 @@ static void adam_step(const nd_optim_config *c, double lr_t, int64_t t, int64_t 
     }
 }
 
+/* One parameter's update, in pieces of PIECE elements on the pool: the
+ * update is elementwise, so the split changes no bit. */
+enum { PIECE = 16384 };
+
+typedef struct {
+    const nd_optim_config *c;
+    double lr_t;
+    int64_t t, n;
+    float *p, *m, *v; /* m: SGD's buffer or Adam's first moment (or NULL) */
+    const float *g;
+} update_job;
+
+static void update_piece(void *ctx, int64_t piece, int worker) {
+    (void)worker;
+    const update_job *j = ctx;
+    int64_t lo = piece * PIECE, n = j->n - lo < PIECE ? j->n - lo : PIECE;
+    if (j->c->kind == ND_SGD)
+        sgd_step(j->c, j->lr_t, n, j->p + lo, j->g + lo, j->m ? j->m + lo : NULL);
+    else adam_step(j->c, j->lr_t, j->t, n, j->p + lo, j->g + lo, j->m + lo, j->v + lo);
+}
+
 void nd_optimizer_step(nd_optimizer *opt) {
     const char *op = "optimizer_step";
     check_opt(opt, op);
@@ -234,13 +255,10 @@ void nd_optimizer_step(nd_optimizer *opt) {
                      nd_shape_str(g->shape, g->ndim, b));
         }
         nd_named_param *s = opt->state ? &opt->state[i * opt->per_param] : NULL;
-        int64_t n = nd_numel(p);
-        if (opt->config.kind == ND_SGD)
-            sgd_step(&opt->config, lr_t, n, nd_data(p), nd_data(g),
-                     opt->per_param ? nd_data(s[0].value) : NULL);
-        else
-            adam_step(&opt->config, lr_t, t, n, nd_data(p), nd_data(g),
-                      nd_data(s[0].value), nd_data(s[1].value));
+        update_job j = {&opt->config, lr_t, t, nd_numel(p), nd_data(p),
+                        opt->per_param > 0 ? nd_data(s[0].value) : NULL,
+                        opt->per_param > 1 ? nd_data(s[1].value) : NULL, nd_data(g)};
+        nd_parallel_for((j.n + PIECE - 1) / PIECE, update_piece, &j);
     }
     opt->steps = t;
 }

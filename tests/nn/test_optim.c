@@ -1,6 +1,7 @@
 /* Optimizers, warmup, gradient clipping and the parameter EMA, against
  * the update rules written out again here in double precision. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "helpers.h"
@@ -413,6 +414,84 @@ START_TEST(ema_copies_then_averages) {
 }
 END_TEST
 
+/* A parameter large enough to be updated in pieces on the pool: for every
+ * optimizer and the EMA, the same bits as one thread, and as the update
+ * applied element by element (each piece's loop is the 3-element rule the
+ * tests above check against double). */
+START_TEST(large_parameters_update_the_same_on_any_thread_count) {
+    enum { N = 40000 + 123 }; /* pieces of 16384, the last one short */
+    float *w0 = malloc(N * sizeof(float)), *g = malloc(N * sizeof(float));
+    uint64_t seed = 91;
+    for (int i = 0; i < N; i++) {
+        w0[i] = (float)((double)(t_next_u64(&seed) >> 40) * 0x1p-24 - 0.5);
+        g[i] = (float)((double)(t_next_u64(&seed) >> 40) * 0x1p-24 - 0.5);
+    }
+    const nd_optim_kind kinds[3] = {ND_SGD, ND_ADAM, ND_ADAMW};
+    int was = nd_get_num_threads();
+    for (int k = 0; k < 3; k++) {
+        float *got[2];
+        for (int threads = 1; threads <= 2; threads++) {
+            nd_set_num_threads(threads);
+            nd_module *m = flat_new("w", w0, N, NULL, NULL, 0);
+            nd_tensor *w = nd_module_find(m, "w");
+            nd_optim_config c = nd_optim_defaults(kinds[k]);
+            c.momentum = 0.9f;
+            c.weight_decay = 0.01f;
+            nd_optimizer *opt = nd_optimizer_new(m, c);
+            nd_ema *ema = nd_ema_new(m, 0.99);
+            for (int step = 0; step < 3; step++) {
+                set_grad(w, g);
+                nd_optimizer_step(opt);
+                nd_ema_update(ema);
+            }
+            nd_param_list st = nd_ema_state(ema);
+            got[threads - 1] = malloc(2 * N * sizeof(float));
+            memcpy(got[threads - 1], nd_data(w), N * sizeof(float));
+            memcpy(got[threads - 1] + N, nd_data(st.items[0].value), N * sizeof(float));
+            nd_param_list_free(&st);
+            nd_ema_free(ema);
+            nd_optimizer_free(opt);
+            nd_module_free(m);
+        }
+        ck_assert_msg(memcmp(got[0], got[1], 2 * N * sizeof(float)) == 0, "optimizer %d", k);
+        /* elements at the pieces' edges against the same steps on a
+         * parameter of 3, updated in one piece */
+        const int at[3] = {0, 16384, N - 1};
+        float ws[3], gs[3];
+        for (int i = 0; i < 3; i++) {
+            ws[i] = w0[at[i]];
+            gs[i] = g[at[i]];
+        }
+        nd_module *m = flat_new("w", ws, 3, NULL, NULL, 0);
+        nd_tensor *w = nd_module_find(m, "w");
+        nd_optim_config c = nd_optim_defaults(kinds[k]);
+        c.momentum = 0.9f;
+        c.weight_decay = 0.01f;
+        nd_optimizer *opt = nd_optimizer_new(m, c);
+        nd_ema *ema = nd_ema_new(m, 0.99);
+        for (int step = 0; step < 3; step++) {
+            set_grad(w, gs);
+            nd_optimizer_step(opt);
+            nd_ema_update(ema);
+        }
+        nd_param_list st = nd_ema_state(ema);
+        for (int i = 0; i < 3; i++) {
+            ck_assert_float_eq(got[1][at[i]], nd_data(w)[i]);
+            ck_assert_float_eq(got[1][N + at[i]], nd_data(st.items[0].value)[i]);
+        }
+        nd_param_list_free(&st);
+        nd_ema_free(ema);
+        nd_optimizer_free(opt);
+        nd_module_free(m);
+        free(got[0]);
+        free(got[1]);
+    }
+    nd_set_num_threads(was);
+    free(w0);
+    free(g);
+}
+END_TEST
+
 START_TEST(ema_copy_to_checks_the_structure) {
     const float b0[2] = {5.0f, 6.0f};
     nd_module *m = flat_new("w", W0, 3, "b", b0, 2);
@@ -520,6 +599,7 @@ TCase *tcase_optim(void) {
     tcase_add_test(tc, clip_scales_above_threshold);
     tcase_add_test(tc, clip_leaves_small_gradients);
     tcase_add_test(tc, ema_copies_then_averages);
+    tcase_add_test(tc, large_parameters_update_the_same_on_any_thread_count);
     tcase_add_test(tc, ema_copy_to_checks_the_structure);
     tcase_add_test(tc, bad_configs_stop);
     tcase_add_test(tc, defaults_follow_pytorch);
