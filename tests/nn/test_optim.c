@@ -414,81 +414,69 @@ START_TEST(ema_copies_then_averages) {
 }
 END_TEST
 
+/* Three steps of kind (momentum 0.9, weight decay 0.01) and of an EMA on
+ * one parameter w0 of n elements with gradient g: the parameter, then
+ * the EMA's shadow, into out[2 n]. */
+static void three_steps(nd_optim_kind kind, const float *w0, const float *g, int64_t n,
+                        float *out) {
+    nd_module *m = flat_new("w", w0, n, NULL, NULL, 0);
+    nd_tensor *w = nd_module_find(m, "w");
+    nd_optim_config c = nd_optim_defaults(kind);
+    c.momentum = 0.9f;
+    c.weight_decay = 0.01f;
+    nd_optimizer *opt = nd_optimizer_new(m, c);
+    nd_ema *ema = nd_ema_new(m, 0.99);
+    for (int step = 0; step < 3; step++) {
+        set_grad(w, g);
+        nd_optimizer_step(opt);
+        nd_ema_update(ema);
+    }
+    nd_param_list st = nd_ema_state(ema);
+    memcpy(out, nd_data(w), (size_t)n * sizeof(float));
+    memcpy(out + n, nd_data(st.items[0].value), (size_t)n * sizeof(float));
+    nd_param_list_free(&st);
+    nd_ema_free(ema);
+    nd_optimizer_free(opt);
+    nd_module_free(m);
+}
+
 /* A parameter large enough to be updated in pieces on the pool: for every
- * optimizer and the EMA, the same bits as one thread, and as the update
- * applied element by element (each piece's loop is the 3-element rule the
- * tests above check against double). */
+ * optimizer and the EMA, the same bits on one thread and two, and at the
+ * pieces' edges the bits of a small parameter updated in one piece. */
 START_TEST(large_parameters_update_the_same_on_any_thread_count) {
     enum { N = 40000 + 123 }; /* pieces of 16384, the last one short */
     float *w0 = malloc(N * sizeof(float)), *g = malloc(N * sizeof(float));
+    float *got[2] = {malloc(2 * N * sizeof(float)), malloc(2 * N * sizeof(float))};
     uint64_t seed = 91;
     for (int i = 0; i < N; i++) {
         w0[i] = (float)((double)(t_next_u64(&seed) >> 40) * 0x1p-24 - 0.5);
         g[i] = (float)((double)(t_next_u64(&seed) >> 40) * 0x1p-24 - 0.5);
     }
     const nd_optim_kind kinds[3] = {ND_SGD, ND_ADAM, ND_ADAMW};
+    const int at[3] = {0, 16384, N - 1};
     int was = nd_get_num_threads();
     for (int k = 0; k < 3; k++) {
-        float *got[2];
         for (int threads = 1; threads <= 2; threads++) {
             nd_set_num_threads(threads);
-            nd_module *m = flat_new("w", w0, N, NULL, NULL, 0);
-            nd_tensor *w = nd_module_find(m, "w");
-            nd_optim_config c = nd_optim_defaults(kinds[k]);
-            c.momentum = 0.9f;
-            c.weight_decay = 0.01f;
-            nd_optimizer *opt = nd_optimizer_new(m, c);
-            nd_ema *ema = nd_ema_new(m, 0.99);
-            for (int step = 0; step < 3; step++) {
-                set_grad(w, g);
-                nd_optimizer_step(opt);
-                nd_ema_update(ema);
-            }
-            nd_param_list st = nd_ema_state(ema);
-            got[threads - 1] = malloc(2 * N * sizeof(float));
-            memcpy(got[threads - 1], nd_data(w), N * sizeof(float));
-            memcpy(got[threads - 1] + N, nd_data(st.items[0].value), N * sizeof(float));
-            nd_param_list_free(&st);
-            nd_ema_free(ema);
-            nd_optimizer_free(opt);
-            nd_module_free(m);
+            three_steps(kinds[k], w0, g, N, got[threads - 1]);
         }
         ck_assert_msg(memcmp(got[0], got[1], 2 * N * sizeof(float)) == 0, "optimizer %d", k);
-        /* elements at the pieces' edges against the same steps on a
-         * parameter of 3, updated in one piece */
-        const int at[3] = {0, 16384, N - 1};
-        float ws[3], gs[3];
+        float ws[3], gs[3], small[6];
         for (int i = 0; i < 3; i++) {
             ws[i] = w0[at[i]];
             gs[i] = g[at[i]];
         }
-        nd_module *m = flat_new("w", ws, 3, NULL, NULL, 0);
-        nd_tensor *w = nd_module_find(m, "w");
-        nd_optim_config c = nd_optim_defaults(kinds[k]);
-        c.momentum = 0.9f;
-        c.weight_decay = 0.01f;
-        nd_optimizer *opt = nd_optimizer_new(m, c);
-        nd_ema *ema = nd_ema_new(m, 0.99);
-        for (int step = 0; step < 3; step++) {
-            set_grad(w, gs);
-            nd_optimizer_step(opt);
-            nd_ema_update(ema);
-        }
-        nd_param_list st = nd_ema_state(ema);
+        three_steps(kinds[k], ws, gs, 3, small);
         for (int i = 0; i < 3; i++) {
-            ck_assert_float_eq(got[1][at[i]], nd_data(w)[i]);
-            ck_assert_float_eq(got[1][N + at[i]], nd_data(st.items[0].value)[i]);
+            ck_assert_float_eq(got[1][at[i]], small[i]);
+            ck_assert_float_eq(got[1][N + at[i]], small[3 + i]);
         }
-        nd_param_list_free(&st);
-        nd_ema_free(ema);
-        nd_optimizer_free(opt);
-        nd_module_free(m);
-        free(got[0]);
-        free(got[1]);
     }
     nd_set_num_threads(was);
     free(w0);
     free(g);
+    free(got[0]);
+    free(got[1]);
 }
 END_TEST
 
