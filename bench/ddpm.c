@@ -406,9 +406,9 @@ static void target(const char *what, double value, const char *unit, bool at_lea
     bool met = at_least ? value >= goal : value <= goal;
     targets_set++;
     targets_met += met;
-    printf("# target %-34s %8.2f %-4s want %s %g: %s", what, value, unit, at_least ? ">=" : "<=",
-           goal, met ? "met" : "not met");
-    if (!met) printf(", %.2f %s %s", fabs(value - goal), unit, at_least ? "short" : "over");
+    printf("# target %-34s %9.3f %-4s want %s %g: %s", what, value, unit,
+           at_least ? ">=" : "<=", goal, met ? "met" : "not met");
+    if (!met) printf(", %.3f %s %s", fabs(value - goal), unit, at_least ? "short" : "over");
     printf("\n");
 }
 
